@@ -1,0 +1,203 @@
+"""The :class:`Dump`: one opened memory dump and everything parsed from it.
+
+Like drgn's ``Program``, it is the one object a user holds. Each area is a
+lazily computed, cached property, so ``efitables.open(path).systab`` reads only
+what the system table needs (a hint makes that a handful of reads; without one
+a single streaming signature scan runs first).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Literal
+
+from efitables.efi.discovery import SystabDiscovery, discover_systab
+from efitables.efi.memmap import EfiMemoryMap, parse_memmap
+from efitables.efi.scan import ProgressFn, ScanHits, scan
+from efitables.efi.systab import ConfigTable, SystemTable, parse_system_table
+from efitables.findings import Finding, Severity, make, register
+from efitables.memory import PhysicalMemory, open_memory
+
+NO_SYSTAB = register(
+    "EFI-SYSTAB-NOT-FOUND",
+    Severity.WARNING,
+    "No EFI system table was found",
+    "No route (efi_info, a debug pointer, the signature scan or --systab) gave a system table: "
+    "the dump is not of an EFI-booted machine, or the table is not in it.",
+)
+SYSTAB_UNPARSABLE = register("EFI-SYSTAB-UNREADABLE", Severity.ERROR, "The system table's address is not in the dump")
+
+ScanMode = Literal["auto", "always", "never"]
+
+
+class Dump:
+    """A memory dump opened read-only, with lazily parsed boot and EFI structures."""
+
+    def __init__(
+        self,
+        memory: PhysicalMemory,
+        *,
+        systab: int | None = None,
+        boot_params: int | None = None,
+        scan: ScanMode = "auto",
+        exhaustive: bool = False,
+        show_secrets: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.memory = memory
+        self.path = memory.path
+        self.user_systab = systab
+        self.user_boot_params = boot_params
+        self.scan_mode: ScanMode = scan
+        self.exhaustive = exhaustive
+        self.show_secrets = show_secrets
+        self.progress = progress
+
+    # -- opening ---------------------------------------------------------
+    @classmethod
+    def open(cls, path: str, format: str | None = None, **kwargs: Any) -> Dump:
+        return cls(open_memory(path, format), **kwargs)
+
+    def close(self) -> None:
+        self.memory.close()
+
+    def __enter__(self) -> Dump:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Dump {self.path} ({self.memory.info.format})>"
+
+    # -- scanning --------------------------------------------------------
+    @cached_property
+    def scan_hits(self) -> ScanHits:
+        """One streaming signature pass (system tables and zero pages); runs on first use."""
+        return scan(self.memory, exhaustive=self.exhaustive, progress=self.progress)
+
+    def _hinted_boot_params(self) -> list[tuple[int, str]]:
+        """Zero pages known without scanning, best first."""
+        out: list[tuple[int, str]] = []
+        if self.user_boot_params is not None:
+            out.append((self.user_boot_params, "given with --boot-params"))
+        return out
+
+    def boot_params_candidates(self) -> list[tuple[int, str]]:
+        """Candidate zero pages with how each was found, best first (scan hits last)."""
+        out = self._hinted_boot_params()
+        if self._should_scan(out):
+            out.extend((pa, "scan") for pa in self.scan_hits.zero_pages)
+        return out
+
+    def _should_scan(self, hinted: list[tuple[int, str]] | None = None) -> bool:
+        if self.scan_mode == "always":
+            return True
+        if self.scan_mode == "never":
+            return False
+        if self.user_systab is not None:
+            return False
+        from efitables.efi.efi_info import read_efi_info
+
+        for pa, _how in hinted if hinted is not None else self._hinted_boot_params():
+            info = read_efi_info(self.memory, pa)
+            if info is not None and not info.problems():
+                return False
+        return True
+
+    # -- EFI ---------------------------------------------------------------
+    @cached_property
+    def systab_discovery(self) -> SystabDiscovery:
+        hinted = self._hinted_boot_params()
+        do_scan = self._should_scan(hinted)
+        return discover_systab(
+            self.memory,
+            user_systab=self.user_systab,
+            boot_params=self.boot_params_candidates(),
+            hits=self.scan_hits if do_scan else None,
+        )
+
+    @cached_property
+    def efi_memmap(self) -> EfiMemoryMap | None:
+        """The EFI memory map named by the chosen zero page's efi_info."""
+        info = self.systab_discovery.efi_info
+        if info is None or info.memmap == 0:
+            return None
+        return parse_memmap(self.memory, info.memmap, info.memmap_size, info.memdesc_size, info.memdesc_version)
+
+    def _systab_physical_copies(self) -> dict[str, tuple[int, str]]:
+        """Physical copies Linux kept of the system table's pointers (SETUP_EFI), by field name."""
+        return {}
+
+    @cached_property
+    def systab(self) -> SystemTable | None:
+        d = self.systab_discovery
+        if d.address is None:
+            return None
+        return parse_system_table(
+            self.memory,
+            d.address,
+            bits=d.bits,
+            memmap=self.efi_memmap,
+            physical_copies=self._systab_physical_copies(),
+            found_by=d.route or "",
+        )
+
+    @property
+    def config_tables(self) -> list[ConfigTable]:
+        return self.systab.config_tables if self.systab else []
+
+    def config_table(self, name_or_guid: str) -> ConfigTable | None:
+        """The first configuration table whose GUID or name matches."""
+        key = name_or_guid.lower()
+        for t in self.config_tables:
+            if t.guid == key or (t.name or "").lower() == key:
+                return t
+        return None
+
+    # -- findings and output ---------------------------------------------
+    def efi_findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        d = self.systab_discovery
+        if d.address is None:
+            out.append(make(NO_SYSTAB, "EFI_SYSTEM_TABLE", None, "; ".join(f"{r.name}: {r.detail}" for r in d.routes)))
+        elif self.systab is None:
+            out.append(make(SYSTAB_UNPARSABLE, "EFI_SYSTEM_TABLE", d.address, f"found by {d.route}"))
+        else:
+            out.extend(self.systab.all_findings())
+        if self.efi_memmap is not None:
+            out.extend(self.efi_memmap.findings)
+            for desc in self.efi_memmap.descriptors:
+                out.extend(desc.findings)
+        return out
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding from every area parsed so far or needed by ``show``."""
+        out = list(self.memory.findings)
+        out.extend(self.efi_findings())
+        return out
+
+    def to_dict(self, raw: bool = False) -> dict[str, Any]:
+        mem = self.memory
+        return {
+            "dump": {
+                "path": self.path,
+                "format": mem.info.format,
+                "file_size": mem.info.file_size,
+                "ranges": [r.to_dict() for r in mem.ranges()],
+                "details": {k: v for k, v in mem.info.details.items() if isinstance(v, str | int | list)},
+                "vmcoreinfo": mem.vmcoreinfo,
+            },
+            "efi": {
+                "discovery": self.systab_discovery.to_dict(),
+                "system_table": self.systab.to_dict(raw) if self.systab else None,
+                "memory_map": self.efi_memmap.to_dict(raw) if self.efi_memmap else None,
+            },
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def open(path: str, format: str | None = None, **kwargs: Any) -> Dump:  # noqa: A001
+    """Open a dump read-only. See :class:`Dump` for the keyword arguments."""
+    return Dump.open(path, format, **kwargs)

@@ -1,0 +1,1 @@
+"""EFI structures found in a dump: system table, configuration tables, memory map."""

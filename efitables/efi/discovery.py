@@ -1,0 +1,234 @@
+"""Finding the EFI System Table: every route tried, every candidate explained.
+
+Routes, in the order they are trusted:
+
+1. ``user``: an address given with ``--systab``.
+2. ``efi_info``: ``boot_params.efi_info.efi_systab | efi_systab_hi << 32`` from
+   a zero page (given with ``--boot-params``, found by the boot_params
+   discovery, or a page the scan found with ``EL64``/``EL32`` at +0x1C0).
+3. ``EFI_SYSTEM_TABLE_POINTER``: EDK2's debug structure on a 4 MiB boundary
+   (shared/spec/efi.md 3.4), when the scan meets one with a valid CRC.
+4. ``scan``: ``IBI SYST`` anywhere, accepted only if header size, revision,
+   ``Reserved`` and the CRC32 are right and the configuration table pointer is
+   plausible. Decoys (right signature, wrong size or CRC) are listed as rejected.
+
+VMCOREINFO carries no EFI key; it is reported, and the boot_params discovery
+uses it (kallsyms) where the kernel exports the symbols.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from efitables.efi.efi_info import EfiInfo, read_efi_info
+from efitables.efi.scan import ScanHits
+from efitables.efi.systab import MAX_CONFIG_TABLES, quick_check
+from efitables.errors import MemoryReadError
+from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
+from efitables.schemas.efi_tables import EFI_SYSTEM_TABLE_SIGNATURE, efi_crc32
+
+FOUR_MIB = 4 << 20
+
+
+@dataclass
+class Candidate:
+    """A position where the scan saw ``IBI SYST``."""
+
+    address: int
+    accepted: bool
+    reason: str
+    bits: int | None = None
+    kind: str = "EFI_SYSTEM_TABLE"  # or EFI_SYSTEM_TABLE_POINTER
+
+    def to_dict(self) -> dict:
+        return {
+            "address": self.address,
+            "kind": self.kind,
+            "accepted": self.accepted,
+            "reason": self.reason,
+            "bits": self.bits,
+        }
+
+
+@dataclass
+class Route:
+    """One way of finding the system table and what it gave."""
+
+    name: str
+    address: int | None
+    status: str  # "used", "agrees", "disagrees", "unavailable", "rejected"
+    detail: str
+    bits: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"route": self.name, "address": self.address, "status": self.status, "detail": self.detail}
+
+
+@dataclass
+class SystabDiscovery:
+    routes: list[Route] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    address: int | None = None
+    bits: int | None = None
+    route: str | None = None
+    efi_info: EfiInfo | None = None
+    scanned: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "address": self.address,
+            "route": self.route,
+            "bits": self.bits,
+            "efi_info": self.efi_info.to_dict() if self.efi_info else None,
+            "routes": [r.to_dict() for r in self.routes],
+            "scanned": self.scanned,
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+def check_candidate(mem: PhysicalMemory, pa: int) -> Candidate:
+    """Cheap checks (struct + one CRC) of a signature hit; no construct parse."""
+    try:
+        head = mem.read(pa, 24)
+    except MemoryReadError as e:
+        return Candidate(pa, False, f"unreadable: {e.reason}")
+    ok, reason, bits = quick_check(head)
+    if not ok:
+        ptr = check_systab_pointer(mem, pa)
+        return ptr if ptr is not None else Candidate(pa, False, reason, bits)
+    hsize = struct.unpack_from("<I", head, 12)[0]
+    try:
+        raw = mem.read(pa, hsize)
+    except MemoryReadError as e:
+        return Candidate(pa, False, f"table truncated: {e.reason}", bits)
+    crc = struct.unpack_from("<I", raw, 16)[0]
+    calc = efi_crc32(raw, hsize)
+    if calc != crc:
+        return Candidate(pa, False, f"CRC32 {crc:#010x} does not match computed {calc:#010x}", bits)
+    if bits == 64:
+        nr, ct = struct.unpack_from("<QQ", raw, 0x68)
+    else:
+        nr, ct = struct.unpack_from("<II", raw, 0x40)
+    if nr > MAX_CONFIG_TABLES:
+        return Candidate(pa, False, f"NumberOfTableEntries {nr} is absurd", bits)
+    if nr and ct == 0:
+        return Candidate(pa, False, "ConfigurationTable is NULL with tables listed", bits)
+    return Candidate(pa, True, f"{bits}-bit header, revision and CRC32 valid; {nr} configuration tables", bits)
+
+
+def check_systab_pointer(mem: PhysicalMemory, pa: int) -> Candidate | None:
+    """EDK2's EFI_SYSTEM_TABLE_POINTER at a 4 MiB boundary with a valid CRC, or None."""
+    if pa % FOUR_MIB:
+        return None
+    try:
+        raw = bytearray(mem.read(pa, 24))
+    except MemoryReadError:
+        return None
+    sig, base, crc = struct.unpack_from("<QQI", raw)
+    if sig != EFI_SYSTEM_TABLE_SIGNATURE:
+        return None
+    raw[16:20] = b"\0\0\0\0"
+    if zlib.crc32(raw) & 0xFFFFFFFF != crc or not 0 < base < MAX_PHYS_ADDR:
+        return None
+    return Candidate(
+        pa,
+        False,
+        f"EFI_SYSTEM_TABLE_POINTER naming a system table at {base:#x}",
+        None,
+        "EFI_SYSTEM_TABLE_POINTER",
+    )
+
+
+def discover_systab(
+    mem: PhysicalMemory,
+    *,
+    user_systab: int | None = None,
+    boot_params: list[tuple[int, str]] | None = None,
+    hits: ScanHits | None = None,
+) -> SystabDiscovery:
+    """Run every route. ``boot_params`` are candidate zero pages, best first, with how each was found.
+
+    ``hits`` is a finished signature scan, or None when none was run.
+    """
+    d = SystabDiscovery(scanned=hits is not None)
+    if user_systab is not None:
+        d.routes.append(Route("user", user_systab, "used", "given with --systab"))
+        d.address, d.route = user_systab, "user"
+
+    # efi_info from the best plausible zero page
+    seen_bp: set[int] = set()
+    for bp, how in boot_params or []:
+        if bp in seen_bp:
+            continue
+        seen_bp.add(bp)
+        info = read_efi_info(mem, bp)
+        if info is None:
+            d.routes.append(
+                Route("efi_info", None, "unavailable", f"boot_params at {bp:#x} ({how}) is not in the dump")
+            )
+            continue
+        problems = info.problems()
+        if problems and how == "scan":
+            continue  # a scan hit that is not an EFI zero page: not worth a line
+        if problems:
+            d.routes.append(
+                Route(
+                    "efi_info",
+                    info.systab or None,
+                    "rejected",
+                    f"boot_params at {bp:#x} ({how}): {'; '.join(problems)}",
+                )
+            )
+            continue
+        if d.efi_info is None:
+            d.efi_info = info
+        _add(
+            d,
+            Route(
+                "efi_info",
+                info.systab,
+                "",
+                f"boot_params.efi_info at {bp:#x} ({how}), {info.signature_text}",
+                info.bits,
+            ),
+        )
+    if d.efi_info is None and not any(r.name == "efi_info" for r in d.routes):
+        d.routes.append(Route("efi_info", None, "unavailable", "no zero page with an EFI hand-over was found"))
+
+    if hits is not None:
+        for pa in hits.systab:
+            c = check_candidate(mem, pa)
+            d.candidates.append(c)
+        for c in d.candidates:
+            if c.kind == "EFI_SYSTEM_TABLE_POINTER":
+                base = int(c.reason.rsplit(" ", 1)[1], 16)
+                _add(d, Route("EFI_SYSTEM_TABLE_POINTER", base, "", f"debug pointer at {c.address:#x}"))
+        accepted = [c for c in d.candidates if c.accepted]
+        if accepted:
+            # Prefer a candidate other routes name; else the first.
+            named = {r.address for r in d.routes if r.address is not None}
+            best = next((c for c in accepted if c.address in named), accepted[0])
+            extra = f" ({len(accepted)} accepted of {len(d.candidates)} signature hits)"
+            _add(d, Route("scan", best.address, "", f"signature scan{extra}", best.bits))
+        else:
+            d.routes.append(
+                Route("scan", None, "unavailable", f"no valid system table among {len(d.candidates)} signature hits")
+            )
+    else:
+        d.routes.append(Route("scan", None, "unavailable", "not run (a hint was available)"))
+
+    if d.bits is None:
+        d.bits = next((r.bits for r in d.routes if r.address == d.address and r.bits), None)
+    return d
+
+
+def _add(d: SystabDiscovery, r: Route) -> None:
+    """Record a route: the first with an address is used; later ones agree or disagree."""
+    if d.address is None:
+        r.status = "used"
+        d.address, d.route, d.bits = r.address, r.name, r.bits
+    else:
+        r.status = "agrees" if r.address == d.address else "disagrees"
+    d.routes.append(r)

@@ -1,0 +1,205 @@
+"""The EFI memory map handed to the kernel (``boot_params.efi_info``).
+
+Layout: :mod:`efitables.schemas.efi_memmap` (EDK2 UefiSpec.h, Linux efi.h).
+Checks (shared/spec/efi.md 6.1): ``DescriptorSize >= 40`` and a multiple of 8,
+the map size a multiple of it, version 1, page-aligned starts, non-zero page
+counts without overflow, known types, no overlapping descriptors. The map is
+not required to be sorted.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass, field
+
+from efitables.errors import MemoryReadError
+from efitables.findings import READ_ERROR, Severity, make, register
+from efitables.memory.base import PhysicalMemory
+from efitables.model import Parsed
+from efitables.schemas.efi_memmap import (
+    EFI_MEMORY_DESCRIPTOR,
+    EFI_MEMORY_DESCRIPTOR_SIZE,
+    EFI_MEMORY_DESCRIPTOR_STRUCT,
+    EFI_MEMORY_DESCRIPTOR_VERSION,
+    EFI_MEMORY_RUNTIME,
+    EFI_PAGE_SIZE,
+    attribute_names,
+    type_name,
+)
+
+MEMMAP_DESC_SIZE = register(
+    "EFI-MEMMAP-DESC-SIZE", Severity.ERROR, "EFI memory map descriptor size is below 40 or not a multiple of 8"
+)
+MEMMAP_SIZE = register(
+    "EFI-MEMMAP-SIZE", Severity.WARNING, "EFI memory map size is not a multiple of the descriptor size"
+)
+MEMMAP_VERSION = register("EFI-MEMMAP-VERSION", Severity.WARNING, "EFI memory descriptor version is not 1")
+MEMMAP_TOO_MANY = register(
+    "EFI-MEMMAP-TOO-MANY", Severity.ERROR, "EFI memory map claims more descriptors than efitables reads"
+)
+MEMMAP_ALIGN = register("EFI-MEMMAP-ALIGN", Severity.WARNING, "EFI memory descriptor start is not page-aligned")
+MEMMAP_EMPTY_DESC = register("EFI-MEMMAP-EMPTY", Severity.WARNING, "EFI memory descriptor has zero pages or overflows")
+MEMMAP_TYPE = register("EFI-MEMMAP-TYPE", Severity.WARNING, "EFI memory descriptor has an invalid type")
+MEMMAP_OVERLAP = register("EFI-MEMMAP-OVERLAP", Severity.ERROR, "EFI memory descriptors overlap")
+
+#: Real maps hold tens to a few hundred descriptors.
+MAX_DESCRIPTORS = 8192
+_DESC = struct.Struct(EFI_MEMORY_DESCRIPTOR_STRUCT)
+
+
+@dataclass(kw_only=True)
+class MemoryDescriptor(Parsed):
+    kind = "EFI_MEMORY_DESCRIPTOR"
+
+    index: int
+    type: int
+    type_name: str
+    physical_start: int
+    virtual_start: int
+    number_of_pages: int
+    attribute: int
+    attribute_names: list[str]
+
+    @property
+    def physical_end(self) -> int:
+        return self.physical_start + self.number_of_pages * EFI_PAGE_SIZE
+
+    @property
+    def is_runtime(self) -> bool:
+        return bool(self.attribute & EFI_MEMORY_RUNTIME)
+
+    @property
+    def title(self) -> str:
+        return f"[{self.index}] {self.type_name} {self.physical_start:#x}-{self.physical_end:#x}"
+
+
+@dataclass(kw_only=True)
+class EfiMemoryMap(Parsed):
+    kind = "EFI_MEMORY_MAP"
+
+    descriptor_size: int
+    descriptor_version: int
+    descriptors: list[MemoryDescriptor] = field(default_factory=list)
+    _starts: list[int] = field(default_factory=list, repr=False)
+    _sorted: list[MemoryDescriptor] = field(default_factory=list, repr=False)
+
+    @property
+    def title(self) -> str:
+        return f"EFI memory map ({len(self.descriptors)} descriptors)"
+
+    def children(self) -> list[Parsed]:
+        return list(self.descriptors)
+
+    def _index(self) -> None:
+        if len(self._sorted) != len(self.descriptors):
+            self._sorted = sorted(self.descriptors, key=lambda d: d.physical_start)
+            self._starts = [d.physical_start for d in self._sorted]
+
+    def lookup(self, pa: int) -> MemoryDescriptor | None:
+        """The descriptor whose physical range holds ``pa``."""
+        self._index()
+        i = bisect.bisect_right(self._starts, pa) - 1
+        if i >= 0 and pa < self._sorted[i].physical_end:
+            return self._sorted[i]
+        return None
+
+    def virt_to_phys(self, va: int) -> tuple[int, MemoryDescriptor] | None:
+        """Translate an EFI runtime virtual address through the descriptors' VirtualStart."""
+        for d in self.descriptors:
+            if not d.is_runtime or d.virtual_start == 0:
+                continue
+            size = d.number_of_pages * EFI_PAGE_SIZE
+            if d.virtual_start <= va < d.virtual_start + size:
+                return d.physical_start + (va - d.virtual_start), d
+        return None
+
+    def to_dict(self, raw: bool = False) -> dict:
+        d = super().to_dict(raw)
+        d["descriptors"] = [x.to_dict() for x in self.descriptors]
+        return d
+
+
+def parse_memmap(
+    mem: PhysicalMemory, address: int, size: int, desc_size: int, desc_version: int, source: str = "efi_info"
+) -> EfiMemoryMap:
+    """Read and check the map at ``address``; always returns a map (possibly empty) with findings."""
+    name = f"EFI memory map ({source})"
+    mm = EfiMemoryMap(address=address, size=size, descriptor_size=desc_size, descriptor_version=desc_version)
+    if desc_size < EFI_MEMORY_DESCRIPTOR_SIZE or desc_size % 8:
+        mm.findings.append(
+            make(MEMMAP_DESC_SIZE, name, address, f"descriptor size {desc_size} (must be >= 40, multiple of 8)")
+        )
+        return mm
+    if desc_version != EFI_MEMORY_DESCRIPTOR_VERSION:
+        mm.findings.append(make(MEMMAP_VERSION, name, address, f"descriptor version {desc_version}"))
+    if size % desc_size:
+        mm.findings.append(
+            make(
+                MEMMAP_SIZE,
+                name,
+                address,
+                f"map size {size:#x} is not a multiple of descriptor size {desc_size}; the tail is ignored",
+            )
+        )
+    count = size // desc_size
+    if count > MAX_DESCRIPTORS:
+        mm.findings.append(
+            make(MEMMAP_TOO_MANY, name, address, f"{count} descriptors claimed; reading the first {MAX_DESCRIPTORS}")
+        )
+        count = MAX_DESCRIPTORS
+    try:
+        raw = mem.read(address, count * desc_size, structure=name)
+    except MemoryReadError as e:
+        mm.findings.append(make(READ_ERROR, name, address, e.reason))
+        return mm
+    mm.raw = raw
+    for i in range(count):
+        off = i * desc_size
+        t, _pad, ps, vs, pages, attr = _DESC.unpack_from(raw, off)
+        d = MemoryDescriptor(
+            address=address + off,
+            size=desc_size,
+            raw=raw[off : off + desc_size],
+            schema=EFI_MEMORY_DESCRIPTOR,
+            index=i,
+            type=t,
+            type_name=type_name(t),
+            physical_start=ps,
+            virtual_start=vs,
+            number_of_pages=pages,
+            attribute=attr,
+            attribute_names=attribute_names(attr),
+        )
+        dname = f"EFI memory descriptor [{i}]"
+        if ps % EFI_PAGE_SIZE or vs % EFI_PAGE_SIZE:
+            d.findings.append(make(MEMMAP_ALIGN, dname, d.address, f"PhysicalStart {ps:#x} VirtualStart {vs:#x}"))
+        if pages == 0 or ps + pages * EFI_PAGE_SIZE > 1 << 64:
+            d.findings.append(make(MEMMAP_EMPTY_DESC, dname, d.address, f"{pages:#x} pages at {ps:#x}"))
+        if 16 <= t <= 0x6FFFFFFF:
+            d.findings.append(make(MEMMAP_TYPE, dname, d.address, f"type {t:#x}"))
+        mm.descriptors.append(d)
+    prev: MemoryDescriptor | None = None
+    for d in sorted(mm.descriptors, key=lambda d: d.physical_start):
+        if d.number_of_pages == 0:
+            continue
+        if prev is not None and d.physical_start < prev.physical_end:
+            mm.findings.append(
+                make(
+                    MEMMAP_OVERLAP,
+                    name,
+                    d.address,
+                    f"descriptor [{d.index}] {d.physical_start:#x}-{d.physical_end:#x} overlaps "
+                    f"[{prev.index}] {prev.physical_start:#x}-{prev.physical_end:#x}",
+                )
+            )
+        if prev is None or d.physical_end > prev.physical_end:
+            prev = d
+    return mm
+
+
+def decode_descriptor(d: MemoryDescriptor) -> MemoryDescriptor:
+    """Fill ``fields`` from the construct schema (for detail views); cheap to skip in bulk."""
+    if d.fields is None and len(d.raw) >= EFI_MEMORY_DESCRIPTOR_SIZE:
+        d.fields = EFI_MEMORY_DESCRIPTOR.parse(d.raw[:EFI_MEMORY_DESCRIPTOR_SIZE])
+    return d

@@ -1,0 +1,103 @@
+"""Signature sweep of physical memory for EFI system tables and zero pages.
+
+One streaming pass over :meth:`PhysicalMemory.chunks` (bounded memory: one
+window at a time) finds, with numpy compares rather than Python loops:
+
+* ``IBI SYST`` at 8-byte-aligned addresses (EFI tables are naturally aligned),
+  or at any byte in exhaustive mode;
+* page-aligned pages that look like ``struct boot_params``: ``EL64``/``EL32`` at
+  +0x1C0 (efi_info; the EFI stub's zero page has nothing else) or ``HdrS`` at
+  +0x202 (setup_header).
+
+Hits are only positions: callers validate them with cheap ``struct`` checks
+before any construct parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from efitables.memory.base import PhysicalMemory
+from efitables.schemas.efi_info import EFI32_LOADER_SIGNATURE, EFI64_LOADER_SIGNATURE
+from efitables.schemas.efi_tables import EFI_SYSTEM_TABLE_SIGNATURE
+
+SIG_BYTES = EFI_SYSTEM_TABLE_SIGNATURE.to_bytes(8, "little")
+CHUNK = 16 * 1024 * 1024
+PAGE = 4096
+#: A scan never keeps more hits than this (a dump full of copies is hostile).
+MAX_HITS = 65536
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+
+
+class ScanCancelled(Exception):
+    pass
+
+
+@dataclass
+class ScanHits:
+    systab: list[int] = field(default_factory=list)
+    zero_pages: list[int] = field(default_factory=list)
+    bytes_scanned: int = 0
+    truncated: bool = False  # MAX_HITS reached
+
+
+def scan(
+    mem: PhysicalMemory,
+    *,
+    exhaustive: bool = False,
+    zero_pages: bool = True,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    chunk_size: int = CHUNK,
+) -> ScanHits:
+    total = mem.total_size()
+    hits = ScanHits()
+    systab: set[int] = set()
+    pages: set[int] = set()
+    done = 0
+    last_end = 0
+    for pa, data in mem.chunks(chunk_size=chunk_size, overlap=PAGE):
+        if cancel is not None and cancel():
+            raise ScanCancelled
+        n = len(data)
+        if exhaustive:
+            buf = bytes(data)
+            i = buf.find(SIG_BYTES)
+            while i >= 0 and len(systab) < MAX_HITS:
+                systab.add(pa + i)
+                i = buf.find(SIG_BYTES, i + 1)
+        else:
+            off = (-pa) % 8
+            cnt = (n - off) // 8
+            if cnt > 0:
+                arr = np.frombuffer(data, dtype="<u8", count=cnt, offset=off)
+                for i in np.flatnonzero(arr == EFI_SYSTEM_TABLE_SIGNATURE)[:MAX_HITS].tolist():
+                    systab.add(pa + off + 8 * i)
+        if zero_pages:
+            off = (-pa) % PAGE
+            npages = (n - off) // PAGE
+            if npages > 0:
+                u32 = np.frombuffer(data, dtype="<u4", count=npages * 1024, offset=off).reshape(npages, 1024)
+                sig = u32[:, 0x1C0 // 4]
+                m = (sig == EFI64_LOADER_SIGNATURE) | (sig == EFI32_LOADER_SIGNATURE)
+                u16 = np.frombuffer(data, dtype="<u2", count=npages * 2048, offset=off).reshape(npages, 2048)
+                m |= (u16[:, 0x202 // 2] == 0x6448) & (u16[:, 0x204 // 2] == 0x5372)  # "HdrS"
+                for i in np.flatnonzero(m)[:MAX_HITS].tolist():
+                    pages.add(pa + off + PAGE * i)
+        if len(systab) >= MAX_HITS or len(pages) >= MAX_HITS:
+            hits.truncated = True
+            break
+        end = pa + n
+        done += end - max(pa, last_end) if end > last_end else 0
+        last_end = max(last_end, end)
+        if progress is not None:
+            progress(min(done, total), total)
+    hits.systab = sorted(systab)
+    hits.zero_pages = sorted(pages)
+    hits.bytes_scanned = done
+    return hits

@@ -1,0 +1,1 @@
+"""Sample dumps and the code that builds them (see README.md in this folder)."""

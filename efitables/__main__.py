@@ -1,0 +1,3 @@
+from efitables.cli import main
+
+main()

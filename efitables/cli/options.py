@@ -1,0 +1,54 @@
+"""Shared click option types and decorators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+class Address(click.ParamType):
+    """A physical address: ``0x7e0018``, ``7e0018h`` or decimal."""
+
+    name = "ADDR"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().replace("_", "")
+        try:
+            if text.endswith("h"):
+                n = int(text[:-1], 16)
+            else:
+                n = int(text, 0)
+        except ValueError:
+            self.fail(f"{value!r} is not an address (use 0x... for hex)", param, ctx)
+        if not 0 <= n < 1 << 64:
+            self.fail(f"{value!r} is out of the 64-bit range", param, ctx)
+        return n
+
+
+ADDRESS = Address()
+
+
+def dump_options(f: Any) -> Any:
+    """Options every command that opens a dump takes."""
+    from efitables.memory import FORMATS
+
+    opts = [
+        click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the container format."),
+        click.option("--systab", type=ADDRESS, help="Physical address of the EFI system table."),
+        click.option("--boot-params", type=ADDRESS, help="Physical address of boot_params (the zero page)."),
+        click.option(
+            "--scan",
+            type=click.Choice(["auto", "always", "never"]),
+            default="auto",
+            show_default=True,
+            help="Signature scan: only without hints (auto), always, or never.",
+        ),
+        click.option("--exhaustive", is_flag=True, help="Scan every byte offset, not only 8-byte-aligned ones."),
+        click.option("--show-secrets", is_flag=True, help="Reveal secrets (SNP VMPCKs, RNG seeds) instead of digests."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f

@@ -1,0 +1,73 @@
+"""``efitables scan``: the signature sweep alone, every candidate with its verdict."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+from rich.table import Table
+
+from efitables.cli import EXIT_OK, EXIT_OPEN, cli, scan_progress
+from efitables.cli.render import hexa, make_console, safe
+from efitables.efi.discovery import check_candidate
+from efitables.efi.efi_info import read_efi_info
+from efitables.efi.scan import scan as run_scan
+from efitables.errors import EfitablesError
+from efitables.memory import FORMATS, open_memory
+
+
+@cli.command("scan")
+@click.argument("dump", type=click.Path(dir_okay=True))
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the container format.")
+@click.option("--exhaustive", is_flag=True, help="Every byte offset, not only 8-byte-aligned ones.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool) -> None:
+    """Sweep DUMP for 'IBI SYST' and zero pages; list every candidate and why it was accepted or rejected."""
+    try:
+        mem = open_memory(dump, fmt)
+    except EfitablesError as e:
+        click.echo(f"efitables: {e}", err=True)
+        sys.exit(EXIT_OPEN)
+    with mem, scan_progress(not as_json) as progress:
+        t0 = time.perf_counter()
+        hits = run_scan(mem, exhaustive=exhaustive, progress=progress)
+        secs = time.perf_counter() - t0
+        cands = [check_candidate(mem, pa) for pa in hits.systab]
+        pages = []
+        for pa in hits.zero_pages:
+            info = read_efi_info(mem, pa)
+            pages.append((pa, info.problems() if info else ["unreadable"], info))
+    if as_json:
+        json.dump(
+            {
+                "bytes_scanned": hits.bytes_scanned,
+                "seconds": round(secs, 3),
+                "truncated": hits.truncated,
+                "system_tables": [c.to_dict() for c in cands],
+                "zero_pages": [
+                    {"address": pa, "efi_info_problems": p, "efi_info": i.to_dict() if i else None}
+                    for pa, p, i in pages
+                ],
+            },
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+        sys.exit(EXIT_OK)
+    con = make_console()
+    con.print(f"scanned {hits.bytes_scanned:#x} bytes in {secs:.2f} s")
+    t = Table(title=f"'IBI SYST' hits ({len(cands)})", title_justify="left")
+    for c in ("address", "kind", "verdict", "why"):
+        t.add_column(c)
+    for c in cands:
+        t.add_row(hexa(c.address), c.kind, "[green]accepted[/]" if c.accepted else "[red]rejected[/]", safe(c.reason))
+    con.print(t)
+    t = Table(title=f"Zero-page candidates ({len(pages)})", title_justify="left")
+    for c in ("address", "efi_info"):
+        t.add_column(c)
+    for pa, problems, info in pages:
+        t.add_row(hexa(pa), "plausible" if not problems else safe("; ".join(problems)))
+    con.print(t)
+    sys.exit(EXIT_OK)

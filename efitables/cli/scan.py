@@ -67,7 +67,7 @@ def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool) -> Non
     t = Table(title=f"Zero-page candidates ({len(pages)})", title_justify="left")
     for c in ("address", "efi_info"):
         t.add_column(c)
-    for pa, problems, info in pages:
+    for pa, problems, _info in pages:
         t.add_row(hexa(pa), "plausible" if not problems else safe("; ".join(problems)))
     con.print(t)
     sys.exit(EXIT_OK)

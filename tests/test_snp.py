@@ -494,3 +494,54 @@ def test_fuzz_never_raises(blob: bytes, secrets: bytes, cpuid: bytes) -> None:
     parse_secrets_page(page(secrets), SECRETS_PA)
     parse_cpuid_table(page(cpuid)[:0xC10], CPUID_PA)
     assert all(f.severity in Severity for f in r.all_findings())
+
+
+# -- wiring from a Dump ---------------------------------------------------------
+
+
+def _fake_dump(g, *, sme_mask: int | None = None, show_secrets: bool = False):
+    from types import SimpleNamespace as NS
+
+    node_plain = NS(type=S.SETUP_CC_BLOB, address=SETUP_NODE_PA, payload=None)
+    node_indirect = NS(type=0x80000000, address=SETUP_NODE_PA + 0x40, payload=NS(cc_blob_address=0xBAD000))
+    e820 = NS(entries=[NS(addr=a, length=n, size=20, type=t) for a, n, t in g.e820])
+    if sme_mask is not None:
+        g.mem.info.vmcoreinfo = {"NUMBER(sme_mask)": str(sme_mask)}
+    return NS(
+        memory=g.mem,
+        show_secrets=show_secrets,
+        boot_params=NS(address=0x30000, cc_blob_address=BLOB_PA),
+        setup_data=[node_indirect, node_plain],
+        config_tables=[
+            NS(guid="8868e871-e4f1-11d3-bc22-0080c73c8881", table_address=0xE0000, address=0x7F000000),
+            NS(guid=S.EFI_CC_BLOB_GUID, table_address=BLOB_PA, address=0x7F000018),
+        ],
+        efi_memmap=g.efi_memmap,
+        e820=e820,
+    )
+
+
+def test_analyze_dump_wiring() -> None:
+    from efitables.snp import analyze_dump
+
+    node = S.CC_SETUP_DATA.build({"next": 0, "type": S.SETUP_CC_BLOB, "len": 8, "cc_blob_address": BLOB_PA})
+    g = snp_guest(extra={SETUP_NODE_PA: node})
+    r = analyze_dump(_fake_dump(g, sme_mask=1 << 51))
+    assert [(x.route, x.carrier_address, x.blob_address) for x in r.routes] == [
+        (ROUTE_BOOT_PARAMS, 0x3013C, BLOB_PA),
+        (ROUTE_SETUP_DATA, SETUP_NODE_PA, BLOB_PA),  # read from memory; the SETUP_INDIRECT node is not followed
+        (ROUTE_EFI, 0x7F000018, BLOB_PA),
+    ]
+    assert r.routes_agree and codes(r) == [] and r.secrets_page.redacted
+    assert [x.type_name for x in r.blob.secrets_regions] == ["EFI_RESERVED_TYPE", "reserved"]
+    r = analyze_dump(_fake_dump(snp_guest(extra={SETUP_NODE_PA: node}), sme_mask=1 << 47, show_secrets=True))
+    assert codes(r) == ["SNP-CBIT-MISMATCH"] and not r.secrets_page.redacted
+
+
+def test_analyze_dump_without_areas() -> None:
+    from types import SimpleNamespace as NS
+
+    from efitables.snp import analyze_dump
+
+    r = analyze_dump(NS(memory=BytesMemory({0: bytes(4096)})))
+    assert not r.present and r.all_findings() == []

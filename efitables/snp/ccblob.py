@@ -32,6 +32,7 @@ from typing import Any
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.memory.base import PhysicalMemory
+from efitables.memory.vmcoreinfo import vmcoreinfo_int
 from efitables.model import Parsed
 from efitables.schemas.snp import (
     BOOT_PARAMS_CC_BLOB_ADDRESS_OFFSET,
@@ -41,7 +42,9 @@ from efitables.schemas.snp import (
     CC_BLOB_SEV_INFO_STRUCT,
     CC_BLOB_SEV_INFO_VERSION,
     CC_SETUP_DATA_BLOB_OFFSET,
+    EFI_CC_BLOB_GUID,
     PAGE_SIZE,
+    SETUP_CC_BLOB,
     SNP_CPUID_TABLE_SIZE,
     SNP_SECRETS_PAGE_SIZE,
 )
@@ -125,6 +128,13 @@ ROUTE_NULL = register(
     "A CC blob route carries a null address",
     "An EFI_CC_BLOB_GUID entry with a null VendorTable is skipped; a first SETUP_CC_BLOB node holding 0 "
     "ends the setup_data route.",
+)
+CBIT_MISMATCH = register(
+    "SNP-CBIT-MISMATCH",
+    Severity.WARNING,
+    "VMCOREINFO sme_mask does not match the C-bit of the SNP CPUID table",
+    "The kernel exports sme_me_mask (1 << C-bit) as NUMBER(sme_mask); leaf 0x8000001F of the CPUID table "
+    "gives the C-bit the firmware validated.",
 )
 SETUP_DUPLICATE = register(
     "SNP-SETUP-DUPLICATE",
@@ -219,7 +229,8 @@ def _first_attr(obj: Any, names: Iterable[str]) -> Any:
 
 def _e820_region(entry: Any) -> RegionInfo | None:
     start = _first_attr(entry, ("addr", "start", "physical_start", "base"))
-    size = _first_attr(entry, ("size", "length"))
+    # ``length`` first: on a Parsed entry ``size`` is the record's own size.
+    size = _first_attr(entry, ("length", "size"))
     end = _first_attr(entry, ("end",))
     etype = _first_attr(entry, ("type",))
     if isinstance(entry, tuple) and len(entry) >= 3:
@@ -236,8 +247,9 @@ def e820_region_lookup(e820: Any) -> RegionLookup | None:
     """A lookup over an E820 table, duck-typed.
 
     Accepts a lookup callable, an object with ``entries`` (or an iterable) of
-    entries with ``addr``/``size``/``type`` (Linux ``boot_e820_entry`` names;
-    ``start``/``end`` also work), or ``(addr, size, type)`` tuples.
+    entries with ``addr``/``length``/``type`` (efitables.boot.e820; Linux's
+    ``boot_e820_entry`` ``size`` and ``start``/``end`` also work), or
+    ``(addr, size, type)`` tuples.
     """
     if e820 is None:
         return None
@@ -562,6 +574,7 @@ def analyze_cc_blob(
     efi_entry_address: int | None = None,
     efi_memmap: Any = None,
     e820: Any = None,
+    sme_mask: int | None = None,
     show_secrets: bool = False,
 ) -> CcBlobReport:
     """Report every route to the CC blob and follow the blob(s) they name.
@@ -573,6 +586,7 @@ def analyze_cc_blob(
     VendorTable (None: no entry; 0: an entry with a null pointer).
     ``efi_memmap`` and ``e820``: an EfiMemoryMap / E820 table (duck-typed, see
     :func:`e820_region_lookup`), a ``pa -> RegionInfo`` callable, or None.
+    ``sme_mask``: VMCOREINFO ``NUMBER(sme_mask)``, checked against the C-bit.
     """
     report = CcBlobReport(address=None, size=0, show_secrets=show_secrets)
     routes = report.routes
@@ -638,4 +652,46 @@ def analyze_cc_blob(
     chosen = report.blob
     if chosen is not None:
         report.address, report.size = chosen.address, chosen.size
+        t = chosen.cpuid_table
+        if sme_mask is not None and t is not None and t.c_bit is not None and sme_mask != 1 << t.c_bit:
+            findings.append(
+                make(CBIT_MISMATCH, "VMCOREINFO", None, f"sme_mask {sme_mask:#x}, CPUID table C-bit {t.c_bit}")
+            )
     return report
+
+
+def analyze_dump(dump: Any) -> CcBlobReport:
+    """:func:`analyze_cc_blob` with the routes a :class:`~efitables.dump.Dump` has found.
+
+    Duck-typed, so that a Dump without boot_params, setup_data or EFI tables
+    (or an older one without those attributes) gives the routes it has.
+    """
+    mem = dump.memory
+    kw: dict[str, Any] = {"show_secrets": bool(getattr(dump, "show_secrets", False))}
+    bp = getattr(dump, "boot_params", None)
+    if bp is not None:
+        kw["boot_params_cc_blob_address"] = getattr(bp, "cc_blob_address", None)
+        kw["boot_params_address"] = getattr(bp, "address", None)
+    nodes: list[tuple[int | None, int]] = []
+    for n in getattr(dump, "setup_data", None) or []:
+        # find_cc_blob_setup_data matches the node type itself: a SETUP_INDIRECT wrapper is not followed.
+        if getattr(n, "type", None) != SETUP_CC_BLOB or len(nodes) >= MAX_SETUP_NODES + 1:
+            continue
+        blob_pa = getattr(getattr(n, "payload", None), "cc_blob_address", None)
+        node_pa = getattr(n, "address", None)
+        if blob_pa is None and node_pa is not None:
+            blob_pa = cc_setup_data_blob_address(mem, node_pa)
+        if blob_pa is not None:
+            nodes.append((node_pa, blob_pa))
+    kw["setup_cc_blob_addresses"] = nodes
+    for t in getattr(dump, "config_tables", None) or []:
+        if getattr(t, "guid", None) == EFI_CC_BLOB_GUID:  # Linux takes the first match
+            kw["efi_cc_blob_address"] = getattr(t, "table_address", None)
+            kw["efi_entry_address"] = getattr(t, "address", None)
+            break
+    kw["efi_memmap"] = getattr(dump, "efi_memmap", None)
+    kw["e820"] = getattr(dump, "e820", None)
+    info = getattr(mem, "vmcoreinfo", None)
+    if info:
+        kw["sme_mask"] = vmcoreinfo_int(info, "NUMBER(sme_mask)")
+    return analyze_cc_blob(mem, **kw)

@@ -1,0 +1,400 @@
+"""Cross-checks between boot_params, setup_data, the memory maps and the EFI tables.
+
+Two kinds of result:
+
+* :class:`Check`: two sources that should name the same thing, compared - the
+  system table in ``efi_info`` vs the one the signature scan accepted vs the one
+  in use; SETUP_EFI's ``tables``/``fw_vendor``/``smbios``/``runtime`` vs the
+  system table's fields and the SMBIOS configuration table; ``acpi_rsdp_addr``
+  vs the ACPI configuration tables; ``cc_blob_address`` vs SETUP_CC_BLOB and the
+  EFI CC blob table.
+* :class:`RegionCheck`: for each object (system table, configuration table
+  array, each configuration table, each setup_data node, the command line) the
+  EFI memory type and E820 type of the memory holding it, with a verdict.
+  Firmware objects belong in memory the kernel keeps (runtime services data,
+  ACPI, reserved); in boot-services memory they are "stale or overwritten" once
+  the kernel frees it (real-world.md), and in memory the kernel treats as free
+  RAM they are a warning. setup_data nodes are loader data the kernel reserves.
+
+Sources: shared/spec/boot.md 2.2, 4.3; efi.md 6.2 (EFI -> E820 types), 6.4;
+real-world.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from efitables.boot.bootparams import BootParams
+from efitables.boot.e820 import E820Table
+from efitables.boot.setup_data import (
+    CcBlobPayload,
+    EfiSetupPayload,
+    SetupDataList,
+)
+from efitables.efi.memmap import EfiMemoryMap, MemoryDescriptor
+from efitables.findings import Severity, make, register
+from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
+from efitables.model import Parsed
+from efitables.schemas.boot_params import e820_type_name
+
+XC_MISMATCH = register(
+    "BOOT-XC-MISMATCH",
+    Severity.WARNING,
+    "Two sources disagree about an EFI or boot address",
+    "efi_info, the signature scan, SETUP_EFI, the system table and boot_params name different "
+    "addresses for the same object.",
+)
+XC_FREE_RAM = register(
+    "BOOT-XC-FREE-RAM",
+    Severity.WARNING,
+    "A firmware object lies in memory the kernel treats as free RAM",
+    "The EFI memory type (loader, conventional) or the E820 type (RAM) of the region lets the kernel "
+    "allocate over it; its contents cannot be trusted in a dump of a running system.",
+)
+XC_BOOT_SERVICES = register(
+    "BOOT-XC-BOOT-SERVICES",
+    Severity.INFO,
+    "An object lies in EFI boot-services memory: stale or overwritten after boot",
+    "Linux frees boot-services memory after SetVirtualAddressMap unless it keeps the region "
+    "(EFI_MEMORY_RUNTIME set); what the dump holds there may be stale or overwritten, not corrupt.",
+)
+XC_UNMAPPED = register("BOOT-XC-UNMAPPED", Severity.WARNING, "An object lies outside every EFI memory map descriptor")
+XC_NOT_IN_DUMP = register("BOOT-XC-NOT-IN-DUMP", Severity.WARNING, "An object's memory is not in the dump")
+XC_STALE_CMDLINE = register(
+    "BOOT-XC-CMDLINE-STALE",
+    Severity.INFO,
+    "The command line buffer was freed after boot and now holds other data",
+    "Loaders put the command line in loader memory the kernel frees after copying it to "
+    "boot_command_line; an empty or garbled command line there is expected.",
+)
+
+#: Configuration tables checked one by one (a firmware installs 5-40).
+MAX_REGION_TABLES = 256
+
+# EFI memory types by what the kernel does with them (efi.md 6.2).
+_KEPT = {0, 5, 6, 9, 10, 11, 12, 13, 14}  # reserved, runtime, ACPI, MMIO, PAL, persistent
+_BOOT_SERVICES = {3, 4}
+_FREE = {1, 2, 7, 15}  # loader code/data, conventional, unaccepted
+_E820_KEPT = {2, 3, 4, 7, 12, 128}
+
+
+@dataclass
+class Check:
+    """Two or more sources that should agree about one address."""
+
+    name: str
+    status: str  # "agrees", "disagrees", "unavailable", "unverifiable"
+    values: dict[str, int | None]
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "values": self.values, "detail": self.detail}
+
+
+@dataclass
+class RegionCheck:
+    """Where an object lives, by the EFI memory map and E820."""
+
+    object: str
+    address: int
+    size: int
+    role: str  # "firmware", "setup_data", "loader-temporary"
+    efi_type: str | None
+    efi_runtime: bool | None
+    e820_type: str | None
+    in_dump: bool
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "object": self.object,
+            "address": self.address,
+            "size": self.size,
+            "role": self.role,
+            "efi_type": self.efi_type,
+            "efi_runtime": self.efi_runtime,
+            "e820_type": self.e820_type,
+            "in_dump": self.in_dump,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass(kw_only=True)
+class CrossChecks(Parsed):
+    kind = "boot_crosschecks"
+
+    checks: list[Check] = field(default_factory=list)
+    regions: list[RegionCheck] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        bad = sum(c.status == "disagrees" for c in self.checks)
+        return f"cross-checks ({len(self.checks)} comparisons, {bad} disagree; {len(self.regions)} regions)"
+
+    def check(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def region(self, obj: str) -> RegionCheck | None:
+        return next((r for r in self.regions if r.object == obj), None)
+
+
+def _compare(xc: CrossChecks, name: str, values: dict[str, int | None], detail: str = "") -> Check:
+    known = {k: v for k, v in values.items() if v is not None}
+    if len(known) < 2:
+        missing = ", ".join(k for k, v in values.items() if v is None)
+        c = Check(name, "unavailable", values, detail or f"not available: {missing}")
+    elif len(set(known.values())) == 1:
+        c = Check(name, "agrees", values, detail or "all sources agree")
+    else:
+        text = ", ".join(f"{k} {v:#x}" for k, v in known.items())
+        c = Check(name, "disagrees", values, detail or text)
+        addr = next(iter(known.values()))
+        xc.findings.append(make(XC_MISMATCH, name, addr, text))
+    xc.checks.append(c)
+    return c
+
+
+def _physical(stored: int | None, bits: int, memmap: EfiMemoryMap | None) -> tuple[int | None, str]:
+    """A system table pointer as a physical address, translated through the memory map only."""
+    if stored is None or stored == 0:
+        return None, "null"
+    if bits != 64 or stored < MAX_PHYS_ADDR:
+        return stored, "physical"
+    if memmap is not None:
+        hit = memmap.virt_to_phys(stored)
+        if hit is not None:
+            return hit[0], "efi-memmap"
+    return None, "untranslated virtual address"
+
+
+def _field(systab: Any, name: str) -> int | None:
+    f = getattr(systab, "fields", None)
+    try:
+        return int(f[name]) if f is not None else None
+    except (KeyError, TypeError):
+        return None
+
+
+def crosscheck(
+    mem: PhysicalMemory,
+    *,
+    boot_params: BootParams | None,
+    setup_data: SetupDataList | None,
+    efi_memmap: EfiMemoryMap | None,
+    e820: E820Table | None,
+    systab: Any = None,
+    systab_discovery: Any = None,
+) -> CrossChecks:
+    """Run every comparison and region check the available structures allow.
+
+    ``systab`` is an :class:`efitables.efi.systab.SystemTable` and
+    ``systab_discovery`` an :class:`efitables.efi.discovery.SystabDiscovery`
+    (both optional; duck-typed to keep boot independent of EFI parsing).
+    """
+    xc = CrossChecks(address=None, size=0)
+    bp = boot_params
+    efi_setup = _first_payload(setup_data, EfiSetupPayload)
+    cc_setup = _first_payload(setup_data, CcBlobPayload)
+    bits = getattr(systab, "bits", 64) or 64
+
+    # 1. the system table: efi_info vs scan vs the one in use
+    accepted: list[int] = []
+    scanned = False
+    if systab_discovery is not None:
+        scanned = bool(getattr(systab_discovery, "scanned", False))
+        accepted = [
+            c.address
+            for c in getattr(systab_discovery, "candidates", [])
+            if getattr(c, "accepted", False) and getattr(c, "kind", "EFI_SYSTEM_TABLE") == "EFI_SYSTEM_TABLE"
+        ]
+    efi_info_st = bp.efi_systab if bp is not None and bp.efi_loader_signature else None
+    scan_st: int | None = None
+    if accepted:
+        scan_st = efi_info_st if efi_info_st in accepted else accepted[0]
+    detail = ""
+    if not scanned:
+        detail = "the signature scan was not run (use --scan always)"
+    elif len(accepted) > 1:
+        detail = f"{len(accepted)} valid system tables found by the scan: {', '.join(f'{a:#x}' for a in accepted)}"
+    _compare(
+        xc,
+        "system table: efi_info vs signature scan",
+        {"efi_info": efi_info_st, "scan": scan_st},
+        detail if detail and (efi_info_st is None or scan_st is None or len(accepted) > 1) else "",
+    )
+    in_use = getattr(systab, "address", None)
+    _compare(xc, "system table: efi_info vs in use", {"efi_info": efi_info_st, "in_use": in_use})
+
+    # 2. SETUP_EFI vs the system table
+    if efi_setup is not None:
+        ct_stored = _field(systab, "ConfigurationTable")
+        ct_phys, how = _physical(ct_stored, bits, efi_memmap)
+        _compare(
+            xc,
+            "configuration tables: SETUP_EFI.tables vs system table",
+            {"SETUP_EFI.tables": efi_setup.tables, "ConfigurationTable": ct_phys},
+            "" if ct_phys is not None or ct_stored is None else f"ConfigurationTable {ct_stored:#x}: {how}",
+        )
+        fv_stored = _field(systab, "FirmwareVendor")
+        fv_phys, how = _physical(fv_stored, bits, efi_memmap)
+        _compare(
+            xc,
+            "firmware vendor: SETUP_EFI.fw_vendor vs system table",
+            {"SETUP_EFI.fw_vendor": efi_setup.fw_vendor, "FirmwareVendor": fv_phys},
+            "" if fv_phys is not None or fv_stored is None else f"FirmwareVendor {fv_stored:#x}: {how}",
+        )
+        if efi_setup.runtime:
+            rt_stored = _field(systab, "RuntimeServices")
+            rt_phys, _how = _physical(rt_stored, bits, efi_memmap)
+            vals = {"SETUP_EFI.runtime": efi_setup.runtime, "RuntimeServices": rt_stored}
+            if efi_setup.runtime < MAX_PHYS_ADDR and rt_phys is not None:
+                vals["RuntimeServices"] = rt_phys
+            _compare(xc, "runtime services: SETUP_EFI.runtime vs system table", vals)
+        smbios = _config_table(systab, ("SMBIOS3_TABLE_GUID", "SMBIOS_TABLE_GUID"), efi_setup.smbios)
+        _compare(
+            xc,
+            "SMBIOS: SETUP_EFI.smbios vs configuration table",
+            {"SETUP_EFI.smbios": efi_setup.smbios or None, "config table": smbios},
+        )
+    else:
+        xc.checks.append(
+            Check(
+                "configuration tables: SETUP_EFI.tables vs system table",
+                "unavailable",
+                {},
+                "no SETUP_EFI node (only kexec'd kernels get one)",
+            )
+        )
+
+    # 3. boot_params pointers vs EFI configuration tables
+    if bp is not None and bp.acpi_rsdp_addr:
+        rsdp = _config_table(systab, ("ACPI_20_TABLE_GUID", "ACPI_TABLE_GUID"), bp.acpi_rsdp_addr)
+        _compare(
+            xc,
+            "ACPI RSDP: acpi_rsdp_addr vs configuration table",
+            {"acpi_rsdp_addr": bp.acpi_rsdp_addr, "config table": rsdp},
+        )
+    cc_values = {
+        "boot_params.cc_blob_address": (bp.cc_blob_address or None) if bp is not None else None,
+        "SETUP_CC_BLOB": cc_setup.cc_blob_address if cc_setup is not None else None,
+        "EFI_CC_BLOB_GUID": _config_table(systab, ("EFI_CC_BLOB_GUID",), None),
+    }
+    if sum(v is not None for v in cc_values.values()) >= 2:
+        _compare(xc, "CC blob: boot_params vs SETUP_CC_BLOB vs EFI table", cc_values)
+
+    # 4. regions
+    def region(obj: str, pa: int | None, size: int, role: str) -> RegionCheck | None:
+        if pa is None or pa <= 0 or pa >= MAX_PHYS_ADDR:
+            return None
+        r = _region(xc, mem, obj, pa, max(size, 1), role, efi_memmap, e820)
+        xc.regions.append(r)
+        return r
+
+    if systab is not None:
+        region("EFI system table", systab.address, systab.size, "firmware")
+        arr = getattr(systab, "config_table_array", None)
+        if arr is not None:
+            region("configuration table array", arr.address, arr.size, "firmware")
+        for t in getattr(systab, "config_tables", [])[:MAX_REGION_TABLES]:
+            region(f"configuration table [{t.index}] {t.name or t.guid}", t.table_address, 1, "firmware")
+    elif efi_info_st:
+        region("EFI system table", efi_info_st, 0x78, "firmware")
+    if setup_data is not None:
+        for n in setup_data:
+            region(f"setup_data node [{n.index}] {n.type_name}", n.address, n.size, "setup_data")
+            p = n.payload
+            tgt = getattr(p, "target", None)
+            if tgt is not None:
+                region(f"setup_data node [{n.index}] indirect payload", tgt.address, max(tgt.length, 1), "setup_data")
+    if bp is not None and bp.command_line is not None and bp.cmd_line_ptr:
+        reg = region("command line", bp.cmd_line_ptr, max(bp.command_line.size, 1), "loader-temporary")
+        cl = bp.command_line
+        if reg is not None and (not cl.text or not cl.terminated) and reg.verdict.startswith("freed"):
+            xc.findings.append(
+                make(
+                    XC_STALE_CMDLINE,
+                    "command line",
+                    bp.cmd_line_ptr,
+                    f"{'empty' if not cl.text else 'unterminated'} command line in {reg.efi_type} memory",
+                )
+            )
+    return xc
+
+
+def _first_payload(setup_data: SetupDataList | None, cls: type) -> Any:
+    if setup_data is None:
+        return None
+    for n in setup_data:
+        p = n.effective_payload
+        if isinstance(p, cls):
+            return p
+    return None
+
+
+def _config_table(systab: Any, names: tuple[str, ...], prefer: int | None) -> int | None:
+    """VendorTable of the first configuration table with one of ``names`` (``prefer`` if it is among them)."""
+    found = [t.table_address for t in getattr(systab, "config_tables", []) or [] if t.name in names]
+    if not found:
+        return None
+    return prefer if prefer in found else found[0]
+
+
+def _region(
+    xc: CrossChecks,
+    mem: PhysicalMemory,
+    obj: str,
+    pa: int,
+    size: int,
+    role: str,
+    memmap: EfiMemoryMap | None,
+    e820: E820Table | None,
+) -> RegionCheck:
+    d: MemoryDescriptor | None = memmap.lookup(pa) if memmap is not None and memmap.descriptors else None
+    e = e820.lookup(pa) if e820 is not None else None
+    in_dump = mem.is_readable(pa, min(size, 4096))
+    efi_type = d.type_name if d is not None else None
+    runtime = d.is_runtime if d is not None else None
+    e820_name = e820_type_name(e.type) if e is not None else None
+    verdict = "ok"
+    if role == "firmware":
+        if d is not None:
+            if d.type in _KEPT:
+                verdict = "ok: memory the kernel keeps"
+            elif d.type in _BOOT_SERVICES:
+                if d.is_runtime:
+                    verdict = "ok: boot-services memory the kernel kept (EFI_MEMORY_RUNTIME set)"
+                else:
+                    verdict = "boot-services memory: stale or overwritten after boot"
+                    xc.findings.append(
+                        make(XC_BOOT_SERVICES, obj, pa, f"in {efi_type}: the kernel frees it after boot")
+                    )
+            elif d.type in _FREE:
+                verdict = "free RAM to the kernel"
+                xc.findings.append(make(XC_FREE_RAM, obj, pa, f"in {efi_type}"))
+        elif memmap is not None and memmap.descriptors:
+            verdict = "outside the EFI memory map"
+            xc.findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
+        if d is None and e is not None and e.type == 1:
+            verdict = "free RAM to the kernel (E820 RAM)"
+            xc.findings.append(make(XC_FREE_RAM, obj, pa, "in E820 RAM"))
+    elif role == "setup_data":
+        if d is not None and d.type == 7:
+            verdict = "conventional memory: nothing reserved it before the kernel did"
+            xc.findings.append(make(XC_FREE_RAM, obj, pa, f"setup_data in {efi_type}"))
+        elif d is None and memmap is not None and memmap.descriptors and (e is None or e.type not in _E820_KEPT | {1}):
+            verdict = "outside the EFI memory map"
+            xc.findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
+        else:
+            verdict = "ok: loader data the kernel reserves"
+    else:  # loader-temporary: the command line
+        if d is not None and (d.type in _FREE or d.type in _BOOT_SERVICES):
+            verdict = f"freed after boot ({efi_type}): may be stale or overwritten"
+        elif e is not None and e.type == 1:
+            verdict = "freed after boot (E820 RAM): may be stale or overwritten"
+        else:
+            verdict = "ok"
+    if not in_dump:
+        verdict += "; not in the dump"
+        xc.findings.append(make(XC_NOT_IN_DUMP, obj, pa, f"{size:#x} bytes at {pa:#x}"))
+    return RegionCheck(obj, pa, size, role, efi_type, runtime, e820_name, in_dump, verdict)

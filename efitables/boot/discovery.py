@@ -1,0 +1,397 @@
+"""Finding ``struct boot_params`` in a dump: every route tried, every candidate ranked and explained.
+
+Routes, in the order they are trusted:
+
+1. ``argument``: an address given with ``--boot-params``.
+2. ``kallsyms``: the kernel's own copy, the ``boot_params`` symbol resolved
+   through the kallsyms tables when VMCOREINFO exports them
+   (``SYMBOL(kallsyms_names)``, ``_token_table``, ``_token_index``,
+   ``_offsets``, ``_relative_base``, ``_num_syms``; torvalds/linux
+   kernel/kallsyms.c and kernel/vmcore_info.c). physical = virtual -
+   0xffffffff80000000 + ``NUMBER(phys_base)``.
+3. ``scan``: 8-byte-aligned positions with ``HdrS`` at +0x202 or
+   ``EL64``/``EL32`` at +0x1C0 (the kernel's copy is a global in the kernel image,
+   not page-aligned; loaders' copies are pages), checked with ``struct`` only.
+
+A scan candidate needs either the setup-header identity (``HdrS``, boot_flag
+0xAA55, version 2.00-2.ff) or the EFI-stub identity (``EL64``/``EL32`` with a
+sane ``efi_info`` and sane E820 entries; real-world.md: the stub's zero page has
+no ``HdrS``). Candidates are scored; each point comes with its reason.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from efitables.errors import MemoryReadError
+from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
+from efitables.memory.vmcoreinfo import KERNEL_MAP_BASE, symbol_to_phys, vmcoreinfo_int
+from efitables.schemas.boot_params import (
+    BOOT_E820_ENTRY_STRUCT,
+    BOOT_FLAG,
+    BOOT_PARAMS_SIZE,
+    E820_MAX_ENTRIES_ZEROPAGE,
+    E820_TABLE_OFFSET,
+    E820_TYPES,
+    HDRS_MAGIC,
+)
+from efitables.schemas.efi_info import EFI32_LOADER_SIGNATURE, EFI64_LOADER_SIGNATURE
+
+CHUNK = 16 * 1024 * 1024
+#: Candidates kept from a scan (a dump full of copies is hostile).
+MAX_CANDIDATES = 256
+#: Bounds of the kallsyms walk (a v6.x kernel has ~100k-250k symbols).
+MAX_KALLSYMS = 1 << 20
+KALLSYMS_READ = 1 << 16
+KSYM_NAME_LEN = 512
+_E820 = struct.Struct(BOOT_E820_ENTRY_STRUCT)
+_EFI_INFO = struct.Struct("<8I")
+
+KALLSYMS_KEYS = (
+    "kallsyms_names",
+    "kallsyms_num_syms",
+    "kallsyms_token_table",
+    "kallsyms_token_index",
+    "kallsyms_offsets",
+    "kallsyms_relative_base",
+)
+
+
+@dataclass
+class BootParamsCandidate:
+    """A position that may hold a zero page, with the score and every reason for it."""
+
+    address: int
+    found_by: str  # "argument", "kallsyms", "scan"
+    score: int
+    reasons: list[str] = field(default_factory=list)
+    identity: str = ""  # "setup_header", "efi_stub", "" (none)
+
+    @property
+    def plausible(self) -> bool:
+        return bool(self.identity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "found_by": self.found_by,
+            "score": self.score,
+            "identity": self.identity,
+            "reasons": self.reasons,
+        }
+
+
+@dataclass
+class BootRoute:
+    name: str
+    address: int | None
+    status: str  # "used", "agrees", "other", "unavailable", "rejected"
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"route": self.name, "address": self.address, "status": self.status, "detail": self.detail}
+
+
+@dataclass
+class BootParamsDiscovery:
+    address: int | None = None
+    route: str | None = None
+    routes: list[BootRoute] = field(default_factory=list)
+    candidates: list[BootParamsCandidate] = field(default_factory=list)
+    scanned: bool = False
+
+    def ranked(self) -> list[tuple[int, str]]:
+        """(address, how found), best first: the shape the EFI discovery consumes."""
+        out: list[tuple[int, str]] = []
+        if self.address is not None:
+            out.append((self.address, self.route or ""))
+        for c in self.candidates:
+            if c.plausible and c.address != self.address:
+                out.append((c.address, c.found_by))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "route": self.route,
+            "scanned": self.scanned,
+            "routes": [r.to_dict() for r in self.routes],
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+# -- cheap candidate checks ----------------------------------------------------------
+def score_candidate(mem: PhysicalMemory, pa: int, found_by: str = "scan") -> BootParamsCandidate:
+    """Score the 4 KiB at ``pa`` as a zero page using ``struct`` reads only."""
+    c = BootParamsCandidate(pa, found_by, 0)
+    try:
+        page = mem.read(pa, BOOT_PARAMS_SIZE, structure="boot_params candidate")
+    except MemoryReadError as e:
+        c.score = -100
+        c.reasons.append(f"-100 not in the dump: {e.reason}")
+        return c
+
+    def add(points: int, why: str) -> None:
+        c.score += points
+        c.reasons.append(f"{points:+d} {why}")
+
+    header, version = struct.unpack_from("<IH", page, 0x202)
+    boot_flag = struct.unpack_from("<H", page, 0x1FE)[0]
+    hdr_ok = header == HDRS_MAGIC and boot_flag == BOOT_FLAG and 0x200 <= version <= 0x2FF
+    if header == HDRS_MAGIC:
+        add(30, "'HdrS' at +0x202")
+        if boot_flag == BOOT_FLAG:
+            add(10, "boot_flag 0xAA55")
+        else:
+            add(-10, f"boot_flag {boot_flag:#06x}")
+        if 0x200 <= version <= 0x2FF:
+            add(10, f"protocol {version >> 8}.{version & 0xFF:02d}")
+        else:
+            add(-20, f"version {version:#06x} outside 2.00-2.ff")
+
+    sig, st_lo, dsize, dver, mm_lo, mm_size, st_hi, mm_hi = _EFI_INFO.unpack_from(page, 0x1C0)
+    efi_ok = False
+    if sig in (EFI64_LOADER_SIGNATURE, EFI32_LOADER_SIGNATURE):
+        add(20, f"{'EL64' if sig == EFI64_LOADER_SIGNATURE else 'EL32'} at +0x1c0")
+        systab, memmap = st_lo | st_hi << 32, mm_lo | mm_hi << 32
+        problems = []
+        if not 0 < systab < MAX_PHYS_ADDR:
+            problems.append(f"efi_systab {systab:#x}")
+        if dsize < 40 or dsize % 8 or dsize > 4096:
+            problems.append(f"efi_memdesc_size {dsize}")
+        elif mm_size % dsize or mm_size == 0:
+            problems.append(f"efi_memmap_size {mm_size:#x}")
+        if dver != 1:
+            problems.append(f"efi_memdesc_version {dver}")
+        if not 0 < memmap < MAX_PHYS_ADDR:
+            problems.append(f"efi_memmap {memmap:#x}")
+        if problems:
+            add(-10, "efi_info not sane: " + ", ".join(problems))
+        else:
+            efi_ok = True
+            add(15, "efi_info sane (system table, descriptor size, map size)")
+            if mem.is_readable(memmap, min(mm_size, 4096)):
+                add(5, "EFI memory map is in the dump")
+            if mem.is_readable(systab, 8) and mem.read(systab, 8) == b"IBI SYST":
+                add(10, "efi_systab points at 'IBI SYST'")
+
+    n = page[0x1E8]
+    e820_ok = False
+    if n == 0:
+        add(-10, "e820_entries 0 (a cached kernel image or an unused copy)")
+    elif n > E820_MAX_ENTRIES_ZEROPAGE:
+        add(-30, f"e820_entries {n} > 128")
+    else:
+        bad = 0
+        ram = 0
+        for i in range(n):
+            addr, size, typ = _E820.unpack_from(page, E820_TABLE_OFFSET + 20 * i)
+            if size == 0 or addr + size > 1 << 64 or typ not in E820_TYPES:
+                bad += 1
+            elif typ == 1:
+                ram += size
+        if bad == 0 and ram > 0:
+            e820_ok = True
+            add(10, f"{n} sane E820 entries ({ram >> 20} MiB RAM)")
+        else:
+            add(-5 * min(bad, 6), f"{bad} of {n} E820 entries not sane" if bad else "no RAM in E820")
+    if page[0x210]:
+        add(5, f"type_of_loader {page[0x210]:#04x}")
+    if page[0x1EF] == 0:
+        add(2, "sentinel 0")
+    if pa % 4096 == 0:
+        add(3, "page-aligned")
+
+    if hdr_ok:
+        c.identity = "setup_header"
+    elif efi_ok and e820_ok:
+        c.identity = "efi_stub"
+    return c
+
+
+def scan_candidates(
+    mem: PhysicalMemory, *, chunk_size: int = CHUNK, limit: int = MAX_CANDIDATES
+) -> tuple[list[BootParamsCandidate], bool]:
+    """Stream the dump once for zero-page signatures; returns (plausible candidates ranked, truncated)."""
+    positions: set[int] = set()
+    truncated = False
+    for pa, data in mem.chunks(chunk_size=chunk_size, overlap=BOOT_PARAMS_SIZE):
+        # u32 views at a stride of 8: EL64/EL32 sit at base+0x1C0 (0 mod 8), HdrS at base+0x202 (2 mod 8).
+        for rel, sigs in ((0x1C0, (EFI64_LOADER_SIGNATURE, EFI32_LOADER_SIGNATURE)), (0x202, (HDRS_MAGIC,))):
+            off = (rel - pa) % 8
+            count = (len(data) - off) // 4
+            if count <= 0:
+                continue
+            u32 = np.frombuffer(data, dtype="<u4", count=count, offset=off)[::2]
+            hit = u32 == sigs[0]
+            for sig in sigs[1:]:
+                hit |= u32 == sig
+            for i in np.flatnonzero(hit).tolist():
+                base = pa + off + 8 * i - rel
+                if base >= 0:
+                    positions.add(base)
+        if len(positions) > limit * 16:
+            truncated = True
+            break
+    out = []
+    for base in sorted(positions):
+        c = score_candidate(mem, base, "scan")
+        if c.plausible:
+            out.append(c)
+    out.sort(key=lambda c: (-c.score, c.address))
+    if len(out) > limit:
+        out, truncated = out[:limit], True
+    return out, truncated
+
+
+# -- kallsyms --------------------------------------------------------------------------
+@dataclass
+class KallsymsResult:
+    virtual: int | None
+    physical: int | None
+    detail: str
+
+
+class _Reader:
+    """Bounded sequential reads of a kernel-image table (one window at a time)."""
+
+    def __init__(self, mem: PhysicalMemory, pa: int, what: str) -> None:
+        self.mem, self.pa, self.what = mem, pa, what
+        self.buf = b""
+        self.start = 0  # table offset of buf[0]
+
+    def byte(self, off: int) -> int:
+        i = off - self.start
+        if not 0 <= i < len(self.buf):
+            pa = self.pa + off
+            gap = self.mem.first_gap(pa, KALLSYMS_READ)
+            n = KALLSYMS_READ if gap is None else gap[0] - pa
+            if n <= 0:
+                raise MemoryReadError(pa, 1, missing=gap, structure=self.what)
+            self.buf, self.start, i = self.mem.read(pa, n, structure=self.what), off, 0
+        return self.buf[i]
+
+
+def kallsyms_lookup(mem: PhysicalMemory, info: dict[str, str] | None, name: str) -> KallsymsResult:
+    """Resolve a kernel symbol through the kallsyms tables that VMCOREINFO locates.
+
+    Decoding follows kernel/kallsyms.c: ``kallsyms_names`` holds, per symbol, a
+    length (one byte, or two when the first has bit 7 set) and that many token
+    indices; ``kallsyms_token_index[i]`` is the offset of token ``i`` in
+    ``kallsyms_token_table``; the first character expanded is the symbol type.
+    The address is ``kallsyms_relative_base + (u32)offset`` for a non-negative
+    offset, and ``relative_base - 1 - offset`` for a negative one
+    (CONFIG_KALLSYMS_ABSOLUTE_PERCPU, kernels before v6.13).
+    """
+    if not info:
+        return KallsymsResult(None, None, "no VMCOREINFO in the dump")
+    missing = [k for k in KALLSYMS_KEYS if f"SYMBOL({k})" not in info]
+    if missing:
+        return KallsymsResult(None, None, f"VMCOREINFO lacks {', '.join(f'SYMBOL({k})' for k in missing)}")
+    if vmcoreinfo_int(info, "NUMBER(phys_base)") is None:
+        return KallsymsResult(None, None, "VMCOREINFO lacks NUMBER(phys_base)")
+    phys = {k: symbol_to_phys(info, k) for k in KALLSYMS_KEYS}
+    if any(v is None for v in phys.values()):
+        return KallsymsResult(None, None, "a kallsyms SYMBOL() is not a kernel-image address")
+    try:
+        num = mem.read_u32(phys["kallsyms_num_syms"], structure="kallsyms_num_syms")
+        rel_base = mem.read_u64(phys["kallsyms_relative_base"], structure="kallsyms_relative_base")
+        index_raw = mem.read(phys["kallsyms_token_index"], 512, structure="kallsyms_token_index")
+        token_index = struct.unpack("<256H", index_raw)
+        table_len = max(token_index) + 256
+        table = mem.read(phys["kallsyms_token_table"], table_len, structure="kallsyms_token_table")
+    except MemoryReadError as e:
+        return KallsymsResult(None, None, f"kallsyms tables not in the dump: {e.reason}")
+    if not 0 < num <= MAX_KALLSYMS:
+        return KallsymsResult(None, None, f"kallsyms_num_syms {num} is implausible")
+    tokens = []
+    for off in token_index:
+        end = table.find(b"\0", off)
+        tokens.append(table[off : end if end >= 0 else len(table)])
+    want = name.encode()
+    names = _Reader(mem, phys["kallsyms_names"], "kallsyms_names")
+    off = 0
+    try:
+        for i in range(num):
+            n = names.byte(off)
+            off += 1
+            if n & 0x80:
+                n = (n & 0x7F) | names.byte(off) << 7
+                off += 1
+            if n > KSYM_NAME_LEN:
+                return KallsymsResult(None, None, f"kallsyms_names entry {i} has length {n}: not a kallsyms table")
+            expanded = b"".join(tokens[names.byte(off + j)] for j in range(n))
+            off += n
+            if expanded[1:] == want:
+                raw = mem.read(phys["kallsyms_offsets"] + 4 * i, 4, structure="kallsyms_offsets")
+                rel = struct.unpack("<i", raw)[0]
+                virt = rel_base + rel if rel >= 0 else rel_base - 1 - rel
+                virt &= 0xFFFFFFFFFFFFFFFF
+                pa = symbol_to_phys({**info, f"SYMBOL({name})": f"{virt:x}"}, name)
+                if pa is None:
+                    return KallsymsResult(virt, None, f"{name} = {virt:#x} is not a kernel-image address")
+                kind = chr(expanded[0]) if expanded else "?"
+                return KallsymsResult(
+                    virt,
+                    pa,
+                    f"kallsyms: {name} ({kind}) = {virt:#x}, physical {pa:#x} "
+                    f"(- {KERNEL_MAP_BASE:#x} + phys_base), symbol {i} of {num}",
+                )
+    except MemoryReadError as e:
+        return KallsymsResult(None, None, f"kallsyms_names not readable: {e.reason}")
+    return KallsymsResult(None, None, f"{name} is not among {num} kallsyms symbols")
+
+
+# -- the discovery -------------------------------------------------------------------
+def discover_boot_params(
+    mem: PhysicalMemory,
+    *,
+    given: int | None = None,
+    vmcoreinfo: dict[str, str] | None = None,
+    scan: bool = True,
+) -> BootParamsDiscovery:
+    """Run every route; the first trusted one that gives a plausible zero page is used."""
+    d = BootParamsDiscovery(scanned=scan)
+
+    def use(route: BootRoute) -> None:
+        if d.address is None and route.address is not None and route.status == "":
+            route.status = "used"
+            d.address, d.route = route.address, route.name
+        elif route.status == "":
+            route.status = "agrees" if route.address == d.address else "other"
+        d.routes.append(route)
+
+    if given is not None:
+        c = score_candidate(mem, given, "argument")
+        d.candidates.append(c)
+        how = "given with --boot-params" + ("" if c.plausible else " (does not look like a zero page)")
+        use(BootRoute("argument", given, "", how))
+
+    ks = kallsyms_lookup(mem, vmcoreinfo, "boot_params")
+    if ks.physical is None:
+        d.routes.append(BootRoute("kallsyms", None, "unavailable", ks.detail))
+    else:
+        c = score_candidate(mem, ks.physical, "kallsyms")
+        d.candidates.append(c)
+        if c.plausible:
+            use(BootRoute("kallsyms", ks.physical, "", ks.detail))
+        else:
+            d.routes.append(BootRoute("kallsyms", ks.physical, "rejected", f"{ks.detail}; {'; '.join(c.reasons[-3:])}"))
+
+    if scan:
+        found, truncated = scan_candidates(mem)
+        known = {c.address for c in d.candidates}
+        d.candidates.extend(c for c in found if c.address not in known)
+        extra = " (truncated)" if truncated else ""
+        if found:
+            use(BootRoute("scan", found[0].address, "", f"{len(found)} plausible zero pages{extra}; best ranked"))
+        else:
+            d.routes.append(BootRoute("scan", None, "unavailable", f"no plausible zero page in the dump{extra}"))
+    else:
+        d.routes.append(BootRoute("scan", None, "unavailable", "not run"))
+    d.candidates.sort(key=lambda c: (c.address != d.address, -c.score, c.address))
+    return d

@@ -1,0 +1,164 @@
+"""The E820 table the boot loader handed over: ``boot_params.e820_table`` plus SETUP_E820_EXT.
+
+Layout: :data:`efitables.schemas.boot_params.BOOT_E820_ENTRY` (packed, 20 bytes;
+torvalds/linux arch/x86/include/uapi/asm/bootparam.h@v6.12.117). Checks
+(shared/spec/boot.md 2.3): size > 0, no 64-bit overflow, known types, no
+overlaps. Tables are not required to be sorted (real-world.md): unsorted is
+reported as information only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass, field
+
+from efitables.findings import Severity, make, register
+from efitables.model import Parsed
+from efitables.schemas.boot_params import (
+    BOOT_E820_ENTRY,
+    BOOT_E820_ENTRY_SIZE,
+    BOOT_E820_ENTRY_STRUCT,
+    E820_TYPES,
+    e820_type_name,
+)
+
+E820_EMPTY = register("BOOT-E820-EMPTY", Severity.WARNING, "E820 entry has size 0 or wraps past 2**64")
+E820_TYPE = register(
+    "BOOT-E820-TYPE",
+    Severity.INFO,
+    "E820 entry has a type Linux does not name (treated as reserved)",
+)
+E820_OVERLAP = register("BOOT-E820-OVERLAP", Severity.WARNING, "E820 entries overlap")
+E820_UNSORTED = register(
+    "BOOT-E820-UNSORTED",
+    Severity.INFO,
+    "E820 table is not sorted by address",
+    "Firmware and loaders need not sort it (seen on 32-bit, 3 GiB and kexec'd boots); Linux sanitizes it.",
+)
+E820_NONE = register("BOOT-E820-NONE", Severity.WARNING, "boot_params carries no E820 entries")
+
+_ENTRY = struct.Struct(BOOT_E820_ENTRY_STRUCT)
+
+
+@dataclass(kw_only=True)
+class E820Entry(Parsed):
+    kind = "boot_e820_entry"
+
+    index: int
+    addr: int
+    length: int  # the entry's ``size`` field (``size`` is the record size, 20)
+    type: int
+    type_name: str
+    source: str  # "boot_params" or "SETUP_E820_EXT@0x..."
+
+    @property
+    def end(self) -> int:
+        return self.addr + self.length
+
+    @property
+    def title(self) -> str:
+        return f"[{self.index}] {self.type_name} {self.addr:#x}-{self.end:#x}"
+
+
+@dataclass(kw_only=True)
+class E820Table(Parsed):
+    """All entries, in table order: the zero page's first, then each SETUP_E820_EXT node's."""
+
+    kind = "e820_table"
+
+    entries: list[E820Entry] = field(default_factory=list)
+    from_boot_params: int = 0
+    from_setup_data: int = 0
+    _sorted: list[E820Entry] = field(default_factory=list, repr=False)
+    _starts: list[int] = field(default_factory=list, repr=False)
+
+    @property
+    def title(self) -> str:
+        return f"E820 table ({len(self.entries)} entries)"
+
+    def children(self) -> list[Parsed]:
+        return list(self.entries)
+
+    def _index(self) -> None:
+        if len(self._sorted) != len(self.entries):
+            self._sorted = sorted((e for e in self.entries if e.length), key=lambda e: e.addr)
+            self._starts = [e.addr for e in self._sorted]
+
+    def lookup(self, pa: int) -> E820Entry | None:
+        """The entry holding ``pa`` (the lowest-starting one if entries overlap)."""
+        self._index()
+        stop = bisect.bisect_right(self._starts, pa)
+        for e in self._sorted[:stop]:
+            if pa < e.end:
+                return e
+        return None
+
+    def ram_bytes(self) -> int:
+        return sum(e.length for e in self.entries if e.type == 1)
+
+    def to_dict(self, raw: bool = False) -> dict:
+        d = super().to_dict(raw)
+        d["entries"] = [e.to_dict(raw) for e in self.entries]
+        return d
+
+
+def decode_entries(raw: bytes, address: int, count: int, source: str, first_index: int = 0) -> list[E820Entry]:
+    """Decode ``count`` packed entries from ``raw`` (``struct`` fast path) with per-entry checks."""
+    out: list[E820Entry] = []
+    for i in range(min(count, len(raw) // BOOT_E820_ENTRY_SIZE)):
+        off = i * BOOT_E820_ENTRY_SIZE
+        addr, size, typ = _ENTRY.unpack_from(raw, off)
+        e = E820Entry(
+            address=address + off,
+            size=BOOT_E820_ENTRY_SIZE,
+            raw=raw[off : off + BOOT_E820_ENTRY_SIZE],
+            schema=BOOT_E820_ENTRY,
+            fields={"addr": addr, "size": size, "type": typ},
+            index=first_index + i,
+            addr=addr,
+            length=size,
+            type=typ,
+            type_name=e820_type_name(typ),
+            source=source,
+        )
+        name = f"E820 entry [{e.index}] ({source})"
+        if size == 0 or addr + size > 1 << 64:
+            e.findings.append(make(E820_EMPTY, name, e.address, f"addr {addr:#x} size {size:#x}"))
+        if typ not in E820_TYPES:
+            e.findings.append(make(E820_TYPE, name, e.address, f"type {typ:#x}"))
+        out.append(e)
+    return out
+
+
+def build_table(address: int | None, entries: list[E820Entry], from_bp: int, from_ext: int) -> E820Table:
+    """Assemble the table and run the table-wide checks (order, overlap)."""
+    t = E820Table(
+        address=address,
+        size=len(entries) * BOOT_E820_ENTRY_SIZE,
+        entries=entries,
+        from_boot_params=from_bp,
+        from_setup_data=from_ext,
+    )
+    name = "E820 table"
+    if not entries:
+        t.findings.append(make(E820_NONE, name, address, "e820_entries is 0 and no SETUP_E820_EXT node"))
+        return t
+    starts = [e.addr for e in entries]
+    if starts != sorted(starts):
+        t.findings.append(make(E820_UNSORTED, name, address, "entries are not in address order"))
+    prev: E820Entry | None = None
+    for e in sorted((e for e in entries if e.length), key=lambda e: e.addr):
+        if prev is not None and e.addr < prev.end:
+            t.findings.append(
+                make(
+                    E820_OVERLAP,
+                    name,
+                    e.address,
+                    f"[{e.index}] {e.addr:#x}-{e.end:#x} ({e.type_name}) overlaps "
+                    f"[{prev.index}] {prev.addr:#x}-{prev.end:#x} ({prev.type_name})",
+                )
+            )
+        if prev is None or e.end > prev.end:
+            prev = e
+    return t

@@ -66,11 +66,14 @@ def scan(
             raise ScanCancelled
         n = len(data)
         if exhaustive:
-            buf = bytes(data)
-            i = buf.find(SIG_BYTES)
-            while i >= 0 and len(systab) < MAX_HITS:
-                systab.add(pa + i)
-                i = buf.find(SIG_BYTES, i + 1)
+            # eight shifted 64-bit views: every byte offset, still a vector compare
+            for shift in range(8):
+                cnt = (n - shift) // 8
+                if cnt > 0:
+                    arr = np.frombuffer(data, dtype="<u8", count=cnt, offset=shift)
+                    for i in np.flatnonzero(arr == EFI_SYSTEM_TABLE_SIGNATURE)[:MAX_HITS].tolist():
+                        systab.add(pa + shift + 8 * i)
+                    del arr
         else:
             off = (-pa) % 8
             cnt = (n - off) // 8
@@ -78,6 +81,7 @@ def scan(
                 arr = np.frombuffer(data, dtype="<u8", count=cnt, offset=off)
                 for i in np.flatnonzero(arr == EFI_SYSTEM_TABLE_SIGNATURE)[:MAX_HITS].tolist():
                     systab.add(pa + off + 8 * i)
+                del arr
         if zero_pages:
             off = (-pa) % PAGE
             npages = (n - off) // PAGE
@@ -89,6 +93,7 @@ def scan(
                 m |= (u16[:, 0x202 // 2] == 0x6448) & (u16[:, 0x204 // 2] == 0x5372)  # "HdrS"
                 for i in np.flatnonzero(m)[:MAX_HITS].tolist():
                     pages.add(pa + off + PAGE * i)
+                del u32, u16, sig, m
         if len(systab) >= MAX_HITS or len(pages) >= MAX_HITS:
             hits.truncated = True
             break

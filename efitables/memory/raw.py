@@ -52,21 +52,31 @@ class RawMemory(PhysicalMemory):
     def _range_chunks(
         self, lo: int, hi: int, chunk_size: int, overlap: int
     ) -> Iterator[tuple[int, bytes | memoryview]]:
-        # One reused buffer: memory stays bounded whatever the image size. The
-        # yielded view is valid until the next step of the iteration.
-        buf = bytearray(chunk_size)
-        view = memoryview(buf)
+        """Windows over the data extents of ``[lo, hi)``: each a fresh read-only mapping
+        (``MAP_POPULATE``: no copy, no per-page faults), unmapped once the caller moves
+        on, so memory stays bounded whatever the image size. A yielded view is valid
+        until the next step of the iteration."""
+        populate = getattr(mmap, "MAP_POPULATE", 0)
         for dlo, dhi in self.data_extents(lo, hi):
             cur = dlo
             while cur < dhi:
+                start = cur - cur % mmap.ALLOCATIONGRANULARITY
                 n = min(chunk_size, dhi - cur)
-                got = os.preadv(self._fd, [view[:n]], cur)
-                if got <= 0:
+                mm = mmap.mmap(
+                    self._fd, cur + n - start, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ, offset=start
+                )
+                view = memoryview(mm)[cur - start :]
+                try:
+                    yield cur, view
+                finally:
+                    view.release()
+                    try:
+                        mm.close()
+                    except BufferError:  # the caller still holds a view; the mapping goes with it
+                        pass
+                if cur + n >= dhi:
                     break
-                yield cur, view[:got]
-                if cur + got >= dhi:
-                    break
-                cur += got - overlap if got > overlap else got
+                cur += n - overlap if n > overlap else n
 
     def close(self) -> None:
         if self._mm is not None:

@@ -17,6 +17,7 @@ from efitables.efi.scan import ProgressFn, ScanHits, scan
 from efitables.efi.systab import ConfigTable, SystemTable, parse_system_table
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory import PhysicalMemory, open_memory
+from efitables.snp import CcBlobReport, SnpCpuidTable, SnpSecretsPage, analyze_dump
 
 NO_SYSTAB = register(
     "EFI-SYSTAB-NOT-FOUND",
@@ -155,6 +156,25 @@ class Dump:
                 return t
         return None
 
+    # -- SEV-SNP -------------------------------------------------------------
+    @cached_property
+    def cc_blob(self) -> CcBlobReport:
+        """Every route to the SEV-SNP CC blob, each boot stage's choice, the blob(s) and their pages.
+
+        ``cc_blob.present`` is False (and there are no findings) for a dump that is not an SNP guest.
+        """
+        return analyze_dump(self)
+
+    @cached_property
+    def snp_secrets(self) -> SnpSecretsPage | None:
+        """The SNP secrets page of the blob the kernel uses (VMPCKs redacted unless ``show_secrets``)."""
+        return self.cc_blob.secrets_page
+
+    @cached_property
+    def snp_cpuid(self) -> SnpCpuidTable | None:
+        """The SNP CPUID table of the blob the kernel uses."""
+        return self.cc_blob.cpuid_table
+
     # -- findings and output ---------------------------------------------
     def efi_findings(self) -> list[Finding]:
         out: list[Finding] = []
@@ -176,6 +196,7 @@ class Dump:
         """Every finding from every area parsed so far or needed by ``show``."""
         out = list(self.memory.findings)
         out.extend(self.efi_findings())
+        out.extend(self.cc_blob.all_findings())
         return out
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
@@ -194,6 +215,7 @@ class Dump:
                 "system_table": self.systab.to_dict(raw) if self.systab else None,
                 "memory_map": self.efi_memmap.to_dict(raw) if self.efi_memmap else None,
             },
+            "snp": self.cc_blob.to_dict(raw),
             "findings": [f.to_dict() for f in self.findings],
         }
 

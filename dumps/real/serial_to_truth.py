@@ -1,0 +1,390 @@
+#!/usr/bin/env python3
+"""Turn a real-dump guest's serial log into ground-truth JSON.
+
+Everything comes from what the guest printed (dumps/real/guest/init): sysfs,
+/proc, dmesg and the bytes it read itself through /dev/mem. Binary blobs the
+guest printed in hex are decoded here with ``struct`` from the published
+layouts (UEFI spec EFI_SYSTEM_TABLE / EFI_CONFIGURATION_TABLE; Linux
+bootparam.h). Nothing is taken from efitables. Stdlib only.
+
+Usage: serial_to_truth.py SERIAL_LOG [-o OUT.json] [--variant NAME] [--stage STAGE]
+
+With several stages in one log (a kexec boot prints once per kernel), the last
+stage is used unless ``--stage`` names one.
+
+Schema (``efitables-real-truth/1``); all addresses are physical unless named
+``virt``, integers are JSON numbers, byte strings lower-case hex:
+
+* ``variant``, ``stage``, ``stages`` (every stage seen in the log)
+* ``uname``: release, version, machine; ``cmdline``
+* ``kernel``: ``kallsyms`` {name: virt}, ``text_phys`` (/proc/iomem "Kernel code"
+  start), ``phys_base`` (= text_phys - (_text - 0xffffffff80000000)),
+  ``kaslr_offset`` (= _text - 0xffffffff81000000)
+* ``vmcoreinfo``: ``note_phys``, ``note_size`` (/sys/kernel/vmcoreinfo)
+* ``boot_params``: ``phys`` (where the kernel's copy lives: text_phys + boot_params
+  - _text), ``version`` (sysfs), ``data`` (4096 bytes, sysfs), and decoded
+  fields: ``hdr_magic``, ``hdr_version``, ``type_of_loader``, ``setup_data``,
+  ``acpi_rsdp_addr``, ``e820_entries``, ``e820`` [{addr, size, type}],
+  ``efi_info`` {signature, systab, memdesc_size, memdesc_version, memmap,
+  memmap_size}, ``secure_boot``, ``cc_blob_address``
+* ``setup_data``: [{index, phys (from the dmesg "e820: update" lines of
+  e820__reserve_setup_data, in list order), type, size, sha256, head (first 256
+  bytes)}]
+* ``e820_dmesg``: [{start, end (inclusive), type}] of the "BIOS-e820:" lines
+* ``firmware_memmap``: [{index, start, end (inclusive), type}] of /sys/firmware/memmap
+* ``iomem``: [{start, end, name, depth}]
+* ``efi`` (null without EFI): ``fw_platform_size``, ``fw_vendor``, ``runtime``,
+  ``config_table`` (sysfs, physical), ``systab_sysfs`` {ACPI20, ACPI, SMBIOS, ...},
+  ``systab_phys``, ``systab_bytes`` and ``systab`` (decoded: signature, revision,
+  header_size, crc32, fw_vendor, fw_revision, con_in_handle ... runtime_services,
+  boot_services, nr_tables, config_table; pointer fields as stored),
+  ``config_tables`` [{guid, table}] decoded from the bytes the guest read at
+  ``config_table``, ``fw_vendor_string``, ``dmesg_tables`` {name: addr} (the
+  "efi: ACPI=... SMBIOS=..." line), ``version_line``, ``memmap_dmesg`` [{index,
+  type, type_name, start, end (inclusive), num_pages, attribute_flags, attribute
+  (reconstructed from the flags; bit 63 RUNTIME included)}], ``runtime_map``
+  [{index, type, phys_addr, virt_addr, num_pages, attribute}]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import struct
+import sys
+import uuid
+from pathlib import Path
+
+KERNEL_MAP = 0xFFFFFFFF80000000
+START_KERNEL = 0xFFFFFFFF81000000
+
+EFI_TYPE_NAMES = [
+    "Reserved", "Loader Code", "Loader Data", "Boot Code", "Boot Data", "Runtime Code",
+    "Runtime Data", "Conventional", "Unusable", "ACPI Reclaim", "ACPI Mem NVS", "MMIO",
+    "MMIO Port", "PAL Code", "Persistent", "Unaccepted",
+]
+EFI_ATTR_FLAGS = {
+    "UC": 0x1, "WC": 0x2, "WT": 0x4, "WB": 0x8, "UCE": 0x10, "WP": 0x1000, "RP": 0x2000,
+    "XP": 0x4000, "NV": 0x8000, "MR": 0x10000, "RO": 0x20000, "SP": 0x40000, "CC": 0x80000,
+    "RUN": 1 << 63,
+}
+
+
+def sections(text: str) -> list[tuple[str, dict[str, list[str]]]]:
+    """[(stage, {section: lines})] in log order."""
+    out: list[tuple[str, dict[str, list[str]]]] = []
+    cur: dict[str, list[str]] | None = None
+    name: str | None = None
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        m = re.search(r"@@EFT-START stage=(\S*)", line)
+        if m:
+            cur = {}
+            out.append((m.group(1), cur))
+            continue
+        if cur is None:
+            continue
+        m = re.match(r"@@EFT-BEGIN (\S+)$", line)
+        if m:
+            name = m.group(1)
+            cur[name] = []
+            continue
+        if re.match(r"@@EFT-END (\S+)$", line):
+            name = None
+            continue
+        if name is not None:
+            cur[name].append(line)
+    return out
+
+
+def kv(lines: list[str]) -> dict[str, str]:
+    out = {}
+    for line in lines:
+        k, sep, v = line.partition("=")
+        if sep:
+            out[k.strip()] = v.strip()
+    return out
+
+
+def parse_iomem(lines: list[str]) -> list[dict]:
+    out = []
+    for line in lines:
+        m = re.match(r"^(\s*)([0-9a-f]+)-([0-9a-f]+) : (.*)$", line)
+        if m:
+            out.append({"start": int(m.group(2), 16), "end": int(m.group(3), 16), "name": m.group(4),
+                        "depth": len(m.group(1)) // 2})
+    return out
+
+
+def decode_boot_params(data: bytes) -> dict:
+    u8 = lambda o: data[o]  # noqa: E731
+    u16 = lambda o: struct.unpack_from("<H", data, o)[0]  # noqa: E731
+    u32 = lambda o: struct.unpack_from("<I", data, o)[0]  # noqa: E731
+    u64 = lambda o: struct.unpack_from("<Q", data, o)[0]  # noqa: E731
+    n = u8(0x1E8)
+    e820 = []
+    for i in range(min(n, 128)):
+        addr, size, typ = struct.unpack_from("<QQI", data, 0x2D0 + 20 * i)
+        e820.append({"addr": addr, "size": size, "type": typ})
+    sig = data[0x1C0:0x1C4]
+    return {
+        "hdr_magic": data[0x202:0x206].decode("latin-1"),
+        "hdr_version": u16(0x206),
+        "boot_flag": u16(0x1FE),
+        "type_of_loader": u8(0x210),
+        "setup_data": u64(0x250),
+        "cmd_line_ptr": u32(0x228) | (u32(0x0C8) << 32),
+        "ramdisk_image": u32(0x218) | (u32(0x0C0) << 32),
+        "ramdisk_size": u32(0x21C) | (u32(0x0C4) << 32),
+        "acpi_rsdp_addr": u64(0x070),
+        "cc_blob_address": u32(0x13C),
+        "secure_boot": u8(0x1EC),
+        "sentinel": u8(0x1EF),
+        "e820_entries": n,
+        "e820": e820,
+        "efi_info": {
+            "signature": sig.decode("latin-1"),
+            "systab": u32(0x1C4) | (u32(0x1D8) << 32),
+            "memdesc_size": u32(0x1C8),
+            "memdesc_version": u32(0x1CC),
+            "memmap": u32(0x1D0) | (u32(0x1DC) << 32),
+            "memmap_size": u32(0x1D4),
+        },
+    }
+
+
+def decode_systab(b: bytes, bits: int) -> dict:
+    sig, rev, hsize, crc, _res = struct.unpack_from("<QIIII", b, 0)
+    if bits == 64:
+        names = ["fw_vendor", "fw_revision", "con_in_handle", "con_in", "con_out_handle", "con_out",
+                 "stderr_handle", "stderr", "runtime_services", "boot_services", "nr_tables", "config_table"]
+        vals = struct.unpack_from("<QI4xQQQQQQQQQQ", b, 24)
+    else:
+        names = ["fw_vendor", "fw_revision", "con_in_handle", "con_in", "con_out_handle", "con_out",
+                 "stderr_handle", "stderr", "runtime_services", "boot_services", "nr_tables", "config_table"]
+        vals = struct.unpack_from("<IIIIIIIIIIII", b, 24)
+    out = {"signature": struct.pack("<Q", sig).decode("latin-1"), "revision": rev, "header_size": hsize,
+           "crc32": crc}
+    out.update(dict(zip(names, vals, strict=True)))
+    return out
+
+
+def decode_config_tables(b: bytes, n: int, bits: int) -> list[dict]:
+    size = 24 if bits == 64 else 20
+    out = []
+    for i in range(min(n, len(b) // size)):
+        g = uuid.UUID(bytes_le=b[i * size : i * size + 16])
+        ptr = struct.unpack_from("<Q" if bits == 64 else "<I", b, i * size + 16)[0]
+        out.append({"guid": str(g), "table": ptr})
+    return out
+
+
+def parse_efi_memmap_lines(dmesg: list[str]) -> list[dict]:
+    out = []
+    pat = re.compile(r"efi: mem(\d+): \[([^|\]]+)\|(.*?)\] range=\[0x([0-9a-f]+)-0x([0-9a-f]+)\]")
+    for line in dmesg:
+        m = pat.search(line)
+        if not m:
+            continue
+        if out and int(m.group(1)) <= out[-1]["index"]:
+            break  # efi=debug prints the runtime map again later (EFI runtime memory map:)
+        name = m.group(2).strip()
+        rest = m.group(3)
+        am = re.search(r"attr=0x([0-9a-f]+)", rest)
+        if am:
+            attr = int(am.group(1), 16)
+            flags = []
+        else:
+            flags = [f.strip() for f in rest.split("|") if f.strip()]
+            attr = 0
+            for f in flags:
+                attr |= EFI_ATTR_FLAGS.get(f, 0)
+        start, end = int(m.group(4), 16), int(m.group(5), 16)
+        out.append({
+            "index": int(m.group(1)),
+            "type": EFI_TYPE_NAMES.index(name) if name in EFI_TYPE_NAMES else None,
+            "type_name": name,
+            "start": start,
+            "end": end,
+            "num_pages": (end + 1 - start) >> 12,
+            "attribute_flags": flags,
+            "attribute": attr,
+        })
+    return out
+
+
+def parse_dmesg_tables(dmesg: list[str]) -> tuple[dict[str, int], str | None]:
+    tables: dict[str, int] = {}
+    version = None
+    for line in dmesg:
+        m = re.search(r"\] efi: (EFI v.*)$", line)
+        if m:
+            version = m.group(1).strip()
+            continue
+        m = re.search(r"\] efi: ((?:[A-Za-z0-9 .]+=0x[0-9a-f]+\s*)+)$", line)
+        if m and "mem" not in line.split("efi:")[1][:5]:
+            for name, val in re.findall(r"([A-Za-z0-9 .]+?)=(0x[0-9a-f]+)", m.group(1)):
+                tables[name.strip()] = int(val, 16)
+    return tables, version
+
+
+def parse_e820_dmesg(dmesg: list[str], prefix: str) -> list[dict]:
+    out = []
+    pat = re.compile(re.escape(prefix) + r": \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] (.*)$")
+    for line in dmesg:
+        m = pat.search(line)
+        if m:
+            out.append({"start": int(m.group(1), 16), "end": int(m.group(2), 16), "type": m.group(3).strip()})
+    return out
+
+
+def setup_data_addresses(dmesg: list[str]) -> list[tuple[int, int]]:
+    """(start, end inclusive) of each node, in list order, from e820__reserve_setup_data's updates."""
+    out: list[tuple[int, int]] = []
+    for line in dmesg:
+        if "reserve setup_data:" in line or "extended physical RAM map" in line:
+            break
+        m = re.search(r"e820: update \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] usable ==> usable", line)
+        if m:
+            r = (int(m.group(1), 16), int(m.group(2), 16))
+            if r not in out:  # printed once for e820_table and once for e820_table_kexec
+                out.append(r)
+    return out
+
+
+def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages: list[str]) -> dict:
+    uname = kv(sec.get("uname", []))
+    kallsyms = {}
+    for line in sec.get("kallsyms", []):
+        parts = line.split()
+        if len(parts) == 3:
+            kallsyms[parts[2]] = int(parts[0], 16)
+    iomem = parse_iomem(sec.get("iomem", []))
+    text_phys = next((r["start"] for r in iomem if r["name"] == "Kernel code"), None)
+    kernel = {"kallsyms": kallsyms, "text_phys": text_phys, "phys_base": None, "kaslr_offset": None}
+    if text_phys is not None and "_text" in kallsyms:
+        kernel["phys_base"] = text_phys - (kallsyms["_text"] - KERNEL_MAP)
+        kernel["kaslr_offset"] = kallsyms["_text"] - START_KERNEL
+    vmci = (sec.get("vmcoreinfo") or [""])[0].split()
+    vmcoreinfo = {"note_phys": int(vmci[0], 16), "note_size": int(vmci[1])} if len(vmci) == 2 else None
+
+    bp_kv = kv(sec.get("boot_params", []))
+    bp_data = bytes.fromhex(bp_kv.get("data", ""))
+    boot_params = {"phys": None, "version": int(bp_kv["version"], 16) if "version" in bp_kv else None,
+                   "data": bp_data.hex()}
+    if text_phys is not None and "boot_params" in kallsyms and "_text" in kallsyms:
+        boot_params["phys"] = text_phys + (kallsyms["boot_params"] - kallsyms["_text"])
+    if len(bp_data) == 4096:
+        boot_params.update(decode_boot_params(bp_data))
+
+    dmesg = sec.get("dmesg", [])
+    addrs = setup_data_addresses(dmesg)
+    setup = []
+    for line in sec.get("setup_data", []):
+        parts = line.split()
+        if not parts:
+            continue
+        f = kv(parts[1:])
+        idx = int(parts[0])
+        node = {"index": idx, "phys": None, "type": int(f["type"], 16), "size": int(f["size"]),
+                "sha256": f["sha256"], "head": f.get("head", "")}
+        setup.append(node)
+    setup.sort(key=lambda n: n["index"])
+    for node in setup:
+        i = node["index"]
+        if i < len(addrs) and addrs[i][1] + 1 - addrs[i][0] == node["size"] + 16:
+            node["phys"] = addrs[i][0]
+
+    memmap = []
+    for line in sec.get("memmap", []):
+        m = re.match(r"(\d+) start=0x([0-9a-f]+) end=0x([0-9a-f]+) type=(.*)$", line)
+        if m:
+            memmap.append({"index": int(m.group(1)), "start": int(m.group(2), 16), "end": int(m.group(3), 16),
+                           "type": m.group(4)})
+    memmap.sort(key=lambda e: e["index"])
+
+    efi = None
+    ek = kv(sec.get("efi", []))
+    if ek:
+        bits = int(ek.get("fw_platform_size", "64"))
+        efi = {
+            "fw_platform_size": bits,
+            "fw_vendor": int(ek["fw_vendor"], 16) if "fw_vendor" in ek else None,
+            "runtime": int(ek["runtime"], 16) if "runtime" in ek else None,
+            "config_table": int(ek["config_table"], 16) if "config_table" in ek else None,
+            "systab_sysfs": {k.split(":", 1)[1]: int(v, 16) for k, v in ek.items() if k.startswith("systab:")},
+        }
+        em = kv(sec.get("efi_mem", []))
+        efi["systab_phys"] = int(em["systab_addr"]) if "systab_addr" in em else None
+        if em.get("systab"):
+            sb = bytes.fromhex(em["systab"])
+            efi["systab_bytes"] = sb.hex()
+            efi["systab"] = decode_systab(sb, bits)
+            if em.get("config_table"):
+                ct = bytes.fromhex(em["config_table"])
+                efi["config_tables"] = decode_config_tables(ct, efi["systab"]["nr_tables"], bits)
+        if em.get("fw_vendor"):
+            fv = bytes.fromhex(em["fw_vendor"])
+            s = fv.decode("utf-16-le", "replace")
+            efi["fw_vendor_string"] = s.split("\0", 1)[0]
+        efi["dmesg_tables"], efi["version_line"] = parse_dmesg_tables(dmesg)
+        efi["memmap_dmesg"] = parse_efi_memmap_lines(dmesg)
+        rmap = []
+        for line in sec.get("runtime_map", []):
+            parts = line.split()
+            if not parts:
+                continue
+            f = kv(parts[1:])
+            rmap.append({"index": int(parts[0]), **{k: int(v, 16) for k, v in f.items()}})
+        rmap.sort(key=lambda e: e["index"])
+        efi["runtime_map"] = rmap
+
+    return {
+        "schema": "efitables-real-truth/1",
+        "source": "guest serial log only (dumps/real/guest/init); decoded by dumps/real/serial_to_truth.py",
+        "variant": variant,
+        "stage": stage,
+        "stages": stages,
+        "uname": uname,
+        "cmdline": " ".join(sec.get("cmdline", [])).strip(),
+        "kernel": kernel,
+        "vmcoreinfo": vmcoreinfo,
+        "boot_params": boot_params,
+        "setup_data": setup,
+        "e820_dmesg": parse_e820_dmesg(dmesg, "BIOS-e820"),
+        "firmware_memmap": memmap,
+        "iomem": iomem,
+        "efi": efi,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("log", type=Path)
+    ap.add_argument("-o", "--out", type=Path)
+    ap.add_argument("--variant", default="")
+    ap.add_argument("--stage")
+    args = ap.parse_args()
+    text = args.log.read_bytes().decode("utf-8", "replace")
+    secs = sections(text)
+    if not secs:
+        sys.exit(f"{args.log}: no @@EFT-START line")
+    stages = [s for s, _ in secs]
+    if args.stage:
+        chosen = [(s, d) for s, d in secs if s == args.stage]
+        if not chosen:
+            sys.exit(f"{args.log}: no stage {args.stage!r} (have {stages})")
+        stage, sec = chosen[-1]
+    else:
+        stage, sec = secs[-1]
+    truth = truth_for_stage(args.variant, stage, sec, stages)
+    out = json.dumps(truth, indent=1) + "\n"
+    if args.out:
+        args.out.write_text(out)
+    else:
+        sys.stdout.write(out)
+
+
+if __name__ == "__main__":
+    main()

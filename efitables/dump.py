@@ -11,6 +11,17 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any, Literal
 
+from efitables.boot import (
+    BootParams,
+    E820Table,
+    SetupDataList,
+    e820_of,
+    efi_memmap_of,
+    parse_boot_params,
+    walk_setup_data,
+)
+from efitables.boot.crosscheck import CrossChecks, crosscheck
+from efitables.boot.discovery import NO_BOOT_PARAMS, BootParamsDiscovery, discover_boot_params
 from efitables.efi.discovery import SystabDiscovery, discover_systab
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.efi.scan import ProgressFn, ScanHits, scan
@@ -79,16 +90,22 @@ class Dump:
 
     def _hinted_boot_params(self) -> list[tuple[int, str]]:
         """Zero pages known without scanning, best first."""
-        out: list[tuple[int, str]] = []
-        if self.user_boot_params is not None:
-            out.append((self.user_boot_params, "given with --boot-params"))
-        return out
+        return [
+            (pa, "given with --boot-params" if how == "argument" else how)
+            for pa, how in self.boot_params_discovery.ranked()
+            if how != "scan"
+        ]
 
     def boot_params_candidates(self) -> list[tuple[int, str]]:
         """Candidate zero pages with how each was found, best first (scan hits last)."""
         out = self._hinted_boot_params()
         if self._should_scan(out):
-            out.extend((pa, "scan") for pa in self.scan_hits.zero_pages)
+            seen = {pa for pa, _how in out}
+            hits = self.boot_params_discovery.ranked() + [(pa, "scan") for pa in self.scan_hits.zero_pages]
+            for pa, how in hits:
+                if pa not in seen:
+                    seen.add(pa)
+                    out.append((pa, how))
         return out
 
     def _should_scan(self, hinted: list[tuple[int, str]] | None = None) -> bool:
@@ -123,12 +140,23 @@ class Dump:
         """The EFI memory map named by the chosen zero page's efi_info."""
         info = self.systab_discovery.efi_info
         if info is None or info.memmap == 0:
-            return None
+            bp = self.boot_params
+            return efi_memmap_of(self.memory, bp) if bp is not None else None
         return parse_memmap(self.memory, info.memmap, info.memmap_size, info.memdesc_size, info.memdesc_version)
 
     def _systab_physical_copies(self) -> dict[str, tuple[int, str]]:
         """Physical copies Linux kept of the system table's pointers (SETUP_EFI), by field name."""
-        return {}
+        from efitables.boot.setup_data import SETUP_EFI, EfiSetupPayload
+
+        out: dict[str, tuple[int, str]] = {}
+        for node in (self.setup_data.of_type(SETUP_EFI) if self.setup_data is not None else [])[:1]:
+            p = node.effective_payload
+            if isinstance(p, EfiSetupPayload):
+                if p.tables:
+                    out["ConfigurationTable"] = (p.tables, "SETUP_EFI")
+                if p.fw_vendor:
+                    out["FirmwareVendor"] = (p.fw_vendor, "SETUP_EFI")
+        return out
 
     @cached_property
     def systab(self) -> SystemTable | None:
@@ -175,6 +203,76 @@ class Dump:
         """The SNP CPUID table of the blob the kernel uses."""
         return self.cc_blob.cpuid_table
 
+    # -- boot: boot_params, setup_data, E820 -------------------------------
+    @cached_property
+    def boot_params_discovery(self) -> BootParamsDiscovery:
+        """How the zero page was found: --boot-params, the kernel's ``boot_params`` (kallsyms), or a scan."""
+        mode = {"always": True, "never": False}.get(self.scan_mode)
+        hits = self.scan_hits.zero_pages if "scan_hits" in self.__dict__ else None
+        return discover_boot_params(
+            self.memory, given=self.user_boot_params, vmcoreinfo=self.memory.vmcoreinfo, scan=mode, extra_hits=hits
+        )
+
+    @cached_property
+    def boot_params(self) -> BootParams | None:
+        """The zero page the discovery chose, parsed and checked (with its command line)."""
+        d = self.boot_params_discovery
+        if d.address is None:
+            return None
+        return parse_boot_params(self.memory, d.address, found_by=d.route or "")
+
+    @cached_property
+    def setup_data(self) -> SetupDataList | None:
+        """The setup_data list from ``boot_params.hdr.setup_data`` (iterable; RNG seeds redacted)."""
+        bp = self.boot_params
+        if bp is None:
+            return None
+        return walk_setup_data(self.memory, bp.setup_data_ptr, show_secrets=self.show_secrets)
+
+    @cached_property
+    def e820(self) -> E820Table | None:
+        """The E820 table: the zero page's entries, then SETUP_E820_EXT's."""
+        bp = self.boot_params
+        return e820_of(bp, self.setup_data) if bp is not None else None
+
+    @cached_property
+    def boot_crosschecks(self) -> CrossChecks:
+        """boot_params / setup_data / memory maps / EFI tables compared, and where each object lives."""
+        return crosscheck(
+            self.memory,
+            boot_params=self.boot_params,
+            setup_data=self.setup_data,
+            efi_memmap=self.efi_memmap,
+            e820=self.e820,
+            systab=self.systab,
+            systab_discovery=self.systab_discovery,
+        )
+
+    def boot_findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        if self.boot_params is None:
+            routes = "; ".join(f"{r.name}: {r.detail}" for r in self.boot_params_discovery.routes)
+            out.append(make(NO_BOOT_PARAMS, "boot_params", None, routes))
+        else:
+            out.extend(self.boot_params.all_findings())
+        for part in (self.setup_data, self.e820, self.boot_crosschecks):
+            if part is not None:
+                out.extend(part.all_findings())
+        return list(dict.fromkeys(out))
+
+    def boot_to_dict(self, raw: bool = False) -> dict[str, Any]:
+        return {
+            "discovery": self.boot_params_discovery.to_dict(),
+            "boot_params": self.boot_params.to_dict(raw) if self.boot_params else None,
+            "setup_data": self.setup_data.to_dict(raw) if self.setup_data is not None else None,
+            "e820": self.e820.to_dict(raw) if self.e820 else None,
+            "crosschecks": {
+                "checks": [c.to_dict() for c in self.boot_crosschecks.checks],
+                "regions": [r.to_dict() for r in self.boot_crosschecks.regions],
+                "findings": [f.to_dict() for f in self.boot_crosschecks.findings],
+            },
+        }
+
     # -- findings and output ---------------------------------------------
     def efi_findings(self) -> list[Finding]:
         out: list[Finding] = []
@@ -196,6 +294,7 @@ class Dump:
         """Every finding from every area parsed so far or needed by ``show``."""
         out = list(self.memory.findings)
         out.extend(self.efi_findings())
+        out.extend(self.boot_findings())
         out.extend(self.cc_blob.all_findings())
         return out
 
@@ -215,6 +314,7 @@ class Dump:
                 "system_table": self.systab.to_dict(raw) if self.systab else None,
                 "memory_map": self.efi_memmap.to_dict(raw) if self.efi_memmap else None,
             },
+            "boot": self.boot_to_dict(raw),
             "snp": self.cc_blob.to_dict(raw),
             "findings": [f.to_dict() for f in self.findings],
         }

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from efitables.errors import MemoryReadError
+from efitables.findings import Severity, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.memory.vmcoreinfo import KERNEL_MAP_BASE, symbol_to_phys, vmcoreinfo_int
 from efitables.schemas.boot_params import (
@@ -40,6 +41,14 @@ from efitables.schemas.boot_params import (
     HDRS_MAGIC,
 )
 from efitables.schemas.efi_info import EFI32_LOADER_SIGNATURE, EFI64_LOADER_SIGNATURE
+
+NO_BOOT_PARAMS = register(
+    "BOOT-PARAMS-NOT-FOUND",
+    Severity.WARNING,
+    "No boot_params (zero page) was found",
+    "Neither --boot-params, the kernel's boot_params symbol (kallsyms via VMCOREINFO) nor the scan "
+    "gave a plausible zero page.",
+)
 
 CHUNK = 16 * 1024 * 1024
 #: Candidates kept from a scan (a dump full of copies is hostile).
@@ -352,24 +361,21 @@ def discover_boot_params(
     *,
     given: int | None = None,
     vmcoreinfo: dict[str, str] | None = None,
-    scan: bool = True,
+    scan: bool | None = None,
+    extra_hits: list[int] | None = None,
 ) -> BootParamsDiscovery:
-    """Run every route; the first trusted one that gives a plausible zero page is used."""
-    d = BootParamsDiscovery(scanned=scan)
+    """Run every route; the first trusted one that gives a plausible zero page is used.
 
-    def use(route: BootRoute) -> None:
-        if d.address is None and route.address is not None and route.status == "":
-            route.status = "used"
-            d.address, d.route = route.address, route.name
-        elif route.status == "":
-            route.status = "agrees" if route.address == d.address else "other"
-        d.routes.append(route)
-
+    ``scan``: True always scans, False never, None (auto) scans only when neither
+    ``given`` nor kallsyms gave a plausible zero page. ``extra_hits`` are positions
+    another scanner reported (scored like scan hits).
+    """
+    d = BootParamsDiscovery()
     if given is not None:
         c = score_candidate(mem, given, "argument")
         d.candidates.append(c)
         how = "given with --boot-params" + ("" if c.plausible else " (does not look like a zero page)")
-        use(BootRoute("argument", given, "", how))
+        _use(d, BootRoute("argument", given, "", how))
 
     ks = kallsyms_lookup(mem, vmcoreinfo, "boot_params")
     if ks.physical is None:
@@ -378,20 +384,54 @@ def discover_boot_params(
         c = score_candidate(mem, ks.physical, "kallsyms")
         d.candidates.append(c)
         if c.plausible:
-            use(BootRoute("kallsyms", ks.physical, "", ks.detail))
+            _use(d, BootRoute("kallsyms", ks.physical, "", ks.detail))
         else:
             d.routes.append(BootRoute("kallsyms", ks.physical, "rejected", f"{ks.detail}; {'; '.join(c.reasons[-3:])}"))
 
-    if scan:
-        found, truncated = scan_candidates(mem)
-        known = {c.address for c in d.candidates}
-        d.candidates.extend(c for c in found if c.address not in known)
-        extra = " (truncated)" if truncated else ""
-        if found:
-            use(BootRoute("scan", found[0].address, "", f"{len(found)} plausible zero pages{extra}; best ranked"))
-        else:
-            d.routes.append(BootRoute("scan", None, "unavailable", f"no plausible zero page in the dump{extra}"))
+    if scan or (scan is None and d.address is None):
+        add_scan(mem, d, extra_hits)
     else:
-        d.routes.append(BootRoute("scan", None, "unavailable", "not run"))
-    d.candidates.sort(key=lambda c: (c.address != d.address, -c.score, c.address))
+        why = "not run (--scan never)" if scan is False else "not run (another route gave the zero page)"
+        d.routes.append(BootRoute("scan", None, "unavailable", why))
+    _sort(d)
     return d
+
+
+def add_scan(mem: PhysicalMemory, d: BootParamsDiscovery, extra_hits: list[int] | None = None) -> None:
+    """Scan the dump and add its ranked candidates (and ``extra_hits``) to ``d``."""
+    d.scanned = True
+    d.routes = [r for r in d.routes if r.name != "scan"]
+    found, truncated = scan_candidates(mem)
+    known = {c.address for c in d.candidates}
+    new = [c for c in found if c.address not in known]
+    known.update(c.address for c in new)
+    for pa in extra_hits or []:
+        if pa not in known:
+            c = score_candidate(mem, pa, "scan")
+            if c.plausible:
+                new.append(c)
+                known.add(pa)
+    new.sort(key=lambda c: (-c.score, c.address))
+    d.candidates.extend(new)
+    extra = " (truncated)" if truncated else ""
+    if new or found:
+        best = found[0] if found else new[0]
+        n = len({c.address for c in found} | {c.address for c in new})
+        _use(d, BootRoute("scan", best.address, "", f"{n} plausible zero pages{extra}; best ranked"))
+    else:
+        d.routes.append(BootRoute("scan", None, "unavailable", f"no plausible zero page in the dump{extra}"))
+    _sort(d)
+
+
+def _use(d: BootParamsDiscovery, route: BootRoute) -> None:
+    """Record a route: the first with an address is used; later ones agree or name another page."""
+    if d.address is None and route.address is not None and route.status == "":
+        route.status = "used"
+        d.address, d.route = route.address, route.name
+    elif route.status == "":
+        route.status = "agrees" if route.address == d.address else "other"
+    d.routes.append(route)
+
+
+def _sort(d: BootParamsDiscovery) -> None:
+    d.candidates.sort(key=lambda c: (c.address != d.address, -c.score, c.address))

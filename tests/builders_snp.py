@@ -18,6 +18,7 @@ from efitables.schemas.snp import (
     CC_BLOB_SEV_HDR_MAGIC,
     CC_BLOB_SEV_INFO,
     CC_SETUP_DATA,
+    EFI_CC_BLOB_GUID,
     SETUP_CC_BLOB,
     SNP_CPUID_COUNT_MAX,
     SNP_CPUID_TABLE,
@@ -217,3 +218,95 @@ def snp_guest(
     mem = BytesMemory(segs)
     mm = parse_memmap(mem, MEMMAP_PA, len(mm_raw), 48, 1) if with_maps else None
     return SnpGuest(mem, mm, (DEFAULT_E820 if e820 is None else e820) if with_maps else None)
+
+
+# -- a whole raw dump: zero page, EFI system table and memory map, the SNP pages -----
+
+RAW_BOOT_PARAMS = 0x13000
+RAW_MEMMAP = 0x14000
+RAW_SETUP_NODE = 0x101000  # in EFI_LOADER_DATA, as the loader would place it
+RAW_SYSTAB = 0x7E0018
+RAW_CFG_ARRAY = 0x7E0100
+RAW_VENDOR = 0x7E0300
+RAW_RUNTIME = 0x7E0400
+RAW_BLOB = 0x900018
+RAW_SIZE = 0x1000000
+
+
+def write_snp_guest_raw(path: str, *, blob_pa: int = RAW_BLOB) -> None:
+    """A 16 MiB raw image of an OVMF SNP guest whose three routes name the blob at ``blob_pa``."""
+    from dumps.builder import Image, config_tables, runtime_services, system_table, ucs2, zero_page
+
+    img = Image()
+    img.add_region(0, RAW_SIZE)
+    wb = 0x8
+    rt = 1 << 63
+    regions = [
+        ("EFI_CONVENTIONAL_MEMORY", 0x0, 0x9F, wb),
+        ("EFI_LOADER_DATA", 0x100000, 0x100, wb),
+        ("EFI_CONVENTIONAL_MEMORY", 0x200000, 0x5E0, wb),
+        ("EFI_RUNTIME_SERVICES_DATA", 0x7E0000, 0x10, rt | wb),
+        ("EFI_RUNTIME_SERVICES_CODE", 0x7F0000, 0x10, rt | wb),
+        ("EFI_CONVENTIONAL_MEMORY", 0x800000, 0xD, wb),
+        ("EFI_RESERVED_TYPE", SECRETS_PA, 3, wb),
+        ("EFI_CONVENTIONAL_MEMORY", 0x810000, 0xF0, wb),
+        ("EFI_ACPI_RECLAIM_MEMORY", 0x900000, 1, wb),
+        ("EFI_CONVENTIONAL_MEMORY", 0x901000, 0x6FF, wb),
+    ]
+    mm = b"".join(
+        EFI_MEMORY_DESCRIPTOR.build(
+            {"Type": t, "pad": 0, "PhysicalStart": s, "VirtualStart": 0, "NumberOfPages": n, "Attribute": a}
+        )
+        + bytes(8)
+        for t, s, n, a in regions
+    )
+    tables = [("8868e871-e4f1-11d3-bc22-0080c73c8881", 0x900100), (EFI_CC_BLOB_GUID, blob_pa)]
+    img.put(
+        RAW_SYSTAB,
+        system_table(
+            64,
+            vendor=RAW_VENDOR,
+            revision=0x00020046,
+            fw_revision=0x10000,
+            runtime=RAW_RUNTIME,
+            nr_tables=len(tables),
+            tables=RAW_CFG_ARRAY,
+        ),
+    )
+    img.put(RAW_CFG_ARRAY, config_tables(64, tables))
+    img.put(RAW_VENDOR, ucs2("EDK II"))
+    img.put(RAW_RUNTIME, runtime_services(64, 0x00020046, 0x7F0000))
+    img.put(RAW_MEMMAP, mm)
+    img.put(blob_pa, blob_bytes())
+    img.put(SECRETS_PA, secrets_bytes())
+    img.put(CPUID_PA, cpuid_bytes())
+    img.put(RAW_SETUP_NODE, setup_node(blob_pa))
+    zp = bytearray(
+        zero_page(
+            efi={
+                "efi_loader_signature": "EL64",
+                "efi_systab": RAW_SYSTAB,
+                "efi_memdesc_size": 48,
+                "efi_memdesc_version": 1,
+                "efi_memmap": RAW_MEMMAP,
+                "efi_memmap_size": len(mm),
+                "efi_systab_hi": 0,
+                "efi_memmap_hi": 0,
+            },
+            e820=[
+                (0, 0x9F000, 1),
+                (0x100000, 0x6E0000, 1),
+                (0x7E0000, 0x20000, 2),
+                (0x800000, 0xD000, 1),
+                (SECRETS_PA, 0x3000, 2),
+                (0x810000, 0xF0000, 1),
+                (0x900000, 0x1000, 3),
+                (0x901000, 0x6FF000, 1),
+            ],
+            hdrs=True,
+        )
+    )
+    zp[0x13C:0x140] = blob_pa.to_bytes(4, "little")  # boot_params.cc_blob_address
+    zp[0x250:0x258] = RAW_SETUP_NODE.to_bytes(8, "little")  # hdr.setup_data
+    img.put(RAW_BOOT_PARAMS, bytes(zp))
+    img.write_raw(path)

@@ -545,3 +545,78 @@ def test_analyze_dump_without_areas() -> None:
 
     r = analyze_dump(NS(memory=BytesMemory({0: bytes(4096)})))
     assert not r.present and r.all_findings() == []
+
+
+# -- end to end: a raw dump through Dump and the CLI ----------------------------
+
+
+@pytest.fixture(scope="module")
+def snp_raw(tmp_path_factory) -> str:
+    from tests.builders_snp import write_snp_guest_raw
+
+    path = str(tmp_path_factory.mktemp("snp") / "snp-guest.raw")
+    write_snp_guest_raw(path)
+    return path
+
+
+def test_dump_api(snp_raw: str) -> None:
+    import efitables
+    from tests.builders_snp import RAW_BLOB, RAW_BOOT_PARAMS, RAW_CFG_ARRAY, RAW_SETUP_NODE
+
+    with efitables.open(snp_raw, boot_params=RAW_BOOT_PARAMS) as d:
+        r = d.cc_blob
+        assert r.present and r.routes_agree and r.blob.address == RAW_BLOB
+        efi = next(x for x in r.routes if x.route == ROUTE_EFI)
+        assert (efi.blob_address, efi.carrier_address) == (RAW_BLOB, RAW_CFG_ARRAY + 24)
+        assert (r.decompressor.route, r.decompressor.blob_address) == (ROUTE_EFI, RAW_BLOB)
+        if getattr(d, "boot_params", None) is not None:  # wired by the boot_params area
+            assert (r.kernel.route, r.kernel.blob_address) == (ROUTE_BOOT_PARAMS, RAW_BLOB)
+            assert [(x.route, x.carrier_address) for x in r.routes] == [
+                (ROUTE_BOOT_PARAMS, RAW_BOOT_PARAMS + 0x13C),
+                (ROUTE_SETUP_DATA, RAW_SETUP_NODE),
+                (ROUTE_EFI, RAW_CFG_ARRAY + 24),
+            ]
+        assert d.snp_cpuid.c_bit == 51 and d.snp_cpuid is r.cpuid_table
+        assert d.snp_secrets.version == 3 and d.snp_secrets.redacted
+        assert [x.type_name for x in r.blob.secrets_regions][0] == "EFI_RESERVED_TYPE"
+        assert not [f for f in d.findings if f.code.startswith("SNP-")]
+        assert d.to_dict()["snp"]["blob_address"] == RAW_BLOB
+    with efitables.open(snp_raw, boot_params=RAW_BOOT_PARAMS, show_secrets=True) as d:
+        assert [k.value for k in d.snp_secrets.vmpck] == VMPCKS
+
+
+def _run(*args: str):
+    from click.testing import CliRunner
+
+    from efitables.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_cli_text_redacted_and_revealed(snp_raw: str) -> None:
+    r = _run("show", "--boot-params", "0x13000", snp_raw)
+    assert r.exit_code == 0, r.output
+    for text in ("SEV-SNP", "EFI configuration table EFI_CC_BLOB_GUID -> 0x900018", "routes agree: yes",
+                 "C-bit 51", "vmpck0: <redacted: 32 bytes, sha256"):  # fmt: skip
+        assert text in r.output
+    assert not any(k.hex() in r.output for k in VMPCKS)
+    r = _run("show", "--boot-params", "0x13000", "--show-secrets", snp_raw)
+    assert r.exit_code == 0 and all(k.hex() in r.output for k in VMPCKS)
+
+
+def test_cli_json_redacted_and_revealed(snp_raw: str) -> None:
+    r = _run("show", "--json", "--raw", "--boot-params", "0x13000", snp_raw)
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)["snp"]
+    assert d["present"] and d["secrets_redacted"] and d["blobs"][0]["cpuid_table"]["sev"]["c_bit"] == 51
+    assert not any(k.hex() in r.output for k in VMPCKS)
+    r = _run("show", "--json", "--show-secrets", "--boot-params", "0x13000", snp_raw)
+    d = json.loads(r.output)["snp"]
+    assert d["blobs"][0]["secrets_page"]["vmpck"][0]["hex"] == VMPCKS[0].hex()
+
+
+def test_cli_non_snp_is_one_quiet_line(samples) -> None:
+    r = _run("show", str(samples / "ovmf64.raw"))
+    assert r.exit_code == 0 and "SEV-SNP: no CC blob" in r.output and "SNP-" not in r.output
+    d = json.loads(_run("show", "--json", str(samples / "seabios.raw")).output)
+    assert d["snp"]["present"] is False and d["snp"]["findings"] == []

@@ -384,6 +384,12 @@ class CcBlobReport(Parsed):
                     return b
         return self.blobs[0] if self.blobs else None
 
+    @property
+    def readable(self) -> bool:
+        """Whether the blob the kernel uses could be read (False without one)."""
+        b = self.blob
+        return b is not None and b.readable
+
     def blob_at(self, pa: int) -> CcBlob | None:
         return next((b for b in self.blobs if b.address == pa), None)
 

@@ -168,6 +168,13 @@ class SnpSecretsPage(Parsed):
         return f"SNP secrets page (version {self.version}{svsm})"
 
     @property
+    def secret_ranges(self) -> list[tuple[int, int]]:
+        """Physical ``[start, end)`` ranges a viewer of the dump must hide (empty when shown)."""
+        if not self.redacted or self.address is None:
+            return []
+        return [(self.address + VMPCK_RANGE[0], self.address + VMPCK_RANGE[1])]
+
+    @property
     def vmsa_tweaked_quadwords(self) -> list[int] | None:
         """Indexes of the VMSA quadwords the tweak bitmap marks."""
         if self.vmsa_tweak_bitmap is None:

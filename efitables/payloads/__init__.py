@@ -1,0 +1,113 @@
+"""Decoders of configuration-table payloads, reached through one registry.
+
+A decoder is a function ``(DecodeContext) -> Parsed | None``; adding one is a
+schema in :mod:`efitables.schemas.payloads` plus one line::
+
+    register_decoder(SOME_TABLE_GUID, decode_some_table, expected_types=ACPI_TYPES)
+
+:func:`decode_payload` looks the entry's GUID up, runs the decoder with every
+exception turned into a finding, and adds the memory-map checks (type of the
+region, fit). A GUID without a decoder gives None: the table is still listed
+by name and address. See shared/spec/config-tables.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from efitables.findings import make
+from efitables.memory.base import PhysicalMemory
+from efitables.model import Parsed
+from efitables.payloads.base import (
+    PAYLOAD_DECODE,
+    DecodeContext,
+    Decoder,
+    DecoderInfo,
+    Extent,
+    Payload,
+    SecretBytes,
+    check_overlaps,
+    check_region,
+)
+
+DECODERS: dict[str, DecoderInfo] = {}
+
+
+def _canonical(guid: str) -> str:
+    import uuid
+
+    return str(uuid.UUID(guid.strip().strip("{}")))
+
+
+def register_decoder(guid: str, decoder: Decoder, *, expected_types: frozenset[int] | None = None) -> None:
+    """Register ``decoder`` for configuration tables with ``guid`` (canonical text, any case)."""
+    key = _canonical(guid)
+    DECODERS[key] = DecoderInfo(key, decoder, expected_types)
+
+
+def decoder_for(guid: str) -> DecoderInfo | None:
+    try:
+        return DECODERS.get(_canonical(guid))
+    except ValueError:
+        return None
+
+
+def decode_payload(
+    mem: PhysicalMemory,
+    config_table_entry: Any,
+    *,
+    show_secrets: bool = False,
+    region_type: int | None = None,
+    memmap: Any = None,
+) -> Parsed | None:
+    """Decode what a configuration table entry points to.
+
+    ``config_table_entry`` needs ``.guid`` and ``.table_address`` (physical);
+    ``.name`` is used in findings when present. ``region_type`` is the EFI
+    memory type of the descriptor holding the address (or pass ``memmap``, an
+    :class:`~efitables.efi.memmap.EfiMemoryMap`, to look it up and to check
+    sub-structures). Returns None when no decoder is registered for the GUID or the pointer is NULL.
+    """
+    guid = str(config_table_entry.guid)
+    info = decoder_for(guid)
+    if info is None:
+        return None
+    address = int(config_table_entry.table_address)
+    name = getattr(config_table_entry, "name", "") or guid
+    ctx = DecodeContext(
+        mem=mem,
+        guid=info.guid,
+        address=address,
+        name=str(name),
+        show_secrets=show_secrets,
+        region_type=region_type,
+        memmap=memmap,
+    )
+    if address == 0:
+        return None  # the configuration table entry reports the NULL pointer itself
+    try:
+        result = info.func(ctx)
+    except Exception as e:  # noqa: BLE001 - a decoder bug must not stop the dump
+        p = Payload(address=address, size=0)
+        p.findings.append(make(PAYLOAD_DECODE, ctx.name, address, f"{type(e).__name__}: {e}"))
+        return p
+    if result is not None:
+        check_region(ctx, result, info.expected_types)
+    return result
+
+
+# Import the decoder modules: each registers its GUIDs.
+from efitables.payloads import acpi, edk2, esrt, linux_tables, memattr, smbios, tcg  # noqa: E402,F401
+
+__all__ = [
+    "DECODERS",
+    "DecodeContext",
+    "DecoderInfo",
+    "Extent",
+    "Payload",
+    "SecretBytes",
+    "check_overlaps",
+    "decode_payload",
+    "decoder_for",
+    "register_decoder",
+]

@@ -1,0 +1,306 @@
+"""What every payload decoder shares: the context it is called with, a read
+that turns absent bytes into a finding, secret redaction, and the
+generic findings (memory type of the region, overlaps, decoder failures).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from efitables.errors import MemoryReadError
+from efitables.findings import READ_ERROR, Finding, Severity, make, register
+from efitables.memory.base import PhysicalMemory
+from efitables.model import Parsed
+
+PAYLOAD_REGION_TYPE = register(
+    "PAYLOAD-REGION-TYPE",
+    Severity.WARNING,
+    "Payload lies in memory of an unexpected EFI type",
+    "The EFI memory map gives the payload's address a memory type in which the firmware or the "
+    "Linux stub does not allocate this table (for example an ACPI table outside ACPI reclaim/NVS "
+    "memory) or no descriptor at all.",
+)
+PAYLOAD_STALE = register(
+    "PAYLOAD-STALE",
+    Severity.INFO,
+    "Payload lies in boot-time memory and may be stale",
+    "The payload is in boot-services, loader or conventional memory, which the kernel reuses "
+    "after boot: in a dump of a running system its bytes may be overwritten (stale, not corrupt).",
+)
+PAYLOAD_REGION_END = register(
+    "PAYLOAD-REGION-END",
+    Severity.WARNING,
+    "Payload runs past the end of its memory-map region",
+    "The payload starts inside one EFI memory descriptor but its size extends beyond it.",
+)
+PAYLOAD_OVERLAP = register(
+    "PAYLOAD-OVERLAP",
+    Severity.WARNING,
+    "Two configuration-table payloads overlap",
+    "The byte ranges of two decoded payloads (or of structures they point to) overlap.",
+)
+PAYLOAD_DECODE = register(
+    "PAYLOAD-DECODE",
+    Severity.ERROR,
+    "A payload decoder failed",
+    "The decoder met input it could not handle; the message names the error. This is a bug in "
+    "efitables or a form of input it does not know yet.",
+)
+
+#: EFI memory types (efitables.schemas.efi_memmap) used below.
+LOADER_CODE, LOADER_DATA, BS_CODE, BS_DATA, RT_CODE, RT_DATA, CONVENTIONAL = 1, 2, 3, 4, 5, 6, 7
+RESERVED, ACPI_RECLAIM, ACPI_NVS = 0, 9, 10
+#: Types whose contents the kernel may reuse after boot.
+BOOT_TIME_TYPES = frozenset({LOADER_CODE, LOADER_DATA, BS_CODE, BS_DATA, CONVENTIONAL})
+ACPI_TYPES = frozenset({ACPI_RECLAIM, ACPI_NVS, RESERVED, RT_DATA})
+RUNTIME_TYPES = frozenset({RT_CODE, RT_DATA, RESERVED})
+
+PAGE_SIZE = 4096
+
+
+@dataclass
+class DecodeContext:
+    """Everything a decoder may use. ``memmap`` (an EfiMemoryMap) is optional."""
+
+    mem: PhysicalMemory
+    guid: str
+    address: int
+    name: str = ""
+    show_secrets: bool = False
+    region_type: int | None = None
+    memmap: Any = None
+
+    def read(self, pa: int, size: int, structure: str, findings: list[Finding]) -> bytes | None:
+        """Read or append a DUMP-READ finding and return None."""
+        try:
+            return self.mem.read(pa, size, structure=structure)
+        except MemoryReadError as e:
+            findings.append(make(READ_ERROR, structure, pa, e.reason))
+            return None
+
+    def region_of(self, pa: int) -> Any:
+        """The EFI memory descriptor holding ``pa`` (None without a memory map)."""
+        if self.memmap is None:
+            return None
+        return self.memmap.lookup(pa)
+
+
+Decoder = Callable[[DecodeContext], Parsed | None]
+
+
+@dataclass(frozen=True)
+class DecoderInfo:
+    """A registered decoder: the function, and the EFI memory types its payload should be in."""
+
+    guid: str
+    func: Decoder
+    expected_types: frozenset[int] | None = None
+
+    def __call__(self, ctx: DecodeContext) -> Parsed | None:
+        return self.func(ctx)
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A byte range a payload occupies (for overlap checks)."""
+
+    label: str
+    start: int
+    size: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+
+@dataclass(kw_only=True)
+class Payload(Parsed):
+    """Base of decoded payloads: adds :meth:`extents` for overlap checks."""
+
+    kind = "payload"
+
+    def extents(self) -> list[Extent]:
+        if self.address is None or self.size <= 0:
+            return []
+        return [Extent(self.kind, self.address, self.size)]
+
+
+@dataclass(kw_only=True)
+class GuidCopy(Payload):
+    """A guided-section extraction table: the pointer names a 16-byte copy of the GUID."""
+
+    kind = "GUID_COPY"
+
+    copied_guid: str
+    matches: bool
+
+
+@dataclass(kw_only=True)
+class SecretBytes:
+    """Secret material as efitables shows it: its length and a short hash unless revealed."""
+
+    length: int
+    sha256_prefix: str
+    all_zero: bool
+    data: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, data: bytes, reveal: bool) -> SecretBytes:
+        return cls(
+            length=len(data),
+            sha256_prefix=hashlib.sha256(data).hexdigest()[:16],
+            all_zero=not any(data),
+            data=bytes(data) if reveal else None,
+        )
+
+    @property
+    def redacted(self) -> bool:
+        return self.data is None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "length": self.length,
+            "sha256_prefix": self.sha256_prefix,
+            "all_zero": self.all_zero,
+            "redacted": self.redacted,
+        }
+        if self.data is not None:
+            d["hex"] = self.data.hex()
+        return d
+
+    def __str__(self) -> str:
+        if self.data is not None:
+            return self.data.hex()
+        return f"<redacted: {self.length} bytes, sha256 {self.sha256_prefix}…>"
+
+
+_PRINTABLE = set(string.printable.encode()) - set(b"\t\n\r\x0b\x0c")
+
+
+def text_field(raw: bytes) -> str:
+    """A fixed-size char[] from firmware as str: trailing NULs/spaces dropped, undecodable bytes as ``\\xNN``."""
+    return bytes(raw).rstrip(b"\0 ").decode("utf-8", "backslashreplace")
+
+
+def is_printable(raw: bytes) -> bool:
+    return all(b in _PRINTABLE or b == 0 for b in raw)
+
+
+def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] | None) -> None:
+    """Findings about the memory-map region of ``payload`` (type and fit)."""
+    from efitables.schemas.efi_memmap import type_name
+
+    if payload.address is None:
+        return
+    desc = ctx.region_of(payload.address) if ctx.memmap is not None else None
+    rtype = ctx.region_type
+    if desc is not None:
+        rtype = desc.type
+        if payload.size > 0 and payload.address + payload.size > desc.physical_end:
+            payload.findings.append(
+                make(
+                    PAYLOAD_REGION_END,
+                    ctx.name or ctx.guid,
+                    payload.address,
+                    f"{payload.size:#x} bytes at {payload.address:#x} run past the end of "
+                    f"[{desc.index}] {desc.type_name} {desc.physical_start:#x}-{desc.physical_end:#x}",
+                )
+            )
+    elif ctx.memmap is not None:
+        payload.findings.append(
+            make(
+                PAYLOAD_REGION_TYPE,
+                ctx.name or ctx.guid,
+                payload.address,
+                f"{payload.address:#x} is in no EFI memory descriptor",
+            )
+        )
+        return
+    if rtype is None:
+        return
+    if rtype in BOOT_TIME_TYPES and (expected is None or rtype not in expected):
+        payload.findings.append(
+            make(
+                PAYLOAD_STALE,
+                ctx.name or ctx.guid,
+                payload.address,
+                f"in {type_name(rtype)} memory: may be stale or overwritten after boot",
+            )
+        )
+    elif expected is not None and rtype not in expected:
+        want = ", ".join(type_name(t) for t in sorted(expected))
+        payload.findings.append(
+            make(
+                PAYLOAD_REGION_TYPE,
+                ctx.name or ctx.guid,
+                payload.address,
+                f"in {type_name(rtype)} memory; expected one of {want}",
+            )
+        )
+
+
+def check_overlaps(payloads: list[tuple[str, Parsed]]) -> list[Finding]:
+    """Overlaps between the extents of decoded payloads (``(label, payload)`` pairs).
+
+    Identical extents (two GUIDs naming the same object, as ACPI 1.0 and 2.0
+    may) are not reported.
+    """
+    spans: list[tuple[int, int, str]] = []
+    for label, p in payloads:
+        if not isinstance(p, Payload):
+            continue
+        for e in p.extents():
+            if e.size > 0:
+                spans.append((e.start, e.end, f"{label}: {e.label}"))
+    spans = sorted(set(spans))
+    out: list[Finding] = []
+    seen: set[tuple[int, int]] = set()
+    active: list[tuple[int, int, str]] = []
+    for s in spans:
+        active = [a for a in active if a[1] > s[0]]
+        for a in active:
+            if (a[0], a[1]) == (s[0], s[1]) or (a[0], s[0]) in seen:
+                continue
+            seen.add((a[0], s[0]))
+            out.append(
+                make(
+                    PAYLOAD_OVERLAP,
+                    "configuration tables",
+                    s[0],
+                    f"{a[2]} {a[0]:#x}-{a[1]:#x} overlaps {s[2]} {s[0]:#x}-{s[1]:#x}",
+                )
+            )
+            if len(out) >= 64:
+                return out
+        active.append(s)
+    return out
+
+
+def check_subregion(
+    ctx: DecodeContext, pa: int, size: int, expected: frozenset[int], label: str, findings: list[Finding]
+) -> None:
+    """Memory-type check for a structure a payload points to (needs ``ctx.memmap``)."""
+    from efitables.schemas.efi_memmap import type_name
+
+    if ctx.memmap is None:
+        return
+    desc = ctx.region_of(pa)
+    if desc is None:
+        findings.append(make(PAYLOAD_REGION_TYPE, label, pa, f"{pa:#x} is in no EFI memory descriptor"))
+        return
+    if desc.type not in expected:
+        want = ", ".join(type_name(t) for t in sorted(expected))
+        findings.append(make(PAYLOAD_REGION_TYPE, label, pa, f"in {desc.type_name} memory; expected one of {want}"))
+    elif size > 0 and pa + size > desc.physical_end:
+        findings.append(
+            make(
+                PAYLOAD_REGION_END,
+                label,
+                pa,
+                f"{size:#x} bytes run past {desc.type_name} region end {desc.physical_end:#x}",
+            )
+        )

@@ -1,0 +1,292 @@
+"""EDK2/PI tables that carry little a Linux user needs: decoded to the header
+the spec gives (config-tables.md 18-22, efi.md 5.3).
+
+HOB list: the PHIT head plus a bounded walk counting HOB types; debug image
+info: header and the count of non-NULL entries; DXE services: its
+EFI_TABLE_HEADER (signature, CRC32); memory type information: the bins up
+to the Type-16 terminator; guided-section extraction GUIDs: the 16-byte copy
+of the GUID itself. Most of these live in boot-services memory and are
+reported as possibly stale.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+
+from efitables.findings import Severity, make, register
+from efitables.payloads import register_decoder
+from efitables.payloads.base import BS_DATA, RT_DATA, DecodeContext, GuidCopy, Payload
+from efitables.schemas.common import guid_from_bytes, guid_to_bytes
+from efitables.schemas.efi_memmap import type_name
+from efitables.schemas.efi_tables import EFI_DXE_SERVICES_SIGNATURE, EFI_TABLE_HEADER, efi_crc32
+from efitables.schemas.payloads.edk2 import (
+    EFI_DEBUG_IMAGE_INFO_TABLE_HEADER,
+    EFI_HOB_GENERIC_HEADER_SIZE,
+    EFI_HOB_HANDOFF_INFO_TABLE,
+    EFI_HOB_HANDOFF_INFO_TABLE_SIZE,
+    EFI_HOB_HANDOFF_TABLE_VERSION,
+    EFI_HOB_TYPE_END_OF_HOB_LIST,
+    EFI_HOB_TYPE_HANDOFF,
+    EFI_HOB_TYPE_NAMES,
+    EFI_MAX_MEMORY_TYPE,
+    EFI_MEMORY_TYPE_INFORMATION_SIZE,
+)
+
+EFI_HOB_LIST_GUID = "7739f24c-93d7-11d4-9a3a-0090273fc14d"
+EFI_DEBUG_IMAGE_INFO_TABLE_GUID = "49152e77-1ada-4764-b7a2-7afefed95e8b"
+EFI_DXE_SERVICES_TABLE_GUID = "05ad34ba-6f02-4214-952e-4da0398e2bb9"
+EFI_MEMORY_TYPE_INFORMATION_GUID = "4c19049f-4137-4dd3-9c10-8b97a83ffdfa"
+GUIDED_SECTION_GUIDS = (
+    "ee4e5898-3914-4259-9d6e-dc7bd79403cf",  # gLzmaCustomDecompressGuid
+    "d42ae6bd-1352-4bfb-909a-ca72a6eae889",  # gLzmaF86CustomDecompressGuid
+    "a31280ad-481e-41b6-95e8-127f4c984779",  # gTianoCustomDecompressGuid
+    "fc1bcdb0-7d31-49aa-936a-a4600d9dd083",  # gEfiCrc32GuidedSectionExtractionGuid
+)
+
+#: HOB walk bounds: most HOBs, most bytes.
+MAX_HOBS = 16384
+MAX_HOB_LIST = 16 * 1024 * 1024
+#: DXE services table: largest HeaderSize believed.
+MAX_DXE_SERVICES_SIZE = 4096
+#: Memory type information: most bins before the terminator.
+MAX_MEMORY_TYPE_BINS = 64
+#: Debug image info: most pointer-array entries read.
+MAX_DEBUG_IMAGES = 4096
+
+EDK2_GUID_COPY = register(
+    "EDK2-GUID-COPY",
+    Severity.WARNING,
+    "Guided-section table does not hold a copy of its GUID",
+    "DxeExtractGuidedSectionLib installs a 16-byte copy of the section GUID; other bytes mean the "
+    "memory was reused or the table is something else.",
+)
+HOB_PHIT = register(
+    "EDK2-HOB-PHIT", Severity.INFO, "HOB list does not start with a valid PHIT HOB (may be overwritten)"
+)
+HOB_WALK = register("EDK2-HOB-WALK", Severity.INFO, "HOB list walk stopped before END_OF_HOB_LIST")
+DXE_SIG = register("EDK2-DXE-SERVICES-SIGNATURE", Severity.WARNING, "DXE services table signature is not DXE_SERV")
+DXE_CRC = register("EDK2-DXE-SERVICES-CRC", Severity.INFO, "DXE services table CRC32 does not match")
+MTI_END = register(
+    "EDK2-MEMORY-TYPE-INFO", Severity.INFO, "Memory type information has no Type-16 terminator or an invalid type"
+)
+DBG_SIZE = register("EDK2-DEBUG-IMAGE-INFO-SIZE", Severity.INFO, "Debug image info TableSize is implausible")
+
+
+@dataclass(kw_only=True)
+class HobList(Payload):
+    kind = "EDK2_HOB_LIST"
+
+    phit_valid: bool
+    version: int | None = None
+    boot_mode: int | None = None
+    memory_top: int | None = None
+    memory_bottom: int | None = None
+    free_memory_top: int | None = None
+    free_memory_bottom: int | None = None
+    end_of_hob_list: int | None = None
+    hob_count: int = 0
+    type_counts: dict[str, int] = field(default_factory=dict)
+
+
+def decode_hob_list(ctx: DecodeContext) -> HobList:
+    pa, name = ctx.address, "HOB list"
+    findings: list = []
+    raw = ctx.read(pa, EFI_HOB_HANDOFF_INFO_TABLE_SIZE, name, findings)
+    if raw is None:
+        h = HobList(address=pa, size=0, phit_valid=False)
+        h.findings.extend(findings)
+        return h
+    f = EFI_HOB_HANDOFF_INFO_TABLE.parse(raw)
+    ok = f["Header"]["HobType"] == EFI_HOB_TYPE_HANDOFF and f["Header"]["HobLength"] == EFI_HOB_HANDOFF_INFO_TABLE_SIZE
+    h = HobList(
+        address=pa,
+        size=EFI_HOB_HANDOFF_INFO_TABLE_SIZE,
+        raw=raw,
+        fields=f,
+        schema=EFI_HOB_HANDOFF_INFO_TABLE,
+        phit_valid=ok,
+    )
+    if not ok:
+        h.findings.append(
+            make(HOB_PHIT, name, pa, f"first HOB type {f['Header']['HobType']:#x} length {f['Header']['HobLength']:#x}")
+        )
+        return h
+    h.version, h.boot_mode = f["Version"], f["BootMode"]
+    h.memory_top, h.memory_bottom = f["EfiMemoryTop"], f["EfiMemoryBottom"]
+    h.free_memory_top, h.free_memory_bottom = f["EfiFreeMemoryTop"], f["EfiFreeMemoryBottom"]
+    h.end_of_hob_list = f["EfiEndOfHobList"]
+    if h.version != EFI_HOB_HANDOFF_TABLE_VERSION:
+        h.findings.append(make(HOB_PHIT, name, pa, f"PHIT version {h.version:#x}", severity=Severity.INFO))
+    # Walk: the list is contiguous from the PHIT to EfiEndOfHobList (+ the end HOB).
+    end = h.end_of_hob_list + EFI_HOB_GENERIC_HEADER_SIZE if h.end_of_hob_list > pa else pa + MAX_HOB_LIST
+    length = min(end - pa, MAX_HOB_LIST)
+    gap = ctx.mem.first_gap(pa, length)
+    if gap is not None:
+        length = gap[0] - pa
+    data = ctx.read(pa, length, name, h.findings) if length > 0 else b""
+    counts: Counter[str] = Counter()
+    off, n, done = 0, 0, False
+    while data is not None and off + EFI_HOB_GENERIC_HEADER_SIZE <= len(data) and n < MAX_HOBS:
+        typ, ln = struct.unpack_from("<HH", data, off)
+        counts[EFI_HOB_TYPE_NAMES.get(typ, f"{typ:#06x}")] += 1
+        n += 1
+        if typ == EFI_HOB_TYPE_END_OF_HOB_LIST:
+            done = True
+            off += EFI_HOB_GENERIC_HEADER_SIZE
+            break
+        if ln < EFI_HOB_GENERIC_HEADER_SIZE or ln % 8:
+            break
+        off += ln
+    h.hob_count, h.type_counts = n, dict(counts)
+    if done:
+        h.size = off
+    else:
+        h.findings.append(make(HOB_WALK, name, pa + off, f"after {n} HOBs"))
+    return h
+
+
+@dataclass(kw_only=True)
+class DebugImageInfoTable(Payload):
+    kind = "EFI_DEBUG_IMAGE_INFO_TABLE_HEADER"
+
+    update_status: int
+    table_size: int
+    table_address: int
+    non_null_entries: int | None = None
+
+
+def decode_debug_image_info(ctx: DecodeContext) -> DebugImageInfoTable:
+    pa, name = ctx.address, "debug image info table"
+    findings: list = []
+    raw = ctx.read(pa, 16, name, findings)
+    if raw is None:
+        d = DebugImageInfoTable(address=pa, size=0, update_status=0, table_size=0, table_address=0)
+        d.findings.extend(findings)
+        return d
+    f = EFI_DEBUG_IMAGE_INFO_TABLE_HEADER.parse(raw)
+    d = DebugImageInfoTable(
+        address=pa,
+        size=16,
+        raw=raw,
+        fields=f,
+        schema=EFI_DEBUG_IMAGE_INFO_TABLE_HEADER,
+        update_status=f["UpdateStatus"],
+        table_size=f["TableSize"],
+        table_address=f["EfiDebugImageInfoTable"],
+    )
+    if d.table_size > MAX_DEBUG_IMAGES:
+        d.findings.append(make(DBG_SIZE, name, pa, f"TableSize {d.table_size}"))
+        return d
+    if d.table_address and d.table_size:
+        arr = ctx.read(d.table_address, 8 * d.table_size, "debug image info array", d.findings)
+        if arr is not None:
+            d.non_null_entries = sum(1 for (p,) in struct.iter_unpack("<Q", arr) if p)
+    return d
+
+
+@dataclass(kw_only=True)
+class DxeServicesTable(Payload):
+    kind = "EFI_DXE_SERVICES_TABLE"
+
+    signature_ok: bool
+    revision: int
+    header_size: int
+    crc32_ok: bool | None = None
+
+
+def decode_dxe_services(ctx: DecodeContext) -> DxeServicesTable:
+    pa, name = ctx.address, "DXE services table"
+    findings: list = []
+    raw = ctx.read(pa, EFI_TABLE_HEADER.sizeof(), name, findings)
+    if raw is None:
+        d = DxeServicesTable(address=pa, size=0, signature_ok=False, revision=0, header_size=0)
+        d.findings.extend(findings)
+        return d
+    f = EFI_TABLE_HEADER.parse(raw)
+    d = DxeServicesTable(
+        address=pa,
+        size=len(raw),
+        raw=raw,
+        fields=f,
+        schema=EFI_TABLE_HEADER,
+        signature_ok=f["Signature"] == EFI_DXE_SERVICES_SIGNATURE,
+        revision=f["Revision"],
+        header_size=f["HeaderSize"],
+    )
+    if not d.signature_ok:
+        d.findings.append(make(DXE_SIG, name, pa, f"signature {f['Signature']:#018x}"))
+        return d
+    if len(raw) <= d.header_size <= MAX_DXE_SERVICES_SIZE:
+        whole = ctx.read(pa, d.header_size, name, d.findings)
+        if whole is not None:
+            d.size = d.header_size
+            d.crc32_ok = efi_crc32(whole) == f["CRC32"]
+            if not d.crc32_ok:
+                d.findings.append(
+                    make(DXE_CRC, name, pa, f"stored {f['CRC32']:#010x}, computed {efi_crc32(whole):#010x}")
+                )
+    return d
+
+
+@dataclass(kw_only=True)
+class MemoryTypeInformation(Payload):
+    kind = "EFI_MEMORY_TYPE_INFORMATION"
+
+    bins: list[dict] = field(default_factory=list)
+
+
+def decode_memory_type_info(ctx: DecodeContext) -> MemoryTypeInformation:
+    pa, name = ctx.address, "memory type information"
+    m = MemoryTypeInformation(address=pa, size=0)
+    data = ctx.read(pa, MAX_MEMORY_TYPE_BINS * EFI_MEMORY_TYPE_INFORMATION_SIZE, name, [])
+    if data is None:
+        # The array may end right before a hole: read record by record.
+        data = b""
+        for i in range(MAX_MEMORY_TYPE_BINS):
+            rec = ctx.read(pa + 8 * i, 8, name, m.findings if i == 0 else [])
+            if rec is None:
+                break
+            data += rec
+            if struct.unpack_from("<I", rec)[0] == EFI_MAX_MEMORY_TYPE:
+                break
+    for i, (typ, pages) in enumerate(struct.iter_unpack("<II", data[: len(data) // 8 * 8])):
+        if typ == EFI_MAX_MEMORY_TYPE:
+            m.size = 8 * (i + 1)
+            m.raw = data[: m.size]
+            return m
+        if 16 <= typ <= 0x6FFFFFFF:
+            m.findings.append(make(MTI_END, name, pa + 8 * i, f"record [{i}] type {typ:#x}"))
+            break
+        m.bins.append({"type": typ, "type_name": type_name(typ), "number_of_pages": pages})
+    if not any(f.code == MTI_END for f in m.findings) and data:
+        m.findings.append(make(MTI_END, name, pa, f"no terminator in {len(data) // 8} records"))
+    m.size = 8 * len(m.bins)
+    m.raw = data[: m.size]
+    return m
+
+
+def decode_guid_copy(ctx: DecodeContext) -> GuidCopy:
+    """config-tables.md 22: ``read(ptr, 16) == guid``."""
+    findings: list = []
+    raw = ctx.read(ctx.address, 16, f"{ctx.name} GUID copy", findings)
+    if raw is None:
+        g = GuidCopy(address=ctx.address, size=0, copied_guid="", matches=False)
+        g.findings.extend(findings)
+        return g
+    g = GuidCopy(
+        address=ctx.address, size=16, raw=raw, copied_guid=guid_from_bytes(raw), matches=raw == guid_to_bytes(ctx.guid)
+    )
+    if not g.matches:
+        g.findings.append(make(EDK2_GUID_COPY, ctx.name, ctx.address, f"holds {g.copied_guid}, not {ctx.guid}"))
+    return g
+
+
+_DXE_TYPES = frozenset({BS_DATA})
+register_decoder(EFI_HOB_LIST_GUID, decode_hob_list, expected_types=_DXE_TYPES)
+register_decoder(EFI_DEBUG_IMAGE_INFO_TABLE_GUID, decode_debug_image_info, expected_types=_DXE_TYPES)
+register_decoder(EFI_DXE_SERVICES_TABLE_GUID, decode_dxe_services, expected_types=frozenset({BS_DATA, RT_DATA}))
+register_decoder(EFI_MEMORY_TYPE_INFORMATION_GUID, decode_memory_type_info, expected_types=_DXE_TYPES)
+for _g in GUIDED_SECTION_GUIDS:
+    register_decoder(_g, decode_guid_copy, expected_types=_DXE_TYPES)

@@ -1,0 +1,1 @@
+"""construct declarations of configuration-table payloads (shared/spec/config-tables.md)."""

@@ -201,6 +201,12 @@ def test_efi_route_only() -> None:
     assert r.blob.address == BLOB_PA and codes(r) == []
 
 
+def test_boot_params_zero_while_efi_has_a_blob() -> None:
+    r = analyze(snp_guest(), boot_params_cc_blob_address=0, boot_params_address=0x30000, efi_cc_blob_address=BLOB_PA)
+    assert codes(r) == ["SNP-KERNEL-NO-BLOB"] and r.findings[0].address == 0x3013C
+    assert r.kernel.blob_address is None and r.blob.address == BLOB_PA
+
+
 def test_boot_params_reader() -> None:
     bp = bytearray(4096)
     bp[0x13C:0x140] = BLOB_PA.to_bytes(4, "little")

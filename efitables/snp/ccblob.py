@@ -129,6 +129,14 @@ ROUTE_NULL = register(
     "An EFI_CC_BLOB_GUID entry with a null VendorTable is skipped; a first SETUP_CC_BLOB node holding 0 "
     "ends the setup_data route.",
 )
+KERNEL_NO_BLOB = register(
+    "SNP-KERNEL-NO-BLOB",
+    Severity.INFO,
+    "The decompressor would find a CC blob but boot_params.cc_blob_address is 0",
+    "The decompressor writes the blob address into boot_params for the kernel proper, which stores it "
+    "back after snp_init. A zero in the kernel's boot_params means the kernel did not run as an SNP guest, "
+    "or the zero page found is another copy (the loader's, a kexec'd kernel's).",
+)
 CBIT_MISMATCH = register(
     "SNP-CBIT-MISMATCH",
     Severity.WARNING,
@@ -585,8 +593,8 @@ def analyze_cc_blob(
 ) -> CcBlobReport:
     """Report every route to the CC blob and follow the blob(s) they name.
 
-    ``boot_params_cc_blob_address``: the u32 at boot_params + 0x13C (None or 0:
-    absent); ``boot_params_address`` only says where it was read.
+    ``boot_params_cc_blob_address``: the u32 at boot_params + 0x13C (None: no
+    zero page; 0: no blob there); ``boot_params_address`` only says where it was read.
     ``setup_cc_blob_addresses``: ``(node pa, blob pa)`` per SETUP_CC_BLOB node,
     in list order. ``efi_cc_blob_address``: the EFI_CC_BLOB_GUID entry's
     VendorTable (None: no entry; 0: an entry with a null pointer).
@@ -652,6 +660,16 @@ def analyze_cc_blob(
             )
         )
 
+    if boot_params_cc_blob_address == 0 and d.blob_address and not k.blob_address:
+        carrier = None if boot_params_address is None else boot_params_address + BOOT_PARAMS_CC_BLOB_ADDRESS_OFFSET
+        findings.append(
+            make(
+                KERNEL_NO_BLOB,
+                ROUTE_LABELS[ROUTE_BOOT_PARAMS],
+                carrier,
+                f"0, while the decompressor would use {ROUTE_LABELS[d.route or ROUTE_EFI]} -> {d.blob_address:#x}",
+            )
+        )
     lookups = [lk for lk in (efi_region_lookup(efi_memmap), e820_region_lookup(e820)) if lk is not None]
     for pa, labels in distinct.items():
         report.blobs.append(parse_cc_blob(mem, pa, routes=labels, lookups=lookups, show_secrets=show_secrets))

@@ -628,3 +628,34 @@ def test_cli_non_snp_is_one_quiet_line(samples) -> None:
     assert r.exit_code == 0 and "SEV-SNP: no CC blob" in r.output and "SNP-" not in r.output
     d = json.loads(_run("show", "--json", str(samples / "seabios.raw")).output)
     assert d["snp"]["present"] is False and d["snp"]["findings"] == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    bp=st.integers(0, 2**32 - 1),
+    efi=st.one_of(st.none(), st.integers(0, 2**64 - 1)),
+    nodes=st.lists(st.integers(0, 2**32 - 1), max_size=20),
+    sphys=st.integers(0, 2**64 - 1),
+    cphys=st.integers(0, 2**64 - 1),
+    slen=st.integers(0, 2**32 - 1),
+    clen=st.integers(0, 2**32 - 1),
+)
+def test_fuzz_addresses_never_raise(bp, efi, nodes, sphys, cphys, slen, clen) -> None:
+    g = snp_guest(blob=blob_bytes(secrets_phys=sphys, cpuid_phys=cphys, secrets_len=slen, cpuid_len=clen))
+    r = analyze(
+        g,
+        boot_params_cc_blob_address=bp,
+        efi_cc_blob_address=efi,
+        setup_cc_blob_addresses=[(SETUP_NODE_PA + 0x40 * i, n) for i, n in enumerate(nodes)],
+    )
+    assert len(r.blobs) <= 1 + 1 + 16 + 1
+    json.dumps(r.to_dict(raw=True))
+    summary_lines(r)
+
+
+def test_short_buffers_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        parse_secrets_page(bytes(0x80), SECRETS_PA)
+    with pytest.raises(ValueError):
+        parse_cpuid_table(bytes(8), CPUID_PA)
+    assert parse_secrets_page(secrets_bytes()[:0x100], SECRETS_PA).layout_version is None

@@ -209,6 +209,8 @@ _FN = struct.Struct(SNP_CPUID_FN_STRUCT)
 def parse_cpuid_table(raw: bytes, address: int | None, name: str = "SNP CPUID table") -> SnpCpuidTable:
     """Decode a CPUID table from its bytes (at least the 16-byte header; up to 0xC10)."""
     raw = bytes(raw[:SNP_CPUID_TABLE_SIZE])
+    if len(raw) < SNP_CPUID_TABLE_HEADER_SIZE:
+        raise ValueError(f"a CPUID table needs at least {SNP_CPUID_TABLE_HEADER_SIZE} bytes, got {len(raw)}")
     count, rsvd1, rsvd2 = struct.unpack_from("<IIQ", raw, 0)
     t = SnpCpuidTable(
         address=address,

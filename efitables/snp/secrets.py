@@ -188,6 +188,8 @@ def parse_secrets_page(
 ) -> SnpSecretsPage:
     """Decode a secrets page from its bytes (4096, or at least the 256-byte common prefix)."""
     raw = bytes(raw[:SNP_SECRETS_PAGE_SIZE])
+    if len(raw) < SNP_SECRETS_COMMON_SIZE:
+        raise ValueError(f"a secrets page needs at least {SNP_SECRETS_COMMON_SIZE:#x} bytes, got {len(raw):#x}")
     version = struct.unpack_from("<I", raw, 0)[0]
     full = len(raw) >= SNP_SECRETS_PAGE_SIZE
     if version == 3 and full:
@@ -238,7 +240,8 @@ def parse_secrets_page(
 
 def _nonzero(raw: bytes, start: int, end: int) -> int:
     """How many bytes of ``raw[start:end]`` are non-zero."""
-    return sum(1 for b in raw[start:end] if b)
+    part = raw[start:end]
+    return len(part) - part.count(0)
 
 
 def _check(page: SnpSecretsPage, raw: bytes, name: str) -> None:

@@ -5,7 +5,7 @@ Sources (shared/spec/sev-snp.md 1-5):
 * ``struct cc_blob_sev_info`` (40 bytes, packed): torvalds/linux
   arch/x86/include/asm/sev.h@v6.12.117 (identical in @v6.1.192); tianocore/edk2
   OvmfPkg/Include/Guid/ConfidentialComputingSevSnpBlob.h@c5aa7e7d94c0
-  (``CONFIDENTIAL_COMPUTING_SNP_BLOB_LOCATION``, same offsets by natural alignment).
+  (``CONFIDENTIAL_COMPUTING_SNP_BLOB_LOCATION``, PACKED, the same fields).
 * ``struct cc_setup_data`` (SETUP_CC_BLOB = 7): torvalds/linux
   arch/x86/coco/sev/shared.c@v6.12.117; boot.md 4 (setup_data types) and boot.md 2
   (``boot_params.cc_blob_address`` at 0x13C).
@@ -34,13 +34,13 @@ CC_BLOB_SEV_INFO_SIZE = 0x28
 CC_BLOB_SEV_INFO = cs.Struct(
     "magic" / cs.Int32ul,  # EDK2: Header
     "version" / cs.Int16ul,
-    "reserved" / cs.Int16ul,  # EDK2: Reserved1
+    "reserved" / cs.Int16ul,  # EDK2: Reserved
     "secrets_phys" / cs.Int64ul,  # EDK2: SecretsPhysicalAddress
     "secrets_len" / cs.Int32ul,  # EDK2: SecretsSize; must be 4096
-    "rsvd1" / cs.Int32ul,
+    "rsvd1" / cs.Int32ul,  # EDK2: Reserved1
     "cpuid_phys" / cs.Int64ul,  # EDK2: CpuidPhysicalAddress
     "cpuid_len" / cs.Int32ul,  # EDK2: CpuidLSize; must be >= 4096
-    "rsvd2" / cs.Int32ul,
+    "rsvd2" / cs.Int32ul,  # EDK2: Reserved2
 )
 assert CC_BLOB_SEV_INFO.sizeof() == CC_BLOB_SEV_INFO_SIZE
 

@@ -14,16 +14,16 @@ part of the direct-map ones).
 
 from __future__ import annotations
 
-import mmap
 import os
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from efitables.errors import DumpFormatError
+from efitables.errors import DumpFormatError, MemoryReadError
 from efitables.findings import Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory, PhysRange
+from efitables.memory.raw import shrank_reason
 from efitables.memory.vmcoreinfo import MAX_VMCOREINFO, parse_vmcoreinfo
 
 ELF_TRUNCATED = register(
@@ -91,7 +91,6 @@ class ElfMemory(PhysicalMemory):
             raise DumpFormatError(self.path, f"absurd e_phnum {ehdr['e_phnum']}")
         self.elfclass = elf.elfclass
         self.info.details.update({"elfclass": elf.elfclass, "machine": ehdr["e_machine"], "phnum": ehdr["e_phnum"]})
-        self._mm = mmap.mmap(self._fh.fileno(), size, access=mmap.ACCESS_READ)
         self.notes: list[ElfNote] = []
         segs: list[_Seg] = []
         loads = 0
@@ -179,7 +178,7 @@ class ElfMemory(PhysicalMemory):
                 )
             )
             filesz = max(0, min(filesz, MAX_NOTE_SEGMENT, file_size - off))
-        data = self._mm[off : off + filesz]
+        data = os.pread(self._fh.fileno(), filesz, off)
         pos = 0
         while pos + 12 <= len(data):
             namesz = int.from_bytes(data[pos : pos + 4], "little")
@@ -218,11 +217,10 @@ class ElfMemory(PhysicalMemory):
         if seg.file_off is None:
             return bytes(size)
         off = seg.file_off + (pa - seg.pa)
-        return self._mm[off : off + size]
+        data = os.pread(self._fh.fileno(), size, off)
+        if len(data) < size:  # pread, not a mapping: a file that shrank must not be a SIGBUS
+            raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
+        return data
 
     def close(self) -> None:
-        mm = getattr(self, "_mm", None)
-        if mm is not None:
-            mm.close()
-            self._mm = None  # type: ignore[assignment]
         self._fh.close()

@@ -1,7 +1,10 @@
 """Raw physical-memory images: file offset == physical address.
 
-The file is memory-mapped read-only; sparse holes cost nothing to map and are
-skipped by scans (``SEEK_DATA``/``SEEK_HOLE``) where the filesystem supports it.
+Structures are read with ``pread`` and scans map windows read-only; sparse
+holes are skipped by scans (``SEEK_DATA``/``SEEK_HOLE``) where the filesystem
+supports it. A file that shrinks while it is read gives a MemoryReadError (a
+short ``pread``, or a size check before each scan window), never the SIGBUS a
+mapping of the vanished bytes would raise.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import mmap
 import os
 from collections.abc import Iterator
 
+from efitables.errors import MemoryReadError
 from efitables.memory.base import PhysicalMemory, PhysRange
 
 
@@ -21,14 +25,15 @@ class RawMemory(PhysicalMemory):
         self._fd = os.open(path, os.O_RDONLY)
         size = os.fstat(self._fd).st_size
         self.info.file_size = size
-        self._mm = mmap.mmap(self._fd, size, access=mmap.ACCESS_READ) if size else None
 
     def _load_ranges(self) -> list[PhysRange]:
         return [PhysRange(0, self.info.file_size)] if self.info.file_size else []
 
     def _read(self, pa: int, size: int) -> bytes:
-        assert self._mm is not None
-        return self._mm[pa : pa + size]
+        data = os.pread(self._fd, size, pa)
+        if len(data) < size:
+            raise MemoryReadError(pa, size, reason=shrank_reason(self._fd, self.info.file_size))
+        return data
 
     def data_extents(self, lo: int, hi: int) -> Iterator[tuple[int, int]]:
         """The parts of ``[lo, hi)`` that hold data (not sparse holes)."""
@@ -62,6 +67,8 @@ class RawMemory(PhysicalMemory):
             while cur < dhi:
                 start = cur - cur % mmap.ALLOCATIONGRANULARITY
                 n = min(chunk_size, dhi - cur)
+                if os.fstat(self._fd).st_size < cur + n:  # mapping vanished bytes would be a SIGBUS
+                    raise MemoryReadError(cur, n, reason=shrank_reason(self._fd, self.info.file_size))
                 mm = mmap.mmap(
                     self._fd, cur + n - start, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ, offset=start
                 )
@@ -79,9 +86,15 @@ class RawMemory(PhysicalMemory):
                 cur += n - overlap if n > overlap else n
 
     def close(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def shrank_reason(fd: int, opened_size: int) -> str:
+    """Why a read inside the file's ranges came back short: it shrank (or vanished) after opening."""
+    try:
+        now = f"{os.fstat(fd).st_size:#x}"
+    except OSError as e:
+        now = f"unknown ({e.strerror})"
+    return f"the file shrank while being read ({opened_size:#x} bytes when opened, now {now})"

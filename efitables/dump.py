@@ -273,6 +273,24 @@ class Dump:
             },
         }
 
+    # -- identity-map coverage (efitables.coverage) ----------------------
+    def coverage(
+        self,
+        model: Any = None,
+        *,
+        pgd: int | str | None = None,
+        cbit: int | None = None,
+        levels: int | None = None,
+    ) -> Any:
+        """Verdicts on what the next kernel reads before its #PF handler (a ``CoverageReport``).
+
+        ``model``: a preset name or ``NAME,key=value,...`` (``efitables.coverage.PRESETS``);
+        ``pgd``: a page-table root to walk, or ``"auto"`` for one from the dump's notes.
+        """
+        from efitables.coverage import coverage
+
+        return coverage(self, model, pgd=pgd, cbit=cbit, levels=levels)
+
     # -- findings and output ---------------------------------------------
     def efi_findings(self) -> list[Finding]:
         out: list[Finding] = []

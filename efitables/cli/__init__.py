@@ -79,3 +79,4 @@ def main(argv: list[str] | None = None) -> None:
 from efitables.cli import scan as _scan  # noqa: E402,F401
 from efitables.cli import show as _show  # noqa: E402,F401
 from efitables.cli import snp as _snp  # noqa: E402,F401
+from efitables.cli import coverage as _coverage  # noqa: E402,F401

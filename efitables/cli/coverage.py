@@ -1,0 +1,152 @@
+"""``efitables coverage``: is what the next kernel reads early identity-mapped?
+
+Exit codes: 0 every required object is covered (possibly by rounding only),
+1 something required is not covered, 2 the dump or the options were unusable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.table import Table
+
+from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
+from efitables.cli.options import ADDRESS, dump_options
+from efitables.cli.render import findings_table, hexa, kv_table, make_console, safe
+from efitables.coverage import PRESETS, CoverageReport, ModelError, parse_model
+from efitables.coverage.models import DEFAULT_MODEL, MODEL_KEYS
+from efitables.coverage.objects import DECOMPRESSOR, KEXEC
+from efitables.coverage.verdict import COVERED, NOT_COVERED, PAGE_TABLE, ROUNDING
+from efitables.errors import EfitablesError
+
+_STYLE = {COVERED: "green", ROUNDING: "yellow", NOT_COVERED: "bold red"}
+_TITLES = {
+    KEXEC: "kexec identity map (old kernel; the next decompressor starts on it)",
+    DECOMPRESSOR: "decompressor identity map (the decompressed kernel starts on it)",
+    PAGE_TABLE: "walked page table",
+}
+
+
+class PgdParam(click.ParamType):
+    name = "ADDR|auto"
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        return ADDRESS.convert(value, param, ctx)
+
+
+def _models_text() -> str:
+    lines = [f"{name:10} {m.description}" for name, m in PRESETS.items()]
+    lines.append("")
+    lines.append("Modifiers (NAME,key=value,...; 'custom,...' starts from " + DEFAULT_MODEL + "):")
+    lines.extend(f"  {k:15} {v}" for k, v in MODEL_KEYS.items())
+    return "\n".join(lines)
+
+
+def render(rep: CoverageReport) -> None:
+    con = make_console()
+    m = rep.model
+    con.print(
+        kv_table(
+            f"Model {safe(m.name)}",
+            [
+                ("behaviour", safe(m.description)),
+                ("sources", safe(", ".join(m.sources)) or "-"),
+                ("granularity", "1 GiB (whole touched GiBs)" if m.granularity() == 1 << 30 else "2 MiB"),
+                ("gbpages", f"{'on' if m.gbpages else 'off'} (rule: {m.gbpage_rule})"),
+            ],
+        )
+    )
+    con.print()
+    for map_name in (KEXEC, DECOMPRESSOR, PAGE_TABLE):
+        rows = rep.rows_for(map_name)
+        if not rows:
+            continue
+        title = _TITLES[map_name]
+        if map_name == PAGE_TABLE and rep.walk is not None:
+            w = rep.walk
+            title += f" @ {w.root:#x} ({safe(w.root_source)}, {w.levels}-level, C-bit {w.cbit or '-'})"
+        t = Table(title=title, title_justify="left")
+        for c in ("object", "range", "verdict", "rule / detail", "read by"):
+            t.add_column(c)
+        for r in rows:
+            verdict = f"[{_STYLE[r.verdict]}]{r.verdict}[/]" + ("" if r.required else " [dim](optional)[/]")
+            detail = "; ".join(r.rules) if r.rules else ""
+            if r.detail:
+                detail = f"{detail}; {r.detail}" if detail else r.detail
+            t.add_row(safe(r.object), f"{r.start:#x}-{r.end:#x}", verdict, safe(detail), safe(r.why))
+        con.print(t)
+        con.print()
+    if rep.walk is not None:
+        w = rep.walk
+        con.print(
+            kv_table(
+                "Page-table walk",
+                [
+                    ("root", f"{hexa(w.root)} ({safe(w.root_source)})"),
+                    ("tables read", str(w.tables_read) + ("" if w.complete else " (incomplete)")),
+                    ("leaves in windows", f"{w.leaves_seen} ({len(w.identity_leaves)} identity)"),
+                    ("identity ranges", ", ".join(f"{s:#x}-{e:#x}" for s, e in w.identity[:8]) or "none"),
+                ],
+            )
+        )
+        con.print()
+    if rep.findings:
+        con.print(findings_table(rep.findings))
+    con.print("[green]OK[/]: every required object is identity-mapped" if rep.ok else "[bold red]NOT COVERED[/]")
+
+
+@cli.command("coverage")
+@click.argument("dump", required=False, type=click.Path(dir_okay=True))
+@dump_options
+@click.option(
+    "--model",
+    "model_spec",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Kexec identity-map model: a preset, optionally NAME,key=value,... (see --list-models).",
+)
+@click.option("--pgd", type=PgdParam(), help="Also walk the page table at ADDR (a CR3 value), or 'auto' (dump notes).")
+@click.option("--cbit", type=click.IntRange(12, 51), help="SME/SEV C-bit position to mask from page-table entries.")
+@click.option("--levels", type=click.Choice(["4", "5"]), help="Paging levels for --pgd (default: from notes, else 4).")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option("--list-models", is_flag=True, help="List the model presets and modifiers, then exit.")
+def coverage_cmd(
+    dump: str | None,
+    model_spec: str,
+    pgd: int | str | None,
+    cbit: int | None,
+    levels: str | None,
+    as_json: bool,
+    list_models: bool,
+    **opts: object,
+) -> None:
+    """Verdict per object the next kernel reads before its own page tables: covered, rounding-only, not-covered."""
+    if list_models:
+        click.echo(_models_text())
+        sys.exit(EXIT_OK)
+    if dump is None:
+        raise click.UsageError("missing DUMP")
+    try:
+        model = parse_model(model_spec)
+    except ModelError as e:
+        raise click.BadParameter(str(e), param_hint="--model") from None
+    try:
+        with scan_progress(not as_json) as progress:
+            d = open_dump(dump, opts, progress)
+            with d:
+                rep = d.coverage(model, pgd=pgd, cbit=cbit, levels=int(levels) if levels else None)
+    except EfitablesError as e:
+        click.echo(f"efitables: {e}", err=True)
+        sys.exit(EXIT_OPEN)
+    if as_json:
+        out = rep.to_dict()
+        out["dump"] = dump
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render(rep)
+    sys.exit(EXIT_OK if rep.ok else EXIT_FINDINGS)

@@ -1,0 +1,184 @@
+"""Where objects lie: overlaps, memory types, extents against the memory map.
+
+Rules (shared/spec/efi.md; UEFI 2.10 4.3 and 7.2):
+
+* the runtime services table and the firmware vendor string are allocated by
+  the firmware in ``EfiRuntimeServicesData`` and must be described by the EFI
+  memory map, in a type the kernel keeps (the system table, the configuration
+  table array and the configuration tables get the same verdict from
+  :mod:`efitables.boot.crosscheck`, ``BOOT-XC-*``, and are not repeated here);
+* without a descriptor, the same objects must not sit in E820 usable RAM;
+* no two separately allocated objects overlap (configuration-table payloads
+  among themselves are checked by the payload decoders, ``PAYLOAD-OVERLAP``);
+* an object whose count times entry size (or header size) runs past the
+  memory-map region holding its start is cut short by that region.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from efitables.checks import check
+from efitables.checks.objects import PAYLOAD, Region, all_regions, area, e820_lookup, firmware_regions
+from efitables.findings import Finding, Severity, make, register
+
+if TYPE_CHECKING:
+    from efitables.dump import Dump
+    from efitables.efi.memmap import EfiMemoryMap, MemoryDescriptor
+
+XS_OVERLAP = register(
+    "XS-OVERLAP",
+    Severity.ERROR,
+    "Two separately allocated structures overlap",
+    "Two objects reached by different pointers (system table, runtime services, configuration table array, "
+    "firmware vendor string, EFI memory map, boot_params, command line, setup_data nodes, CC blob, "
+    "configuration-table payloads) share bytes, so writing one corrupts the other. A pointer spliced to "
+    "point into another structure shows up here.",
+)
+XS_MEMTYPE = register(
+    "XS-MEMTYPE",
+    Severity.WARNING,
+    "A firmware runtime structure lies in memory of the wrong EFI type",
+    "The runtime services table and the firmware vendor string (the system table and configuration tables are "
+    "placed by BOOT-XC-*) must be in memory the kernel keeps: EfiRuntimeServicesData or code, reserved, ACPI, "
+    "MMIO. In boot-services (without EFI_MEMORY_RUNTIME), loader or conventional memory the kernel reuses "
+    "their bytes after boot.",
+)
+XS_NOT_IN_MEMMAP = register(
+    "XS-NOT-IN-MEMMAP",
+    Severity.WARNING,
+    "A firmware runtime structure is not described by the EFI memory map",
+    "The structure's address is in no descriptor of the EFI memory map, so the kernel neither reserves nor "
+    "maps it for runtime services.",
+)
+XS_E820_RAM = register(
+    "XS-E820-RAM",
+    Severity.WARNING,
+    "A firmware runtime structure lies in E820 usable RAM",
+    "The E820 table the kernel received gives the structure's address type 1 (usable RAM); the EFI stub "
+    "reports runtime memory as reserved, so the kernel may allocate over the structure.",
+)
+XS_EXTENT = register(
+    "XS-EXTENT",
+    Severity.WARNING,
+    "A structure's size or count runs past the memory-map region holding it",
+    "The object starts inside an EFI memory descriptor but its size (a header size, or an entry count times "
+    "the entry size) runs past that descriptor and the adjacent ones of the same type.",
+)
+
+#: EFI memory types the kernel keeps: reserved, runtime, ACPI, MMIO, PAL code, persistent (efi.md 6.2).
+KEPT_TYPES = frozenset({0, 5, 6, 9, 10, 11, 12, 13, 14})
+#: Boot-services code/data: kept only with EFI_MEMORY_RUNTIME.
+BOOT_TYPES = frozenset({3, 4})
+#: A dump with thousands of overlapping objects gets this many findings and a summary.
+MAX_OVERLAP_FINDINGS = 64
+
+
+def _memmap(d: Dump) -> EfiMemoryMap | None:
+    mm = area(d, "efi_memmap")
+    return mm if mm is not None and getattr(mm, "descriptors", None) else None
+
+
+@check("overlap")
+def overlaps(d: Dump) -> list[Finding]:
+    """XS-OVERLAP: separately allocated objects that share bytes."""
+    regions = sorted(all_regions(d), key=lambda r: (r.address, -r.size))
+    out: list[Finding] = []
+    active: list[Region] = []
+    extra = 0
+    for r in regions:
+        active = [a for a in active if a.end > r.address]
+        for a in active:
+            if a.group == r.group or (a.role == PAYLOAD and r.role == PAYLOAD):
+                continue  # one object, or payloads (checked by their decoders)
+            if len(out) >= MAX_OVERLAP_FINDINGS:
+                extra += 1
+                continue
+            out.append(make(XS_OVERLAP, r.name, r.address, f"{r.describe()} overlaps {a.describe()}"))
+        active.append(r)
+    if extra:
+        out.append(make(XS_OVERLAP, "dump", None, f"{extra} more overlapping pairs not listed"))
+    return out
+
+
+def _covered_end(mm: EfiMemoryMap, desc: MemoryDescriptor) -> int:
+    """End of ``desc`` extended across adjacent descriptors of the same type."""
+    end = desc.physical_end
+    for _ in range(len(mm.descriptors)):
+        nxt = mm.lookup(end)
+        if nxt is None or nxt.type != desc.type or nxt.physical_end <= end:
+            break
+        end = nxt.physical_end
+    return end
+
+
+@check("memory types")
+def memory_types(d: Dump) -> list[Finding]:
+    """XS-MEMTYPE, XS-NOT-IN-MEMMAP, XS-E820-RAM: firmware runtime objects in the wrong memory.
+
+    Objects the boot cross-checks already place (``BOOT-XC-*``: the system table, the configuration
+    table array, each configuration table) are skipped, so each object gets one verdict.
+    """
+    out: list[Finding] = []
+    mm = _memmap(d)
+    e820 = e820_lookup(d)
+    xc = area(d, "boot_crosschecks")
+    placed = {getattr(r, "address", None) for r in getattr(xc, "regions", None) or []}
+    for r in firmware_regions(d):
+        if r.address in placed:
+            continue
+        desc = mm.lookup(r.address) if mm is not None else None
+        if mm is not None and desc is None:
+            out.append(make(XS_NOT_IN_MEMMAP, r.name, r.address, f"{r.describe()} is in no EFI memory descriptor"))
+        elif desc is not None and desc.type not in KEPT_TYPES and not (desc.type in BOOT_TYPES and desc.is_runtime):
+            out.append(
+                make(
+                    XS_MEMTYPE,
+                    r.name,
+                    r.address,
+                    f"{r.describe()} is in [{desc.index}] {desc.type_name} "
+                    f"{desc.physical_start:#x}-{desc.physical_end:#x}, memory the kernel reuses",
+                )
+            )
+        if desc is None and e820 is not None:
+            hit = e820(r.address)
+            if hit is not None and hit[0] == 1:
+                out.append(
+                    make(
+                        XS_E820_RAM, r.name, r.address, f"{r.describe()} is in E820 usable RAM {hit[1]:#x}-{hit[2]:#x}"
+                    )
+                )
+    return out
+
+
+@check("extents")
+def extents(d: Dump) -> list[Finding]:
+    """XS-EXTENT: counts and sizes that run past the memory-map region holding the object."""
+    mm = _memmap(d)
+    if mm is None:
+        return []
+    out: list[Finding] = []
+    for r in all_regions(d):
+        if r.role == PAYLOAD:
+            continue  # PAYLOAD-REGION-END
+        desc = mm.lookup(r.address)
+        if desc is None:
+            continue  # XS-NOT-IN-MEMMAP for firmware objects; the kernel's own objects need not be described
+        end = _covered_end(mm, desc)
+        if r.end > end:
+            what = r.describe()
+            if r.name == "EFI_CONFIGURATION_TABLE array":
+                st = area(d, "systab")
+                arr = st.config_table_array if st is not None else None
+                if arr is not None:
+                    what = f"{arr.count} entries x {arr.entry_size} bytes ({r.address:#x}-{r.end:#x})"
+            out.append(
+                make(
+                    XS_EXTENT,
+                    r.name,
+                    r.address,
+                    f"{what} runs {r.end - end:#x} bytes past [{desc.index}] {desc.type_name} "
+                    f"{desc.physical_start:#x}-{end:#x}",
+                )
+            )
+    return out

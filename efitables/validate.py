@@ -1,0 +1,298 @@
+"""Validating dumps: one dump in, one :class:`Verdict` out.
+
+:func:`validate_path` opens a dump, parses every area the Dump has, runs the
+cross-structure checks (:mod:`efitables.checks`) and returns a Verdict: the
+findings (minus ignored codes), counts by severity and the exit code for the
+chosen threshold. Only plain, picklable data is in a Verdict, so worker
+processes can return it (``efitables validate --jobs N``).
+
+An :class:`~efitables.errors.EfitablesError` (a file that is not a dump, a file
+that shrank while being read) makes a Verdict with ``opened=False`` or with
+``error`` set, exit code 2. Any other exception is a bug in a parser: it is
+re-raised as :class:`InternalError` naming the dump and the stage (the area
+being parsed) so tests fail loudly; the CLI turns it into an exit code 2 as a
+last resort.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from efitables.checks import CHECKS
+from efitables.dump import Dump
+from efitables.errors import EfitablesError
+from efitables.findings import Finding, Severity, all_codes
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+#: Dump areas parsed before the findings are collected, in order (those the Dump has).
+AREAS = (
+    "systab_discovery",
+    "efi_memmap",
+    "systab",
+    "boot_params_discovery",
+    "boot_params",
+    "setup_data",
+    "e820",
+    "boot_crosschecks",
+    "cc_blob",
+    "snp_secrets",
+    "snp_cpuid",
+)
+
+#: File names a directory argument contributes (lower case).
+DUMP_SUFFIXES = (".raw", ".img", ".mem", ".bin", ".elf", ".core", ".vmcore", ".kdump", ".lime", ".dmp", ".dump")
+
+
+class InternalError(Exception):
+    """A parser or check raised something other than an EfitablesError: a bug."""
+
+    def __init__(self, path: str, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{path}: internal error in {stage}: {type(cause).__name__}: {cause}")
+        self.path = path
+        self.stage = stage
+
+
+@dataclass
+class Verdict:
+    """The result of validating one dump."""
+
+    path: str
+    opened: bool
+    fail_on: Severity = Severity.ERROR
+    findings: list[Finding] = field(default_factory=list)
+    ignored: int = 0
+    error: str | None = None
+    stage: str | None = None  # where ``error`` happened: "open", an area, or a check
+    format: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = {str(s): 0 for s in sorted(Severity, reverse=True)}
+        for f in self.findings:
+            c[str(f.severity)] += 1
+        return c
+
+    @property
+    def failing(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity >= self.fail_on]
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return EXIT_ERROR
+        return EXIT_FINDINGS if self.failing else EXIT_OK
+
+    @property
+    def status(self) -> str:
+        return {EXIT_OK: "ok", EXIT_FINDINGS: "fail", EXIT_ERROR: "error"}[self.exit_code]
+
+    def summary_line(self) -> str:
+        """``PATH: FAIL (2 error, 1 warning, 0 info; 3 ignored) 0.12 s``."""
+        if self.error is not None:
+            return f"{self.path}: ERROR {self.error}"
+        c = self.counts
+        parts = ", ".join(f"{n} {s}" for s, n in c.items())
+        if self.ignored:
+            parts += f"; {self.ignored} ignored"
+        return f"{self.path}: {self.status.upper()} ({parts}) {self.seconds:.2f} s"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "opened": self.opened,
+            "format": self.format,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "stage": self.stage,
+            "fail_on": str(self.fail_on),
+            "counts": self.counts,
+            "ignored": self.ignored,
+            "seconds": round(self.seconds, 4),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def overall_exit(verdicts: list[Verdict]) -> int:
+    """The exit code of a run: 2 if any dump could not be validated (or there were none), else the worst."""
+    if not verdicts:
+        return EXIT_ERROR
+    codes = {v.exit_code for v in verdicts}
+    return EXIT_ERROR if EXIT_ERROR in codes else max(codes)
+
+
+def register_all_codes() -> None:
+    """Import every efitables module (not the CLI or ``__main__``), so every finding code is registered."""
+    import importlib
+    import pkgutil
+
+    import efitables
+
+    for mod in pkgutil.walk_packages(efitables.__path__, "efitables."):
+        if not mod.name.endswith("__main__") and not mod.name.startswith("efitables.cli"):
+            importlib.import_module(mod.name)
+
+
+def ignore_matcher(patterns: Iterable[str]) -> tuple[str, ...]:
+    """Check ``--ignore`` values (codes or fnmatch patterns such as ``EFI-CFGTAB-*``); returns them upper-cased.
+
+    Raises ValueError naming a pattern that matches no registered code (a typo).
+    """
+    register_all_codes()
+    known = [c.code for c in all_codes()]
+    out = []
+    for p in patterns:
+        for part in p.split(","):
+            part = part.strip().upper()
+            if not part:
+                continue
+            if not fnmatch.filter(known, part):
+                raise ValueError(f"{part!r} matches no finding code (see docs/findings.md)")
+            out.append(part)
+    return tuple(out)
+
+
+def _is_ignored(code: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(code, p) for p in patterns)
+
+
+def collect_findings(d: Dump, stage: list[str]) -> list[Finding]:
+    """Every finding of every area plus the cross-structure checks; ``stage[0]`` tracks progress."""
+    for name in AREAS:
+        if hasattr(type(d), name):
+            stage[0] = name
+            getattr(d, name)
+    stage[0] = "findings"
+    out = list(d.findings)
+    for c in CHECKS:
+        stage[0] = f"check {c.name}"
+        out.extend(c.fn(d))
+    # The same finding reached through two areas is one finding.
+    return list(dict.fromkeys(out))
+
+
+def _size_changed(d: Dump) -> str | None:
+    """Why the dump's file is not the one that was opened (it shrank, grew or vanished), or None."""
+    if d.memory.info.format == "bytes":
+        return None
+    opened = d.memory.info.file_size
+    try:
+        now = os.stat(d.path).st_size
+    except FileNotFoundError:
+        return "the file vanished while being read"
+    except OSError as e:
+        return f"the file could not be stat'ed after reading ({e.strerror})"
+    if now != opened:
+        return f"the file changed size while being read ({opened:#x} bytes when opened, {now:#x} after)"
+    return None
+
+
+def sort_key(f: Finding) -> tuple[int, str, int, str]:
+    return (-f.severity, f.code, -1 if f.address is None else f.address, f.message)
+
+
+def validate_dump(
+    d: Dump, *, fail_on: Severity = Severity.ERROR, ignore: tuple[str, ...] = (), path: str | None = None
+) -> Verdict:
+    """Validate an already opened Dump (the caller closes it)."""
+    t0 = time.perf_counter()
+    stage = ["parse"]
+    v = Verdict(path=path or d.path, opened=True, fail_on=fail_on, format=d.memory.info.format)
+    try:
+        found = collect_findings(d, stage)
+    except EfitablesError as e:
+        v.error, v.stage = str(e), stage[0]
+        found = []
+    except Exception as e:
+        raise InternalError(v.path, stage[0], e) from e
+    if v.error is None:
+        changed = _size_changed(d)
+        if changed:
+            v.error, v.stage = f"{v.path}: {changed}; the verdict would not be reliable", "read"
+    kept = [f for f in found if not _is_ignored(f.code, ignore)]
+    v.ignored = len(found) - len(kept)
+    v.findings = sorted(kept, key=sort_key)
+    v.seconds = time.perf_counter() - t0
+    return v
+
+
+def validate_path(
+    path: str,
+    *,
+    fail_on: Severity = Severity.ERROR,
+    ignore: tuple[str, ...] = (),
+    open_kwargs: dict[str, Any] | None = None,
+) -> Verdict:
+    """Open and validate one dump. Never raises for a bad dump; raises InternalError for a parser bug."""
+    t0 = time.perf_counter()
+    kw = dict(open_kwargs or {})
+    fmt = kw.pop("format", None)
+    try:
+        d = Dump.open(path, fmt, **kw)
+    except EfitablesError as e:
+        return Verdict(path=path, opened=False, fail_on=fail_on, error=str(e), stage="open")
+    except Exception as e:
+        raise InternalError(path, "open", e) from e
+    with d:
+        v = validate_dump(d, fail_on=fail_on, ignore=ignore, path=path)
+    v.seconds = time.perf_counter() - t0
+    return v
+
+
+def is_dump_name(name: str) -> bool:
+    low = name.lower()
+    return not low.startswith(".") and (low.endswith(DUMP_SUFFIXES) or low.startswith("vmcore"))
+
+
+def expand_paths(args: Iterable[str]) -> tuple[list[str], list[Verdict]]:
+    """Turn DUMP arguments (files, directories, globs) into dump paths.
+
+    A directory contributes, recursively and sorted, its files named like dumps
+    (:data:`DUMP_SUFFIXES`, or ``vmcore*``); a glob (quoted, so the shell left
+    it) is expanded, ``**`` included. Arguments that give no dump become
+    Verdicts with an error (exit code 2). Paths are deduplicated, order kept.
+    """
+    paths: list[str] = []
+    problems: list[Verdict] = []
+
+    def add_dir(top: str) -> int:
+        n = 0
+        for root, dirs, files in os.walk(top, onerror=None):
+            dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+            for name in sorted(files):
+                if is_dump_name(name):
+                    paths.append(os.path.join(root, name))
+                    n += 1
+        return n
+
+    for arg in args:
+        if os.path.isdir(arg):
+            if not add_dir(arg):
+                problems.append(
+                    Verdict(
+                        path=arg,
+                        opened=False,
+                        stage="open",
+                        error=f"{arg}: directory holds no dump files ({', '.join(DUMP_SUFFIXES)}, vmcore*)",
+                    )
+                )
+        elif not os.path.lexists(arg) and glob.has_magic(arg):
+            hits = sorted(glob.glob(arg, recursive=True))
+            if not hits:
+                problems.append(Verdict(path=arg, opened=False, stage="open", error=f"{arg}: no file matches"))
+            for h in hits:
+                if os.path.isdir(h):
+                    add_dir(h)
+                else:
+                    paths.append(h)
+        else:
+            paths.append(arg)  # missing or unreadable files fail in validate_path with the reason
+    return list(dict.fromkeys(paths)), problems

@@ -86,10 +86,16 @@ def _descs() -> list[dict]:
 def kexec_machine(
     *,
     cfg: int = CFG_FAR,
+    cfg_pointer: int | None = None,
+    stale_cfg: int | None = None,
     setup: bool = False,
     page_table: PageTableBuilder | None = None,
 ) -> Image:
-    """An EFI machine dump; ``setup`` adds a SETUP_EFI and a SETUP_INDIRECT node."""
+    """An EFI machine dump; ``setup`` adds a SETUP_EFI and a SETUP_INDIRECT node.
+
+    ``cfg_pointer`` is what the System Table stores (a virtual address after
+    SetVirtualAddressMap); ``stale_cfg`` places an old copy of the array there.
+    """
     img = Image()
     img.add_region(0, 0x800000)
     img.add_region(0xA00000, 0x10000)
@@ -103,11 +109,14 @@ def kexec_machine(
             fw_revision=0x10000,
             runtime=0,
             nr_tables=len(CONFIG_GUIDS),
-            tables=cfg,
+            tables=cfg if cfg_pointer is None else cfg_pointer,
         ),
     )
     img.put(VENDOR, ucs2("EDK II"))
-    img.put(cfg, config_tables(64, [(g, 0x700000 + i * 0x1000) for i, g in enumerate(CONFIG_GUIDS)]))
+    entries = [(g, 0x700000 + i * 0x1000) for i, g in enumerate(CONFIG_GUIDS)]
+    img.put(cfg, config_tables(64, entries))
+    if stale_cfg is not None:
+        img.put(stale_cfg, config_tables(64, entries))
     img.put(MEMMAP, mm)
     bp = bytearray(
         zero_page(

@@ -335,3 +335,22 @@ def test_samples(samples, expected):
             assert arr.start == exp["config_table_address"]
             assert arr.size == exp["nr_tables"] * (24 if exp["bits"] == 64 else 20)
             assert old.ok and new.ok
+
+
+def test_virtual_config_pointer_is_located():
+    """After SetVirtualAddressMap an untranslatable pointer still gives the page offset (real-world.md)."""
+    virt = 0xFFFFFFFEFF1EBC98
+    d = open_dump(kexec_machine(cfg=0x7E0C98, cfg_pointer=virt, stale_cfg=0x7E2C98))
+    assert d.systab.config_table_ptr.route == "untranslated"
+    rep = d.coverage("v6.12")
+    arr = next(o for o in rep.objects if o.kind == "efi_config_array")
+    assert arr.start == 0x7E0C98  # the live array next to the System Table, not the stale copy
+    f = next(f for f in rep.findings if f.code == "COVERAGE-CFGTAB-LOCATED")
+    assert f.address == 0x7E0C98 and "1 other page" in f.message
+    assert verdicts(rep)["EFI configuration table array"] == COVERED
+    assert verdicts(d.coverage("v5.3"))["EFI configuration table array"] == ROUNDING
+    # No page holds the array at that offset: no object, no guess.
+    d = open_dump(kexec_machine(cfg=0x7E0C98, cfg_pointer=virt + 8))
+    rep = d.coverage("v6.12")
+    assert "efi_config_array" not in {o.kind for o in rep.objects}
+    assert "COVERAGE-CFGTAB-LOCATED" not in [f.code for f in rep.findings]

@@ -189,7 +189,7 @@ def evaluate(
                     for r in rows
                     if r.object == o.name and r.map == need.map and (r.start, r.end) == (need.start, need.end)
                 )
-                if model_v != v:
+                if model_v != v and walk_result.identity:  # a table without identity map: one finding
                     findings.append(
                         make(
                             DISAGREE_CODE,
@@ -198,7 +198,7 @@ def evaluate(
                             f"{need.map} model {m.name}: {model_v}; walked table: {v}",
                         )
                     )
-        findings = walk_result.findings + findings + findings_for(pt_rows)
+        findings = walk_result.findings + findings + (findings_for(pt_rows) if walk_result.identity else [])
         rows.extend(pt_rows)
     return CoverageReport(
         address=None,

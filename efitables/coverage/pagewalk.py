@@ -19,6 +19,7 @@ Every such event is a finding.
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -201,6 +202,17 @@ class _Walker:
         self.level_of: dict[int, int] = {}
         self.entry_findings = 0
         self.identity: list[Range] = []
+        rs = mem.ranges()
+        self.r_starts = np.array([r.start for r in rs], dtype=np.uint64)
+        self.r_ends = np.array([r.end for r in rs], dtype=np.uint64)
+
+    def outside_dump(self, addrs: np.ndarray) -> np.ndarray:
+        """Which table addresses name no byte of the dump (vectorized)."""
+        if len(self.r_starts) == 0:
+            return np.ones(addrs.shape, dtype=bool)
+        i = np.searchsorted(self.r_starts, addrs, side="right").astype(np.int64) - 1
+        ok = (i >= 0) & (addrs < self.r_ends[np.maximum(i, 0)])
+        return ~ok
 
     def finding(self, code: str, structure: str, address: int | None, message: str, entry: bool = True) -> None:
         if entry:
@@ -230,10 +242,11 @@ class _Walker:
         return np.frombuffer(raw, dtype="<u8")
 
     def walk(self, root: int) -> None:
-        # Iterative DFS: (table pa, depth, va base, ancestors, writable, nx)
-        stack: list[tuple[int, int, int, tuple[int, ...], bool, bool]] = [(root, 0, 0, (), True, False)]
-        while stack:
-            pa, depth, base, path, rw, nx = stack.pop()
+        # Breadth-first, so a table is first met at its shallowest use:
+        # (table pa, depth, va base, ancestors, writable, nx)
+        queue: deque[tuple[int, int, int, tuple[int, ...], bool, bool]] = deque([(root, 0, 0, (), True, False)])
+        while queue:
+            pa, depth, base, path, rw, nx = queue.popleft()
             name = self.names[depth]
             seen_level = self.level_of.get(pa)
             if seen_level is not None and seen_level != depth:
@@ -259,7 +272,13 @@ class _Walker:
                 bad = present & ps & ((arr & RESERVED_2M) != 0)
             else:
                 bad = np.zeros(arr.shape, dtype=bool)
-            n_present, n_bad = int(present.sum()), int(bad.sum())
+            if not last:  # table pointers naming no byte of the dump count as malformed here
+                leaves = ps if depth >= self.levels - 3 else np.zeros(arr.shape, dtype=bool)
+                pointers = present & ~bad & ~leaves
+                bad_ptr = pointers & self.outside_dump(arr & np.uint64(self.m4k))
+            else:
+                bad_ptr = np.zeros(arr.shape, dtype=bool)
+            n_present, n_bad = int(present.sum()), int(bad.sum()) + int(bad_ptr.sum())
             if n_present >= ABSURD_MIN_PRESENT and n_bad * 2 > n_present:
                 self.finding(
                     PGW_ABSURD,
@@ -297,7 +316,7 @@ class _Walker:
                         f"entry {e:#018x} points back to table {child:#x} on its own path; not entered",
                     )
                     continue
-                stack.append((child, depth + 1, lo, (*path, pa), c_rw, c_nx))
+                queue.append((child, depth + 1, lo, (*path, pa), c_rw, c_nx))
 
     def leaf(self, lf: Leaf) -> None:
         self.res.leaves_seen += 1

@@ -5,7 +5,7 @@ Each dump becomes a :func:`snapshot`: its parsed objects keyed by a stable
 identity that does not depend on where they are (a configuration table by its
 GUID, a setup_data node by its type, an EFI memory descriptor or E820 entry by
 its range, other objects by their kind and place in the tree), each with its
-address, size and scalar fields. :func:`diff_dumps` compares two snapshots:
+address (for a configuration table: its VendorTable), size and scalar fields. :func:`diff_dumps` compares two snapshots:
 
 * ``added`` / ``removed``: an identity only one dump has;
 * ``moved``: same identity at another address (field changes listed too);
@@ -220,7 +220,9 @@ def snapshot(d: Dump) -> Snapshot:
             truncated = True
             break
         key = _identity(p, parent, seen)
-        objects[key] = ObjectSnapshot(key, p.kind, p.address, p.size, object_fields(p))
+        # A configuration table is where its VendorTable points, not where its array entry is.
+        where = getattr(p, "table_address", p.address) if p.kind == "EFI_CONFIGURATION_TABLE" else p.address
+        objects[key] = ObjectSnapshot(key, p.kind, where, p.size, object_fields(p))
         stack.extend((c, key) for c in reversed(p.children()) if isinstance(c, Parsed))
     from efitables.checks import run_checks
 

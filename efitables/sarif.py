@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
@@ -49,13 +50,16 @@ def _rule(info: CodeInfo) -> dict[str, Any]:
     return rule
 
 
-def fingerprint(path: str, f: Finding) -> str:
-    """Stable across runs and machines: code, structure and address (not the message wording)."""
-    key = f"{os.path.basename(path)}\0{f.code}\0{f.structure}\0{f.address}"
+def fingerprint(path: str, f: Finding, occurrence: int = 0) -> str:
+    """Stable across runs and machines: dump name, code, structure, address, and the occurrence
+    among findings sharing those (not the message wording, which may improve between versions)."""
+    key = f"{os.path.basename(path)}\0{f.code}\0{f.structure}\0{f.address}\0{occurrence}"
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _result(f: Finding, rule_index: int, artifact_index: int, path: str, fmt: str | None) -> dict[str, Any]:
+def _result(
+    f: Finding, rule_index: int, artifact_index: int, path: str, fmt: str | None, occurrence: int
+) -> dict[str, Any]:
     where = f" @ {f.address:#x}" if f.address is not None else ""
     phys: dict[str, Any] = {"artifactLocation": {"uri": artifact_uri(path), "index": artifact_index}}
     if f.address is not None:
@@ -76,7 +80,7 @@ def _result(f: Finding, rule_index: int, artifact_index: int, path: str, fmt: st
                 ],
             }
         ],
-        "partialFingerprints": {"efitablesFinding/v1": fingerprint(path, f)},
+        "partialFingerprints": {"efitablesFinding/v1": fingerprint(path, f, occurrence)},
         "properties": {
             "severity": str(f.severity),
             "structure": f.structure,
@@ -102,8 +106,11 @@ def sarif_log(verdicts: list[Verdict]) -> dict[str, Any]:
         if v.format:
             art["properties"] = {"format": v.format}
         artifacts.append(art)
+        seen: Counter[tuple[str, str, int | None]] = Counter()
         for f in v.findings:
-            results.append(_result(f, rule_index[f.code], ai, v.path, v.format))
+            k = (f.code, f.structure, f.address)
+            results.append(_result(f, rule_index[f.code], ai, v.path, v.format, seen[k]))
+            seen[k] += 1
         if v.error is not None:
             notes.append(
                 {

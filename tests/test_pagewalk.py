@@ -283,3 +283,36 @@ def test_auto_without_root_is_a_finding():
 
 def test_memory_helper_is_bytes_memory():
     assert isinstance(memory(kexec_machine()), BytesMemory)
+
+
+# -- finding identity maps without a root (--pgd scan) ----------------------------------------
+
+
+@pytest.mark.parametrize("levels", [4, 5])
+@pytest.mark.parametrize("model", ["v6.12", "v5.3,gbpages=on"])
+def test_scan_finds_the_kexec_map(levels, model):
+    from efitables.coverage.ptscan import scan_identity_tables
+
+    pt = kexec_table(model, levels=levels)
+    sc = scan_identity_tables(memory(kexec_machine(page_table=pt)))
+    assert sc.roots[0].address == PT_BASE and sc.roots[0].levels == levels
+    rep = open_dump(kexec_machine(page_table=pt)).coverage(model, pgd="scan")
+    assert rep.walk.root == PT_BASE and rep.walk.root_source == "identity-table scan"
+    assert "COVERAGE-PGD-SCANNED" in [f.code for f in rep.findings]
+    k = {r.object: r.verdict for r in rep.rows if r.map == KEXEC}
+    t = {r.object: r.verdict for r in rep.rows if r.map == PAGE_TABLE}
+    assert all(t[o] == v for o, v in k.items())
+
+
+def test_scan_ignores_the_direct_map_and_cbit():
+    from efitables.coverage.ptscan import scan_identity_tables
+
+    direct = PageTableBuilder(4, 0x100000, leaf_flags=KEXEC_LEAF_FLAGS | PAGE_NX)
+    direct.ident_map(0, 8 * MIB2)  # same shape as an identity map, but NX like the kernel's direct map
+    assert scan_identity_tables(mem_of(direct)).roots == []
+    enc = PageTableBuilder(4, 0x100000, cbit=47)
+    enc.ident_map(0, 8 * MIB2)
+    assert [r.address for r in scan_identity_tables(mem_of(enc)).roots] == [0x100000]
+    assert [r.address for r in scan_identity_tables(mem_of(enc), cbit=47).roots] == [0x100000]
+    rep = open_dump(kexec_machine()).coverage("v6.12", pgd="scan")
+    assert rep.walk is None and "COVERAGE-NO-PGD" in [f.code for f in rep.findings]

@@ -30,11 +30,11 @@ _TITLES = {
 
 
 class PgdParam(click.ParamType):
-    name = "ADDR|auto"
+    name = "ADDR|auto|scan"
 
     def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
-        if isinstance(value, str) and value.strip().lower() == "auto":
-            return "auto"
+        if isinstance(value, str) and value.strip().lower() in ("auto", "scan"):
+            return value.strip().lower()
         return ADDRESS.convert(value, param, ctx)
 
 
@@ -109,7 +109,11 @@ def render(rep: CoverageReport) -> None:
     show_default=True,
     help="Kexec identity-map model: a preset, optionally NAME,key=value,... (see --list-models).",
 )
-@click.option("--pgd", type=PgdParam(), help="Also walk the page table at ADDR (a CR3 value), or 'auto' (dump notes).")
+@click.option(
+    "--pgd",
+    type=PgdParam(),
+    help="Also walk a page table: ADDR (a CR3 value), 'auto' (QEMU CR3 / VMCOREINFO) or 'scan' (find identity maps).",
+)
 @click.option("--cbit", type=click.IntRange(12, 51), help="SME/SEV C-bit position to mask from page-table entries.")
 @click.option("--levels", type=click.Choice(["4", "5"]), help="Paging levels for --pgd (default: from notes, else 4).")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")

@@ -73,6 +73,14 @@ NO_ROOT = register(
     "A page-table walk was asked for, but no root was given or found in the dump's notes",
 )
 
+SCANNED_ROOTS = register(
+    "COVERAGE-PGD-SCANNED",
+    Severity.INFO,
+    "Identity-map page tables were found by scanning the dump (--pgd scan)",
+    "Tables with kexec/decompressor flags (leaves 0x1E3 without NX, tables 0x063) that map VA == PA; "
+    "the root with the most identity leaves is walked.",
+)
+
 #: QEMU's per-CPU "QEMU" ELF note (QEMUCPUState, qemu target/i386/arch_dump.c):
 #: u32 version, u32 size, 18 u64 registers, 10 x 24-byte segments, then u64 cr[5].
 QEMU_CR_OFFSET = 8 + 18 * 8 + 10 * 24
@@ -267,7 +275,11 @@ def coverage(
     cbit: int | None = None,
     levels: int | None = None,
 ) -> CoverageReport:
-    """Collect the early objects of ``dump`` and judge them (``pgd``: an address, ``"auto"`` or None)."""
+    """Collect the early objects of ``dump`` and judge them.
+
+    ``pgd``: a root (CR3 value), ``"auto"`` (from the dump's notes), ``"scan"`` (search
+    the dump for identity-map tables) or None (model only).
+    """
     col = collect(dump)
     findings: list[Finding] = list(col.findings)
     walk_result = None
@@ -278,6 +290,18 @@ def coverage(
             root = roots[0] if roots else None
             if root is None:
                 findings.append(make(NO_ROOT, "page table", None, "no QEMU CPU note with CR3 and no init_top_pgt"))
+        elif pgd == "scan":
+            from efitables.coverage.ptscan import scan_identity_tables
+
+            bit = cbit if cbit is not None else (_cbit_from_vmcoreinfo(dump) or col.sme_mask_bit)
+            sc = scan_identity_tables(dump.memory, bit)
+            findings.extend(sc.findings)
+            root = Root(sc.roots[0].address, "identity-table scan", sc.roots[0].levels) if sc.roots else None
+            if root is None:
+                findings.append(make(NO_ROOT, "page table", None, f"the scan found no identity-map root ({sc.tables})"))
+            else:
+                listed = ", ".join(f"{r.address:#x} ({r.levels}-level, {r.leaves} leaves)" for r in sc.roots[:8])
+                findings.append(make(SCANNED_ROOTS, "page table", root.address, f"{len(sc.roots)} root(s): {listed}"))
         else:
             root = Root(int(pgd), "--pgd")
         if root is not None:

@@ -22,6 +22,7 @@ from efitables.boot import (
 )
 from efitables.boot.crosscheck import CrossChecks, crosscheck
 from efitables.boot.discovery import NO_BOOT_PARAMS, BootParamsDiscovery, discover_boot_params
+from efitables.coverage import CoverageReport
 from efitables.efi.discovery import SystabDiscovery, discover_systab
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.efi.scan import ProgressFn, ScanHits, scan
@@ -281,11 +282,11 @@ class Dump:
         pgd: int | str | None = None,
         cbit: int | None = None,
         levels: int | None = None,
-    ) -> Any:
-        """Verdicts on what the next kernel reads before its #PF handler (a ``CoverageReport``).
+    ) -> CoverageReport:
+        """Verdicts on what the next kernel reads before its #PF handler.
 
         ``model``: a preset name or ``NAME,key=value,...`` (``efitables.coverage.PRESETS``);
-        ``pgd``: a page-table root to walk, or ``"auto"`` for one from the dump's notes.
+        ``pgd``: a page-table root to walk, ``"auto"`` (the dump's notes) or ``"scan"``.
         """
         from efitables.coverage import coverage
 

@@ -37,6 +37,7 @@ from efitables.coverage.models import (
 )
 from efitables.coverage.objects import DECOMPRESSOR, KEXEC, EarlyInputs, EarlyObject, collect
 from efitables.coverage.pagewalk import WalkResult, walk
+from efitables.coverage.ptscan import scan_identity_tables
 from efitables.coverage.verdict import (
     COVERED,
     DISAGREE_CODE,
@@ -291,8 +292,6 @@ def coverage(
             if root is None:
                 findings.append(make(NO_ROOT, "page table", None, "no QEMU CPU note with CR3 and no init_top_pgt"))
         elif pgd == "scan":
-            from efitables.coverage.ptscan import scan_identity_tables
-
             bit = cbit if cbit is not None else (_cbit_from_vmcoreinfo(dump) or col.sme_mask_bit)
             sc = scan_identity_tables(dump.memory, bit)
             findings.extend(sc.findings)

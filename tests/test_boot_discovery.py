@@ -261,3 +261,26 @@ def test_crosscheck_unavailable_without_scan_or_setup_efi():
     assert xc.check("system table: efi_info vs signature scan").status == "unavailable"
     assert "not run" in xc.check("system table: efi_info vs signature scan").detail
     assert xc.check("configuration tables: SETUP_EFI.tables vs system table").detail.startswith("no SETUP_EFI node")
+
+
+def test_runtime_only_map_of_a_kexec_boot_falls_back_to_e820():
+    from efitables.boot import e820_of, efi_memmap_of, parse_boot_params, walk_setup_data
+    from efitables.boot.crosscheck import crosscheck
+
+    mem = efi_layout()
+    bp = parse_boot_params(mem, LOADER_COPY)
+    full = efi_memmap_of(mem, bp)
+    runtime_only = [x for x in full.descriptors if x.type != 7]  # what kexec-tools passes: no free memory
+    full.descriptors[:] = runtime_only
+    sdl = walk_setup_data(mem, bp.setup_data_ptr)
+    xc = crosscheck(
+        mem, boot_params=bp, setup_data=sdl, efi_memmap=full, e820=e820_of(bp, sdl), systab=Dump(mem).systab
+    )
+    r = {x.object: x for x in xc.regions}
+    acpi = r["configuration table [0] ACPI_20_TABLE_GUID"]
+    assert acpi.efi_type == "EFI_ACPI_RECLAIM_MEMORY"
+    dxe = r["configuration table [2] EFI_DXE_SERVICES_TABLE_GUID"]  # was conventional: now only E820 RAM
+    assert dxe.efi_type is None and dxe.verdict == "free RAM to the kernel (E820 RAM)"
+    unknown = r[f"configuration table [3] {UNKNOWN}"]  # in no map at all: not called "unmapped" for a partial map
+    assert unknown.verdict == "in neither the (runtime-only) EFI map nor E820"
+    assert "BOOT-XC-UNMAPPED" not in codes(xc.findings)

@@ -356,6 +356,7 @@ def _region(
     efi_type = d.type_name if d is not None else None
     runtime = d.is_runtime if d is not None else None
     e820_name = e820_type_name(e.type) if e is not None else None
+    full_map = memmap is not None and any(x.type == 7 for x in memmap.descriptors)
     verdict = "ok"
     if role == "firmware":
         if d is not None:
@@ -372,28 +373,30 @@ def _region(
             elif d.type in _FREE:
                 verdict = "free RAM to the kernel"
                 xc.findings.append(make(XC_FREE_RAM, obj, pa, f"in {efi_type}"))
-        elif memmap is not None and memmap.descriptors:
+        elif e is not None and e.type == 1:
+            verdict = "free RAM to the kernel (E820 RAM)"
+            xc.findings.append(make(XC_FREE_RAM, obj, pa, "in E820 RAM, no EFI descriptor"))
+        elif full_map:
             verdict = "outside the EFI memory map"
             xc.findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
-        if d is None and e is not None and e.type == 1:
-            verdict = "free RAM to the kernel (E820 RAM)"
-            xc.findings.append(make(XC_FREE_RAM, obj, pa, "in E820 RAM"))
+        elif e is not None and e.type in _E820_KEPT:
+            # a runtime-only map (kexec'd kernel, efi.md 6.4) does not list ACPI or reserved memory
+            verdict = f"ok: memory the kernel keeps ({e820_name}; the runtime-only EFI map omits it)"
+        elif memmap is not None or e820 is not None:
+            verdict = "in neither the (runtime-only) EFI map nor E820"
     elif role == "setup_data":
         if d is not None and d.type == 7:
             verdict = "conventional memory: nothing reserved it before the kernel did"
             xc.findings.append(make(XC_FREE_RAM, obj, pa, f"setup_data in {efi_type}"))
-        elif d is None and memmap is not None and memmap.descriptors and (e is None or e.type not in _E820_KEPT | {1}):
+        elif d is None and full_map and (e is None or e.type not in _E820_KEPT | {1}):
             verdict = "outside the EFI memory map"
             xc.findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
         else:
             verdict = "ok: loader data the kernel reserves"
-    else:  # loader-temporary: the command line
-        if d is not None and (d.type in _FREE or d.type in _BOOT_SERVICES):
-            verdict = f"freed after boot ({efi_type}): may be stale or overwritten"
-        elif e is not None and e.type == 1:
-            verdict = "freed after boot (E820 RAM): may be stale or overwritten"
-        else:
-            verdict = "ok"
+    else:  # loader-temporary: the command line, copied by the kernel to boot_command_line
+        where = ", ".join(x for x in (efi_type, e820_name) if x)
+        freed = (d is not None and (d.type in _FREE or d.type in _BOOT_SERVICES)) or (e is not None and e.type == 1)
+        verdict = f"freed after boot ({where}): may be stale or overwritten" if freed else "ok"
     if not in_dump:
         verdict += "; not in the dump"
         xc.findings.append(make(XC_NOT_IN_DUMP, obj, pa, f"{size:#x} bytes at {pa:#x}"))

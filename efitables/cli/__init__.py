@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
 # Commands live in their own modules and attach themselves to ``cli``.
 from efitables.cli import scan as _scan  # noqa: E402,F401
 from efitables.cli import show as _show  # noqa: E402,F401
+from efitables.cli import boot as _boot  # noqa: E402,F401
 from efitables.cli import snp as _snp  # noqa: E402,F401
 from efitables.cli import coverage as _coverage  # noqa: E402,F401
 from efitables.cli import validate as _validate  # noqa: E402,F401

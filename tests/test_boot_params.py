@@ -214,3 +214,33 @@ def test_dump_api_and_json():
         "detail": "given with --boot-params",
     }
     assert {"checks", "regions", "findings"} <= set(boot["crosschecks"])
+
+
+def _raw_dump(tmp_path, layout: B.Layout):
+    p = tmp_path / "boot.raw"
+    with open(p, "wb") as fh:
+        for pa, data in sorted(layout.segments.items()):
+            fh.seek(pa)
+            fh.write(data)
+    return p
+
+
+def test_show_text_and_json_escape_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from efitables.cli import cli
+
+    L = B.Layout(0x100000)
+    L.put(0x20000, b"quiet [bold red]EVIL[/] \x1b[2J\x07\0")
+    L.put(BP, B.boot_params(e820=[(0, 0x9FC00, 1), (0x100000, 0xF00000, 1)], hdr__cmd_line_ptr=0x20000))
+    p = _raw_dump(tmp_path, L)
+    r = CliRunner().invoke(cli, ["show", "--boot-params", hex(BP), "--scan", "never", str(p)])
+    assert r.exit_code == 0, r.output
+    assert "boot_params @ 0x10000" in r.output and "protocol 2.15 (0x020f)" in r.output
+    assert "quiet [bold red]EVIL[/] \\x1b[2J\\x07" in r.output and "\x1b[2J" not in r.output
+    assert "E820 table (2 from boot_params, 0 from SETUP_E820_EXT)" in r.output
+    assert "boot / EFI cross-checks" in r.output
+    r = CliRunner().invoke(cli, ["show", "--json", "--boot-params", hex(BP), "--scan", "never", str(p)])
+    d = json.loads(r.output)
+    assert d["boot"]["boot_params"]["command_line"]["text"] == "quiet [bold red]EVIL[/] \x1b[2J\x07"
+    assert d["boot"]["discovery"]["route"] == "argument" and len(d["boot"]["e820"]["entries"]) == 2

@@ -337,3 +337,38 @@ def test_construct_is_not_needed_to_walk():
     node = walk_setup_data(L.memory(), head).nodes[0]
     assert isinstance(node.fields, cs.Container) and node.fields.type == 1
     assert [s.name for s in node.layout()] == ["next", "type", "len"]
+
+
+def test_every_type_through_a_raw_dump_and_the_dump_api(tmp_path):
+    from efitables.dump import Dump
+
+    L, head = every_type_layout()
+    L.put(0x1000, B.boot_params(e820=[(0, 0x9FC00, 1), (0x100000, 0xF00000, 1)], hdr__setup_data=head))
+    p = tmp_path / "every-type.raw"
+    with open(p, "wb") as fh:
+        fh.write(L.segments[0])
+    with Dump.open(str(p), boot_params=0x1000, scan="never") as d:
+        assert [n.type_name for n in d.setup_data] == [
+            "SETUP_E820_EXT",
+            "SETUP_DTB",
+            "SETUP_PCI",
+            "SETUP_EFI",
+            "SETUP_APPLE_PROPERTIES",
+            "SETUP_JAILHOUSE",
+            "SETUP_CC_BLOB",
+            "SETUP_IMA",
+            "SETUP_RNG_SEED",
+            "SETUP_KEXEC_KHO",
+            "SETUP_INDIRECT",
+            "SETUP_INDIRECT",
+            "UNKNOWN(0x77)",
+        ]
+        # E820: 2 zero-page entries, 2 from the plain SETUP_E820_EXT, 2 through SETUP_INDIRECT
+        assert (d.e820.from_boot_params, d.e820.from_setup_data) == (2, 4)
+        assert d.setup_data[8].payload.seed is None
+        assert "SETUP-DATA-UNKNOWN-TYPE" in codes(d.findings)
+        out = json.loads(json.dumps(d.to_dict(raw=True)))
+        assert SEED.hex() not in json.dumps(out)
+        assert out["boot"]["setup_data"]["nodes"][5]["payload"]["num_cpus"] == 3
+    with Dump.open(str(p), boot_params=0x1000, scan="never", show_secrets=True) as d:
+        assert d.setup_data[8].payload.seed == SEED.hex()

@@ -354,3 +354,26 @@ def test_virtual_config_pointer_is_located():
     rep = d.coverage("v6.12")
     assert "efi_config_array" not in {o.kind for o in rep.objects}
     assert "COVERAGE-CFGTAB-LOCATED" not in [f.code for f in rep.findings]
+
+
+def test_snp_guest_dump(tmp_path):
+    """An OVMF SNP guest image (tests/builders_snp.py): blob via EFI_CC_BLOB_GUID, its pages, the C-bit."""
+    from builders_snp import RAW_BLOB, RAW_BOOT_PARAMS, SECRETS_PA, write_snp_guest_raw
+
+    from efitables.coverage.objects import collect
+
+    path = tmp_path / "snp.raw"
+    write_snp_guest_raw(str(path))
+    with efitables.open(str(path), boot_params=RAW_BOOT_PARAMS) as d:
+        col = collect(d)
+        assert col.inputs.cc_blob == RAW_BLOB and col.inputs.cc_blob_route == "EFI_CC_BLOB_GUID"
+        assert col.inputs.secrets == SECRETS_PA and col.inputs.cpuid == (SECRETS_PA + 0x1000, SECRETS_PA + 0x2000)
+        assert col.sme_mask_bit == 51  # SNP CPUID table, leaf 0x8000001F EBX[5:0]
+        rep = d.coverage("v6.12")
+        k = {r.kind: r for r in rep.rows_for(KEXEC)}
+        dec = {r.kind: r for r in rep.rows_for(DECOMPRESSOR)}
+        assert k["cc_blob"].verdict == COVERED and "map_acpi_tables" in k["cc_blob"].rules[0]
+        assert k["snp_cpuid"].verdict == ROUNDING  # nobody maps it on purpose in the kexec map
+        assert dec["cc_blob"].verdict == COVERED and dec["snp_cpuid"].verdict == COVERED
+        assert dec["snp_secrets"].verdict == ROUNDING and not dec["snp_secrets"].required  # no SVSM
+        assert rep.ok

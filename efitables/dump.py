@@ -21,7 +21,7 @@ from efitables.boot import (
     walk_setup_data,
 )
 from efitables.boot.crosscheck import CrossChecks, crosscheck
-from efitables.boot.discovery import NO_BOOT_PARAMS, BootParamsDiscovery, discover_boot_params
+from efitables.boot.discovery import BootParamsDiscovery, discover_boot_params, discovery_findings
 from efitables.coverage import CoverageReport
 from efitables.efi.discovery import SystabDiscovery, discover_systab
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
@@ -251,10 +251,8 @@ class Dump:
 
     def boot_findings(self) -> list[Finding]:
         out: list[Finding] = []
-        if self.boot_params is None:
-            routes = "; ".join(f"{r.name}: {r.detail}" for r in self.boot_params_discovery.routes)
-            out.append(make(NO_BOOT_PARAMS, "boot_params", None, routes))
-        else:
+        out.extend(discovery_findings(self.boot_params_discovery, self.boot_params is not None))
+        if self.boot_params is not None:
             out.extend(self.boot_params.all_findings())
         for part in (self.setup_data, self.e820, self.boot_crosschecks):
             if part is not None:

@@ -284,3 +284,10 @@ def test_runtime_only_map_of_a_kexec_boot_falls_back_to_e820():
     unknown = r[f"configuration table [3] {UNKNOWN}"]  # in no map at all: not called "unmapped" for a partial map
     assert unknown.verdict == "in neither the (runtime-only) EFI map nor E820"
     assert "BOOT-XC-UNMAPPED" not in codes(xc.findings)
+
+
+def test_given_boot_params_outside_the_dump():
+    d = Dump(B.Layout(0x100000).memory(), boot_params=0x800000, scan="never")
+    assert d.boot_params is None
+    f = [x for x in d.boot_findings() if x.code == "DUMP-READ"]
+    assert f and f[0].address == 0x800000 and "argument" in f[0].message

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from efitables.errors import MemoryReadError
-from efitables.findings import Severity, register
+from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.memory.vmcoreinfo import KERNEL_MAP_BASE, symbol_to_phys, vmcoreinfo_int
 from efitables.schemas.boot_params import (
@@ -421,6 +421,16 @@ def add_scan(mem: PhysicalMemory, d: BootParamsDiscovery, extra_hits: list[int] 
     else:
         d.routes.append(BootRoute("scan", None, "unavailable", f"no plausible zero page in the dump{extra}"))
     _sort(d)
+
+
+def discovery_findings(d: BootParamsDiscovery, parsed: bool) -> list[Finding]:
+    """Findings about the discovery itself: nothing found, or the chosen page not in the dump."""
+    if d.address is None:
+        routes = "; ".join(f"{r.name}: {r.detail}" for r in d.routes)
+        return [make(NO_BOOT_PARAMS, "boot_params", None, routes)]
+    if not parsed:
+        return [make(READ_ERROR, "boot_params", d.address, f"the zero page ({d.route}) is not (fully) in the dump")]
+    return []
 
 
 def _use(d: BootParamsDiscovery, route: BootRoute) -> None:

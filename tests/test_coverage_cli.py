@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from builders_coverage import BOOT_PARAMS, CFG_FAR, PT_BASE, kexec_machine, kexec_table
 from click.testing import CliRunner
 
@@ -105,3 +107,36 @@ def test_samples(samples):
     # The samples are OVMF-like: everything reachable, the array only by 2 MiB rounding before v6.12.
     r = run("coverage", samples / "ovmf64.raw", "--model", "v5.3")
     assert r.exit_code == 0 and "rounding-only" in r.output
+
+
+# -- the real QEMU/OVMF corpus (dumps/real/corpus), when present ---------------------------------
+
+REAL = Path(__file__).resolve().parent.parent / "dumps" / "real" / "corpus"
+
+
+@pytest.mark.skipif(
+    not (REAL / "ovmf64.elf.xz").exists() or not (REAL / "ovmf64.truth.json").exists(),
+    reason="no real-dump corpus",
+)
+def test_real_ovmf64(tmp_path):
+    import lzma
+    import shutil
+
+    elf = tmp_path / "ovmf64.elf"
+    with lzma.open(REAL / "ovmf64.elf.xz") as src, open(elf, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    truth = json.loads((REAL / "ovmf64.truth.json").read_text())
+    old = json.loads(run("coverage", elf, "--model", "v6.1.85", "--pgd", "auto", "--json").output)
+    new = json.loads(run("coverage", elf, "--model", "v6.1.113", "--json").output)
+    rows = {(r["map"], r["kind"]): r for r in old["rows"]}
+    arr = rows[("kexec", "efi_config_array")]
+    # The System Table's pointer is virtual after SetVirtualAddressMap; the array is found at the
+    # physical address the guest's kernel printed (efi_config_table).
+    assert arr["start"] == truth["efi"]["config_table"]
+    assert rows[("kexec", "efi_systab")]["start"] == truth["efi"]["systab_phys"]
+    assert arr["verdict"] == "rounding-only"  # OVMF: same page as the System Table
+    assert {r["kind"]: r["verdict"] for r in new["rows"] if r["map"] == "kexec"}["efi_config_array"] == "covered"
+    # The QEMU CPU note's CR3 is a running kernel's: no identity map, said once.
+    assert old["page_table"]["root_source"].startswith("QEMU CPU note")
+    codes = [f["code"] for f in old["findings"]]
+    assert "PGWALK-NO-IDENTITY" in codes and "COVERAGE-MODEL-DISAGREES" not in codes

@@ -211,7 +211,12 @@ class Dump:
         mode = {"always": True, "never": False}.get(self.scan_mode)
         hits = self.scan_hits.zero_pages if "scan_hits" in self.__dict__ else None
         return discover_boot_params(
-            self.memory, given=self.user_boot_params, vmcoreinfo=self.memory.vmcoreinfo, scan=mode, extra_hits=hits
+            self.memory,
+            given=self.user_boot_params,
+            vmcoreinfo=self.memory.vmcoreinfo,
+            scan=mode,
+            extra_hits=hits,
+            progress=self.progress,
         )
 
     @cached_property

@@ -22,6 +22,7 @@ no ``HdrS``). Candidates are scored; each point comes with its reason.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,12 +224,23 @@ def score_candidate(mem: PhysicalMemory, pa: int, found_by: str = "scan") -> Boo
 
 
 def scan_candidates(
-    mem: PhysicalMemory, *, chunk_size: int = CHUNK, limit: int = MAX_CANDIDATES
+    mem: PhysicalMemory,
+    *,
+    chunk_size: int = CHUNK,
+    limit: int = MAX_CANDIDATES,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[BootParamsCandidate], bool]:
-    """Stream the dump once for zero-page signatures; returns (plausible candidates ranked, truncated)."""
+    """Stream the dump once for zero-page signatures; returns (plausible candidates ranked, truncated).
+
+    ``progress(done, total)`` is called after each window (bytes of the dump).
+    """
     positions: set[int] = set()
     truncated = False
+    total, done = mem.total_size(), 0
     for pa, data in mem.chunks(chunk_size=chunk_size, overlap=BOOT_PARAMS_SIZE):
+        done += len(data)
+        if progress is not None:
+            progress(min(done, total), total)
         # u32 views at a stride of 8: EL64/EL32 sit at base+0x1C0 (0 mod 8), HdrS at base+0x202 (2 mod 8).
         for rel, sigs in ((0x1C0, (EFI64_LOADER_SIGNATURE, EFI32_LOADER_SIGNATURE)), (0x202, (HDRS_MAGIC,))):
             off = (rel - pa) % 8
@@ -363,6 +375,7 @@ def discover_boot_params(
     vmcoreinfo: dict[str, str] | None = None,
     scan: bool | None = None,
     extra_hits: list[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BootParamsDiscovery:
     """Run every route; the first trusted one that gives a plausible zero page is used.
 
@@ -389,7 +402,7 @@ def discover_boot_params(
             d.routes.append(BootRoute("kallsyms", ks.physical, "rejected", f"{ks.detail}; {'; '.join(c.reasons[-3:])}"))
 
     if scan or (scan is None and d.address is None):
-        add_scan(mem, d, extra_hits)
+        add_scan(mem, d, extra_hits, progress)
     else:
         why = "not run (--scan never)" if scan is False else "not run (another route gave the zero page)"
         d.routes.append(BootRoute("scan", None, "unavailable", why))
@@ -397,11 +410,16 @@ def discover_boot_params(
     return d
 
 
-def add_scan(mem: PhysicalMemory, d: BootParamsDiscovery, extra_hits: list[int] | None = None) -> None:
+def add_scan(
+    mem: PhysicalMemory,
+    d: BootParamsDiscovery,
+    extra_hits: list[int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
     """Scan the dump and add its ranked candidates (and ``extra_hits``) to ``d``."""
     d.scanned = True
     d.routes = [r for r in d.routes if r.name != "scan"]
-    found, truncated = scan_candidates(mem)
+    found, truncated = scan_candidates(mem, progress=progress)
     known = {c.address for c in d.candidates}
     new = [c for c in found if c.address not in known]
     known.update(c.address for c in new)

@@ -15,6 +15,8 @@ from builders_coverage import (
     memory,
     open_dump,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import efitables
 from dumps.builder import elf_note
@@ -24,6 +26,7 @@ from efitables.coverage.intervals import GIB, MIB2
 from efitables.coverage.models import GBPAGE_FULL, GBPAGE_WHOLE
 from efitables.coverage.objects import KEXEC
 from efitables.coverage.ptbuilder import PageTableBuilder
+from efitables.coverage.ptscan import scan_identity_tables
 from efitables.coverage.verdict import COVERED, NOT_COVERED, PAGE_TABLE, ROUNDING
 from efitables.memory.base import BytesMemory
 from efitables.schemas.paging import KEXEC_LEAF_FLAGS, KEXEC_TABLE_FLAGS, PAGE_NX, PTE
@@ -291,8 +294,6 @@ def test_memory_helper_is_bytes_memory():
 @pytest.mark.parametrize("levels", [4, 5])
 @pytest.mark.parametrize("model", ["v6.12", "v5.3,gbpages=on"])
 def test_scan_finds_the_kexec_map(levels, model):
-    from efitables.coverage.ptscan import scan_identity_tables
-
     pt = kexec_table(model, levels=levels)
     sc = scan_identity_tables(memory(kexec_machine(page_table=pt)))
     assert sc.roots[0].address == PT_BASE and sc.roots[0].levels == levels
@@ -305,8 +306,6 @@ def test_scan_finds_the_kexec_map(levels, model):
 
 
 def test_scan_ignores_the_direct_map_and_cbit():
-    from efitables.coverage.ptscan import scan_identity_tables
-
     direct = PageTableBuilder(4, 0x100000, leaf_flags=KEXEC_LEAF_FLAGS | PAGE_NX)
     direct.ident_map(0, 8 * MIB2)  # same shape as an identity map, but NX like the kernel's direct map
     assert scan_identity_tables(mem_of(direct)).roots == []
@@ -316,3 +315,30 @@ def test_scan_ignores_the_direct_map_and_cbit():
     assert [r.address for r in scan_identity_tables(mem_of(enc), cbit=47).roots] == [0x100000]
     rep = open_dump(kexec_machine()).coverage("v6.12", pgd="scan")
     assert rep.walk is None and "COVERAGE-NO-PGD" in [f.code for f in rep.findings]
+
+
+# -- fuzz: any bytes as page tables never raise, hang or exceed the caps --------------------------
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.integers(0, 511), min_size=1, max_size=24),
+    st.lists(st.integers(0, (1 << 64) - 1), min_size=1, max_size=24),
+    st.integers(0, 3),
+    st.sampled_from([4, 5]),
+    st.sampled_from([None, 47, 51]),
+)
+def test_fuzzed_tables(indices, values, root_page, levels, cbit):
+    pages = bytearray(4 * 4096)
+    for i, (idx, val) in enumerate(zip(indices, values, strict=False)):
+        page = i % 4
+        # Bias entries toward the fixture's own pages so that walks go somewhere.
+        if val & 3 == 1:
+            val = (val & ~0x000F_FFFF_FFFF_F000) | ((0x10000 + (val >> 20) % 4 * 0x1000) & ~0xFFF)
+        struct.pack_into("<Q", pages, page * 4096 + idx * 8, val)
+    mem = BytesMemory({0x10000: bytes(pages)})
+    res = pw.walk(mem, 0x10000 + root_page * 0x1000, levels=levels, cbit=cbit)
+    assert res.tables_read <= pw.MAX_TABLES
+    assert all(lf.va == lf.pa for lf in res.identity_leaves)
+    sc = scan_identity_tables(mem, cbit)
+    assert all(r.levels in (4, 5) for r in sc.roots)

@@ -13,6 +13,7 @@ reported. A virtual address is never presented as a physical one.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from efitables import guids
@@ -129,6 +130,60 @@ class ResolvedPointer:
 def is_virtual_address(value: int, bits: int) -> bool:
     """A value no physical address can have (>= 2**52 on x86-64)."""
     return bits == 64 and value >= MAX_PHYS_ADDR
+
+
+TWO_MIB = 2 << 20
+#: Candidates tried per virtual pointer (runtime regions are few).
+MAX_CONGRUENT = 64
+
+
+def congruent_candidates(va: int, memmap: EfiMemoryMap) -> list[int]:
+    """Physical addresses in runtime-mapped descriptors congruent to ``va`` modulo 2 MiB.
+
+    Linux x86-64 maps each EFI runtime region at a virtual address with the same
+    offset inside a 2 MiB page as its physical one (torvalds/linux
+    arch/x86/platform/efi/efi_64.c ``efi_map_region``), so a virtual pointer's
+    physical address is one of these.
+    """
+    low = va & (TWO_MIB - 1)
+    out: list[int] = []
+    for d in memmap.descriptors:
+        if not d.is_runtime:
+            continue
+        pa = d.physical_start - d.physical_start % TWO_MIB + low
+        while pa < d.physical_end and len(out) < MAX_CONGRUENT:
+            if pa >= d.physical_start:
+                out.append(pa)
+            pa += TWO_MIB
+    return out
+
+
+def _looks_like_vendor(mem: PhysicalMemory, pa: int) -> bool:
+    try:
+        text, terminated = read_ucs2(mem, pa, 128)
+    except MemoryReadError:
+        return False
+    return terminated and 0 < len(text) and text.isprintable()
+
+
+def _looks_like_runtime(mem: PhysicalMemory, pa: int) -> bool:
+    try:
+        return mem.read_u64(pa) == EFI_RUNTIME_SERVICES_SIGNATURE
+    except MemoryReadError:
+        return False
+
+
+def _looks_like_config_array(mem: PhysicalMemory, pa: int, count: int, bits: int) -> bool:
+    esize = 24 if bits == 64 else 20
+    n = min(count, 64)
+    if n == 0:
+        return False
+    try:
+        raw = mem.read(pa, n * esize)
+    except MemoryReadError:
+        return False
+    names = [guids.lookup(guid_from_bytes(raw[i * esize : i * esize + 16])) for i in range(n)]
+    return sum(k is not None for k in names) * 2 >= n  # most GUIDs are known ones
 
 
 def resolve_pointer(
@@ -298,16 +353,21 @@ def parse_system_table(
     *,
     bits: int | None = None,
     memmap: EfiMemoryMap | None = None,
-    physical_copies: dict[str, tuple[int, str]] | None = None,
+    physical_copies: dict[str, tuple[int, str]] | Callable[[], dict[str, tuple[int, str]]] | None = None,
     found_by: str = "",
 ) -> SystemTable | None:
     """Parse the system table at ``pa``. Returns None if its header cannot be read at all.
 
     ``bits`` is decided by efi_info (EL64/EL32) when known, else by HeaderSize.
     ``physical_copies`` maps ``FirmwareVendor``/``ConfigurationTable``/``RuntimeServices``
-    to ``(physical address, route name)`` from copies Linux kept (SETUP_EFI).
+    to ``(physical address, route name)`` from copies Linux kept (SETUP_EFI, the
+    kernel's own globals); a callable is only called if a pointer is virtual.
+
+    A virtual pointer is translated, in order, by such a copy, by the memory map's
+    ``VirtualStart``, or by the 2 MiB congruence Linux keeps between EFI virtual and
+    physical addresses, each congruent candidate checked against the structure it
+    must hold (:func:`congruent_candidates`).
     """
-    copies = physical_copies or {}
     try:
         head = mem.read(pa, 24, structure=S)
     except MemoryReadError:
@@ -342,9 +402,26 @@ def parse_system_table(
         findings.append(make(SYSTAB_RESERVED, S, pa, f"Reserved {reserved:#x}"))
     f = schema.parse(raw)
 
-    fw_vendor = resolve_pointer(f.FirmwareVendor, bits, memmap, copies.get("FirmwareVendor"))
-    rt = resolve_pointer(f.RuntimeServices, bits, memmap, copies.get("RuntimeServices"))
-    ct = resolve_pointer(f.ConfigurationTable, bits, memmap, copies.get("ConfigurationTable"))
+    stored = {"FirmwareVendor": f.FirmwareVendor, "RuntimeServices": f.RuntimeServices,
+              "ConfigurationTable": f.ConfigurationTable}
+    copies: dict[str, tuple[int, str]] = {}
+    if physical_copies is not None and any(is_virtual_address(v, bits) for v in stored.values()):
+        copies = physical_copies() if callable(physical_copies) else physical_copies
+    nr_low = f.NumberOfTableEntries & 0xFFFFFFFF if bits == 64 else f.NumberOfTableEntries
+    validators: dict[str, Callable[[int], bool]] = {
+        "FirmwareVendor": lambda c: _looks_like_vendor(mem, c),
+        "RuntimeServices": lambda c: _looks_like_runtime(mem, c),
+        "ConfigurationTable": lambda c: _looks_like_config_array(mem, c, nr_low, bits),
+    }
+    resolved = {}
+    for name, value in stored.items():
+        p = resolve_pointer(value, bits, memmap, copies.get(name))
+        if p.route == "untranslated" and memmap is not None:
+            hits = [c for c in congruent_candidates(value, memmap) if validators[name](c)]
+            if len(hits) == 1:
+                p = ResolvedPointer(value, hits[0], "efi-va-congruence")
+        resolved[name] = p
+    fw_vendor, rt, ct = resolved["FirmwareVendor"], resolved["RuntimeServices"], resolved["ConfigurationTable"]
     for name, p in (("FirmwareVendor", fw_vendor), ("RuntimeServices", rt), ("ConfigurationTable", ct)):
         if p.route == "untranslated":
             findings.append(

@@ -1,0 +1,1 @@
+"""What the running kernel itself recorded: symbols (kallsyms via VMCOREINFO) and its globals."""

@@ -43,7 +43,12 @@ Schema (``efitables-real-truth/1``); all addresses are physical unless named
   "efi: ACPI=... SMBIOS=..." line), ``version_line``, ``memmap_dmesg`` [{index,
   type, type_name, start, end (inclusive), num_pages, attribute_flags, attribute
   (reconstructed from the flags; bit 63 RUNTIME included)}], ``runtime_map``
-  [{index, type, phys_addr, virt_addr, num_pages, attribute}]
+  [{index, type, phys_addr, virt_addr, num_pages, attribute}], ``memmap``
+  {phys, desc_size, size, entries [{index, type, phys, virt, num_pages,
+  attribute}]}: the map at efi_info.efi_memmap as the guest read it through
+  /dev/mem (null where /dev/mem refused it)
+* ``setup_data_chain``: [{phys, next, type, len}] node headers the guest read
+  through /proc/kcore (empty where that failed); ``page_offset_base``
 """
 
 from __future__ import annotations
@@ -180,6 +185,17 @@ def decode_config_tables(b: bytes, n: int, bits: int) -> list[dict]:
     return out
 
 
+def decode_efi_memmap(raw: bytes, stride: int) -> list[dict]:
+    """EFI_MEMORY_DESCRIPTORs: u32 Type, pad, u64 PhysicalStart, VirtualStart, NumberOfPages, Attribute."""
+    out = []
+    if stride < 40:
+        return out
+    for i in range(len(raw) // stride):
+        typ, phys, virt, pages, attr = struct.unpack_from("<I4xQQQQ", raw, i * stride)
+        out.append({"index": i, "type": typ, "phys": phys, "virt": virt, "num_pages": pages, "attribute": attr})
+    return out
+
+
 def parse_efi_memmap_lines(dmesg: list[str]) -> list[dict]:
     out = []
     pat = re.compile(r"efi: mem(\d+): \[([^|\]]+)\|(.*?)\] range=\[0x([0-9a-f]+)-0x([0-9a-f]+)\]")
@@ -267,7 +283,8 @@ def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages:
         kernel["phys_base"] = text_phys - (kallsyms["_text"] - KERNEL_MAP)
         kernel["kaslr_offset"] = kallsyms["_text"] - START_KERNEL
     vmci = (sec.get("vmcoreinfo") or [""])[0].split()
-    vmcoreinfo = {"note_phys": int(vmci[0], 16), "note_size": int(vmci[1])} if len(vmci) == 2 else None
+    # kernel/ksysfs.c prints "%pa %x": the size is hexadecimal (0x1024 = VMCOREINFO_NOTE_SIZE)
+    vmcoreinfo = {"note_phys": int(vmci[0], 16), "note_size": int(vmci[1], 16)} if len(vmci) == 2 else None
 
     bp_kv = kv(sec.get("boot_params", []))
     bp_data = bytes.fromhex(bp_kv.get("data", ""))
@@ -277,6 +294,26 @@ def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages:
         boot_params["phys"] = text_phys + (kallsyms["boot_params"] - kallsyms["_text"])
     if len(bp_data) == 4096:
         boot_params.update(decode_boot_params(bp_data))
+
+    kc = {}
+    chain = []
+    for line in sec.get("kcore", []):
+        if line.startswith("setup_data "):
+            f = kv(line.split()[1:])
+            if len(f.get("header", "")) == 32:
+                h = bytes.fromhex(f["header"])
+                nxt, typ, length = struct.unpack("<QII", h)
+                chain.append({"phys": int(f["phys"]), "next": nxt, "type": typ, "len": length})
+        else:
+            k, sep, v = line.partition("=")
+            if sep:
+                kc[k] = v
+    efi_memmap = None
+    if kc.get("efi_memmap") and "efi_info" in boot_params:
+        raw = bytes.fromhex(kc["efi_memmap"])
+        stride = boot_params["efi_info"]["memdesc_size"]
+        efi_memmap = {"phys": int(kc["efi_memmap_addr"]), "desc_size": stride, "size": len(raw),
+                      "entries": decode_efi_memmap(raw, stride)}
 
     dmesg = sec.get("dmesg", [])
     addrs = setup_data_addresses(dmesg)
@@ -339,6 +376,7 @@ def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages:
             rmap.append({"index": int(parts[0]), **{k: int(v, 16) for k, v in f.items()}})
         rmap.sort(key=lambda e: e["index"])
         efi["runtime_map"] = rmap
+        efi["memmap"] = efi_memmap
 
     return {
         "schema": "efitables-real-truth/1",
@@ -352,6 +390,8 @@ def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages:
         "vmcoreinfo": vmcoreinfo,
         "boot_params": boot_params,
         "setup_data": setup,
+        "setup_data_chain": chain,
+        "page_offset_base": int(kc["page_offset_base"]) & 0xFFFFFFFFFFFFFFFF if "page_offset_base" in kc else None,
         "e820_dmesg": parse_e820_dmesg(dmesg, "BIOS-e820"),
         "firmware_memmap": memmap,
         "iomem": iomem,

@@ -150,6 +150,13 @@ KDUMP_BAD_PAGE = register(
     "A kdump page descriptor or its compressed data is invalid",
     "The page cannot be read; reads that touch it fail with a reason naming the page.",
 )
+KDUMP_PHYS_BASE = register(
+    "KDUMP-PHYS-BASE",
+    Severity.INFO,
+    "kdump sub-header phys_base differs from VMCOREINFO's NUMBER(phys_base)",
+    "QEMU (7.2 at least) reads the guest's NUMBER(phys_base), a signed decimal, as hexadecimal "
+    "and stores that in the sub-header; VMCOREINFO's value is the kernel's own.",
+)
 KDUMP_FLAT_TRUNCATED = register(
     "KDUMP-FLAT-TRUNCATED",
     Severity.WARNING,
@@ -540,6 +547,7 @@ class KdumpMemory(PhysicalMemory):
                 self._load_vmcoreinfo(off_vmci, size_vmci)
             if version >= 4 and size_note:
                 self._load_notes(off_note, size_note)
+            self._check_phys_base(phys_base)
         d["max_mapnr"] = max_mapnr
 
         bitmap_off = block_size * (1 + sub_hdr_size)
@@ -591,6 +599,27 @@ class KdumpMemory(PhysicalMemory):
         self._bad_pages: set[int] = set()
         sh = self.page_shift
         self._set_ranges([PhysRange(s << sh, e << sh) for s, e in runs])
+
+    def _check_phys_base(self, phys_base: int) -> None:
+        text = (self.info.vmcoreinfo or {}).get("NUMBER(phys_base)")
+        if text is None:
+            return
+        try:
+            value = int(text, 10) & 0xFFFFFFFFFFFFFFFF
+        except ValueError:
+            return
+        if value == phys_base:
+            return
+        how = ""
+        try:
+            if int(text, 16) & 0xFFFFFFFFFFFFFFFF == phys_base:
+                how = f" (the decimal {text} read as hexadecimal, as QEMU's dump code does)"
+        except ValueError:
+            pass
+        self.info.details["phys_base_vmcoreinfo"] = value
+        self.info.findings.append(make(
+            KDUMP_PHYS_BASE, "kdump sub-header", None,
+            f"phys_base {phys_base:#x}{how}; VMCOREINFO says NUMBER(phys_base)={text} ({value:#x})"))
 
     def _load_vmcoreinfo(self, off: int, size: int) -> None:
         data = self._file.read(off, min(size, MAX_VMCOREINFO)) if self._file else b""

@@ -17,6 +17,7 @@ from builders_coverage import (
     SETUP1,
     SYSTAB,
     kexec_machine,
+    memory,
     open_dump,
 )
 
@@ -339,21 +340,33 @@ def test_samples(samples, expected):
 
 def test_virtual_config_pointer_is_located():
     """After SetVirtualAddressMap an untranslatable pointer still gives the page offset (real-world.md)."""
+    from efitables.coverage.objects import locate_config_array
+
     virt = 0xFFFFFFFEFF1EBC98
-    d = open_dump(kexec_machine(cfg=0x7E0C98, cfg_pointer=virt, stale_cfg=0x7E2C98))
-    assert d.systab.config_table_ptr.route == "untranslated"
+    img = kexec_machine(cfg=0x7E0C98, cfg_pointer=virt, stale_cfg=0x7E2C98)
+    mem = memory(img)
+    n = len(CONFIG_GUIDS)
+    # The live array next to the System Table wins over a stale copy farther away.
+    assert locate_config_array(mem, SYSTAB, virt, n, 64, (0x7E0000, 0x800000)) == (0x7E0C98, 1)
+    assert locate_config_array(mem, SYSTAB, virt + 8, n, 64, (0x7E0000, 0x800000)) is None
+    assert locate_config_array(mem, SYSTAB, virt, 0, 64, None) is None
+    # Through the Dump: whichever route resolves the pointer, the array is the live one.
+    d = open_dump(img)
     rep = d.coverage("v6.12")
     arr = next(o for o in rep.objects if o.kind == "efi_config_array")
-    assert arr.start == 0x7E0C98  # the live array next to the System Table, not the stale copy
+    assert arr.start == 0x7E0C98
+    # This VA is not 2 MiB-congruent to the array, so no translation names it: located by page offset.
     f = next(f for f in rep.findings if f.code == "COVERAGE-CFGTAB-LOCATED")
     assert f.address == 0x7E0C98 and "1 other page" in f.message
     assert verdicts(rep)["EFI configuration table array"] == COVERED
     assert verdicts(d.coverage("v5.3"))["EFI configuration table array"] == ROUNDING
-    # No page holds the array at that offset: no object, no guess.
-    d = open_dump(kexec_machine(cfg=0x7E0C98, cfg_pointer=virt + 8))
+    # A Linux-like VA (congruent modulo 2 MiB): the System Table parser translates it; no guess needed.
+    linux_va = 0xFFFFFFFEFF000000 | (0x7E0C98 & 0x1FFFFF)
+    d = open_dump(kexec_machine(cfg=0x7E0C98, cfg_pointer=linux_va, stale_cfg=0x7E2C98))
     rep = d.coverage("v6.12")
-    assert "efi_config_array" not in {o.kind for o in rep.objects}
-    assert "COVERAGE-CFGTAB-LOCATED" not in [f.code for f in rep.findings]
+    assert next(o for o in rep.objects if o.kind == "efi_config_array").start == 0x7E0C98
+    if d.systab.config_table_address == 0x7E0C98:
+        assert "COVERAGE-CFGTAB-LOCATED" not in [f.code for f in rep.findings]
 
 
 def test_snp_guest_dump(tmp_path):

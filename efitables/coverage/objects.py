@@ -34,6 +34,7 @@ from efitables.coverage.models import (
 from efitables.errors import MemoryReadError
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
+from efitables.schemas.common import guid_to_bytes
 
 KEXEC = "kexec"
 DECOMPRESSOR = "decompressor"
@@ -448,10 +449,21 @@ def _cbit_from_cpuid(mem: PhysicalMemory, pa: int) -> int | None:
 def _cc_blob(dump: Any, mem: PhysicalMemory, inp: EarlyInputs, bp: int | None) -> None:
     """Find the CC blob the way the decompressor does (EFI table, SETUP_CC_BLOB), then boot_params."""
     cands: list[tuple[int, str]] = []
-    st = _safe(lambda: dump.systab)
-    for t in getattr(st, "config_tables", []) if st is not None else []:
-        if t.guid == EFI_CC_BLOB_GUID and t.table_address:
-            cands.append((t.table_address, "EFI_CC_BLOB_GUID"))
+    # The array the decompressor scans: SETUP_EFI's or the System Table's (physical, or located).
+    if inp.config_array is not None and inp.nr_tables:
+        esize = EFI_CONFIG_ENTRY_SIZE.get(inp.systab_bits, 24)
+        n = min(inp.nr_tables, MAX_CONFIG_ENTRIES)
+        gap = mem.first_gap(inp.config_array, n * esize)
+        n = n if gap is None else max(0, (gap[0] - inp.config_array) // esize)
+        raw = mem.read(inp.config_array, n * esize, structure="EFI_CONFIGURATION_TABLE array") if n else b""
+        want = guid_to_bytes(EFI_CC_BLOB_GUID)
+        for i in range(n):
+            e = raw[i * esize : (i + 1) * esize]
+            if e[:16] == want:
+                table = int.from_bytes(e[16:], "little")
+                if table:
+                    cands.append((table, "EFI_CC_BLOB_GUID"))
+                break
     for nd in inp.setup_nodes:
         if nd.type == SETUP_CC_BLOB and nd.len >= 4:
             try:
@@ -492,20 +504,31 @@ def _cc_blob(dump: Any, mem: PhysicalMemory, inp: EarlyInputs, bp: int | None) -
 MAX_LOCATE_PAGES = 1024
 
 
+def array_score(mem: PhysicalMemory, pa: int, nr: int, bits: int) -> int:
+    """Distinct known GUIDs (not all-zero / all-ones) among ``nr`` entries at ``pa``; -1 if unreadable."""
+    from efitables import guids
+    from efitables.schemas.common import guid_from_bytes
+
+    esize = EFI_CONFIG_ENTRY_SIZE.get(bits, 24)
+    n = min(nr, MAX_CONFIG_ENTRIES)
+    if n == 0 or not mem.is_readable(pa, n * esize):
+        return -1
+    raw = mem.read(pa, n * esize, structure="EFI_CONFIGURATION_TABLE array (candidate)")
+    gs = {raw[i * esize : i * esize + 16] for i in range(n)} - {bytes(16), b"\xff" * 16}
+    return sum(1 for g in gs if guids.lookup(guid_from_bytes(g)))
+
+
 def locate_config_array(
     mem: PhysicalMemory, systab: int, stored: int, nr: int, bits: int, region: Range | None
 ) -> tuple[int, int] | None:
     """``(address, other candidates)`` of an array whose pointer ``stored`` is virtual.
 
-    The page offset of an EFI virtual address is the physical one; each page of
-    ``region`` (the System Table's descriptor, within 2 MiB of it) is tried at that
-    offset. Most known GUIDs wins, then the page nearest the System Table (EDK2
-    leaves stale copies of the array behind; OVMF puts the live one next to the table).
+    The page offset of an EFI virtual address is the physical one (and Linux keeps
+    VA and PA congruent modulo 2 MiB); each page of ``region`` (the System Table's
+    descriptor, within 2 MiB of it) is tried at that offset. Most known GUIDs wins,
+    then 2 MiB congruence, then the page nearest the System Table (EDK2 leaves stale
+    copies behind; OVMF puts the live array next to the table).
     """
-    from efitables import guids
-    from efitables.schemas.common import guid_from_bytes
-
-    esize = EFI_CONFIG_ENTRY_SIZE.get(bits, 24)
     n = min(nr, MAX_CONFIG_ENTRIES)
     if n == 0:
         return None
@@ -519,16 +542,13 @@ def locate_config_array(
             break
         pa = page + off
         page += 0x1000
-        if not mem.is_readable(pa, n * esize):
-            continue
-        raw = mem.read(pa, n * esize, structure="EFI_CONFIGURATION_TABLE array (candidate)")
-        gs = {raw[i * esize : i * esize + 16] for i in range(n)} - {bytes(16), b"\xff" * 16}
-        known = sum(1 for g in gs if guids.lookup(guid_from_bytes(g)))
+        known = array_score(mem, pa, n, bits)
         if known * 2 > n:
             found.append((pa, known))
     if not found:
         return None
-    best = max(found, key=lambda c: (c[1], -abs(c[0] - systab)))
+    mod = (1 << 21) - 1
+    best = max(found, key=lambda c: (c[1], (c[0] & mod) == (stored & mod), -abs(c[0] - systab)))
     return best[0], len(found) - 1
 
 
@@ -567,6 +587,13 @@ def collect(dump: Any) -> Collected:
         inp.nr_tables = st.nr_tables & 0xFFFFFFFF
         inp.config_array = st.config_table_address
         ptr = getattr(st, "config_table_ptr", None)
+        heuristic = ptr is not None and ptr.route not in ("physical", "null", "SETUP_EFI")
+        if (
+            inp.config_array is not None
+            and heuristic
+            and array_score(mem, inp.config_array, inp.nr_tables, st.bits) * 2 <= min(inp.nr_tables, MAX_CONFIG_ENTRIES)
+        ):
+            inp.config_array = None  # a translation that names no array: try by page offset below
         if inp.config_array is None and ptr is not None and ptr.stored and inp.nr_tables:
             mm = _safe(lambda: dump.efi_memmap)
             desc = _safe(lambda: mm.lookup(st.address)) if mm is not None else None

@@ -10,6 +10,7 @@ from builders_coverage import BOOT_PARAMS, CFG_FAR, PT_BASE, kexec_machine, kexe
 from click.testing import CliRunner
 
 from efitables.cli import cli
+from efitables.coverage import PRESETS
 
 
 def run(*args):
@@ -140,3 +141,17 @@ def test_real_ovmf64(tmp_path):
     assert old["page_table"]["root_source"].startswith("QEMU CPU note")
     codes = [f["code"] for f in old["findings"]]
     assert "PGWALK-NO-IDENTITY" in codes and "COVERAGE-MODEL-DISAGREES" not in codes
+
+
+def test_compare(tmp_path):
+    path = fixture(tmp_path)
+    r = run("coverage", path, "--boot-params", hex(BOOT_PARAMS), "--compare", "--json")
+    assert r.exit_code == 0  # the default model (v6.12) decides the exit code
+    cmp = json.loads(r.output)["compare"]
+    arr = {name: v["EFI configuration table array"] for name, v in cmp.items()}
+    assert arr["v5.3"] == "not-covered" and arr["v5.3,gbpages=on"] == "rounding-only"
+    assert arr["v6.8,gbpages=on"] == "not-covered" and arr["v6.9,gbpages=on"] == "rounding-only"
+    assert arr["v6.12"] == arr["v6.12,gbpages=on"] == arr["v6.1.113"] == "covered"
+    assert len(cmp) == 2 * len(PRESETS)
+    text = run("coverage", path, "--boot-params", hex(BOOT_PARAMS), "--compare").output
+    assert "kexec map by kernel behaviour" in text and "NO | rnd" in text

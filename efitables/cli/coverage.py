@@ -15,7 +15,7 @@ from rich.table import Table
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
 from efitables.cli.options import ADDRESS, dump_options
 from efitables.cli.render import findings_table, hexa, kv_table, make_console, safe
-from efitables.coverage import PRESETS, CoverageReport, ModelError, parse_model
+from efitables.coverage import PRESETS, CoverageReport, ModelError, compare, parse_model
 from efitables.coverage.models import DEFAULT_MODEL, MODEL_KEYS
 from efitables.coverage.objects import DECOMPRESSOR, KEXEC
 from efitables.coverage.verdict import COVERED, NOT_COVERED, PAGE_TABLE, ROUNDING
@@ -99,6 +99,34 @@ def render(rep: CoverageReport) -> None:
     con.print("[green]OK[/]: every required object is identity-mapped" if rep.ok else "[bold red]NOT COVERED[/]")
 
 
+_SHORT = {COVERED: "[green]yes[/]", ROUNDING: "[yellow]rnd[/]", NOT_COVERED: "[bold red]NO[/]"}
+
+
+def compare_table(reports: dict[str, CoverageReport]) -> Table:
+    """Kexec-map verdict of every object under every preset: 'without gbpages | with gbpages'."""
+    t = Table(
+        title="kexec map by kernel behaviour (yes: on purpose, rnd: rounding only, NO: not covered; "
+        "left: 2 MiB pages, right: with gbpages)",
+        title_justify="left",
+    )
+    t.add_column("object")
+    names = [n for n in reports if not n.endswith(",gbpages=on")]
+    for n in names:
+        t.add_column(n)
+    first = next(iter(reports.values()))
+    for row in first.rows_for(KEXEC):
+        cells = []
+        for n in names:
+            pair = []
+            for key in (n, f"{n},gbpages=on"):
+                rep = reports.get(key)
+                r = next((x for x in rep.rows_for(KEXEC) if x.object == row.object), None) if rep else None
+                pair.append(_SHORT[r.verdict] if r else "-")
+            cells.append(" | ".join(pair))
+        t.add_row(safe(row.object), *cells)
+    return t
+
+
 @cli.command("coverage")
 @click.argument("dump", required=False, type=click.Path(dir_okay=True))
 @dump_options
@@ -117,6 +145,12 @@ def render(rep: CoverageReport) -> None:
 @click.option("--cbit", type=click.IntRange(12, 51), help="SME/SEV C-bit position to mask from page-table entries.")
 @click.option("--levels", type=click.Choice(["4", "5"]), help="Paging levels for --pgd (default: from notes, else 4).")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option(
+    "--compare",
+    "compare_all",
+    is_flag=True,
+    help="Also show the kexec-map verdicts under every preset, with and without gbpages.",
+)
 @click.option("--list-models", is_flag=True, help="List the model presets and modifiers, then exit.")
 def coverage_cmd(
     dump: str | None,
@@ -125,6 +159,7 @@ def coverage_cmd(
     cbit: int | None,
     levels: str | None,
     as_json: bool,
+    compare_all: bool,
     list_models: bool,
     **opts: object,
 ) -> None:
@@ -143,14 +178,19 @@ def coverage_cmd(
             d = open_dump(dump, opts, progress)
             with d:
                 rep = d.coverage(model, pgd=pgd, cbit=cbit, levels=int(levels) if levels else None)
+                matrix = compare(d) if compare_all else None
     except EfitablesError as e:
         click.echo(f"efitables: {e}", err=True)
         sys.exit(EXIT_OPEN)
     if as_json:
         out = rep.to_dict()
         out["dump"] = dump
+        if matrix is not None:
+            out["compare"] = {name: {r.object: r.verdict for r in rp.rows_for(KEXEC)} for name, rp in matrix.items()}
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         render(rep)
+        if matrix is not None:
+            make_console().print(compare_table(matrix))
     sys.exit(EXIT_OK if rep.ok else EXIT_FINDINGS)

@@ -62,6 +62,7 @@ __all__ = [
     "CoverageReport",
     "Model",
     "ModelError",
+    "compare",
     "coverage",
     "evaluate",
     "find_roots",
@@ -311,6 +312,21 @@ def coverage(
     rep = evaluate(col.objects, col.map_inputs, model, inputs=col.inputs, walk_result=walk_result)
     rep.findings = findings + rep.findings
     return rep
+
+
+def compare(dump: Any, models: list[Model | str] | None = None) -> dict[str, CoverageReport]:
+    """One report per model over one collection (default: every preset, without and with gbpages)."""
+    col = collect(dump)
+    specs: list[Model | str] = list(models) if models is not None else []
+    if models is None:
+        for name in PRESETS:
+            specs += [name, f"{name},gbpages=on"]
+    out: dict[str, CoverageReport] = {}
+    for spec in specs:
+        rep = evaluate(col.objects, col.map_inputs, spec, inputs=col.inputs)
+        rep.findings = list(col.findings) + rep.findings
+        out[rep.model.name] = rep
+    return out
 
 
 MODELS = PRESETS  # name -> Model, for UIs

@@ -291,3 +291,19 @@ def test_given_boot_params_outside_the_dump():
     assert d.boot_params is None
     f = [x for x in d.boot_findings() if x.code == "DUMP-READ"]
     assert f and f[0].address == 0x800000 and "argument" in f[0].message
+
+
+def test_setup_data_node_running_past_its_e820_range():
+    from efitables.boot import e820_of, parse_boot_params, walk_setup_data
+    from efitables.boot.crosscheck import crosscheck
+    from efitables.schemas.setup_data import build_node
+
+    L = B.Layout(0x200000)
+    L.put(0x9F000 - 0x20, build_node(0, 0x77, b"", length=0x100))  # RAM node whose len crosses into reserved
+    L.put(0x10000, B.boot_params(e820=[(0, 0x9F000, 1), (0x9F000, 0x1000, 2)], hdr__setup_data=0x9F000 - 0x20))
+    mem = L.memory()
+    bp = parse_boot_params(mem, 0x10000)
+    sdl = walk_setup_data(mem, bp.setup_data_ptr)
+    xc = crosscheck(mem, boot_params=bp, setup_data=sdl, efi_memmap=None, e820=e820_of(bp, sdl))
+    f = [x for x in xc.findings if x.code == "BOOT-XC-SETUP-SPAN"]
+    assert len(f) == 1 and "into E820_TYPE_RESERVED at 0x9f000" in f[0].message

@@ -69,6 +69,13 @@ XC_STALE_CMDLINE = register(
     "boot_command_line; an empty or garbled command line there is expected.",
 )
 
+XC_SPAN = register(
+    "BOOT-XC-SETUP-SPAN",
+    Severity.WARNING,
+    "A setup_data node runs past the E820 range that holds it",
+    "shared/spec/boot.md 4.1: a node's len larger than its containing E820 range is corrupt or hostile.",
+)
+
 #: Configuration tables checked one by one (a firmware installs 5-40).
 MAX_REGION_TABLES = 256
 
@@ -303,6 +310,7 @@ def crosscheck(
     if setup_data is not None:
         for n in setup_data:
             region(f"setup_data node [{n.index}] {n.type_name}", n.address, n.size, "setup_data")
+            _check_span(xc, f"setup_data node [{n.index}] {n.type_name}", n.address, n.size, e820)
             p = n.payload
             tgt = getattr(p, "target", None)
             if tgt is not None:
@@ -320,6 +328,30 @@ def crosscheck(
                 )
             )
     return xc
+
+
+def _check_span(xc: CrossChecks, obj: str, pa: int, size: int, e820: E820Table | None) -> None:
+    """boot.md 4.1: a node's len must not run past the E820 range that holds it (into another type or a gap)."""
+    if e820 is None or size <= 1:
+        return
+    first = e820.lookup(pa)
+    if first is None or pa + size <= first.end:
+        return
+    cur = first
+    while cur is not None and cur.end < pa + size:
+        nxt = e820.lookup(cur.end)
+        if nxt is None or nxt.type != first.type:
+            where = "a gap" if nxt is None else f"{nxt.type_name} at {nxt.addr:#x}"
+            xc.findings.append(
+                make(
+                    XC_SPAN,
+                    obj,
+                    pa,
+                    f"{pa:#x}+{size:#x} runs past {first.type_name} {first.addr:#x}-{first.end:#x} into {where}",
+                )
+            )
+            return
+        cur = nxt
 
 
 def _first_payload(setup_data: SetupDataList | None, cls: type) -> Any:

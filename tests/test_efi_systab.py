@@ -218,3 +218,33 @@ def test_virtual_pointers_translated_through_memmap_or_reported():
 def test_config_table_count_zero():
     arr = parse_config_tables(BytesMemory({0: bytes(64)}), 0, 0, 64)
     assert arr.entries == [] and arr.findings == []
+
+
+def test_congruence_route_validates_and_rejects_zero_memory():
+    """Linux keeps EFI VA and PA congruent modulo 2 MiB; a candidate must hold the right structure."""
+    img = Image()
+    img.add_region(0, 0x400000)
+    va = 0xFFFFFFFEFF000000
+    # runtime region 0x200000-0x400000; the array is at 0x201100, the vendor at 0x202000
+    img.put(0x201018, system_table(64, vendor=va + 0x2000, revision=0x20046, fw_revision=0,
+                                   runtime=va + 0x3000, nr_tables=2, tables=va + 0x1100))
+    img.put(0x201100, config_tables(64, [(ACPI20, 0x4000), (SMBIOS3, 0x5000)]))
+    img.put(0x202000, ucs2("EDK II"))
+    img.put(0x203000, runtime_services(64, 0x20046, 0x8000))
+    from dumps.builder import memory_map
+
+    img.put(0x6000, memory_map([
+        dict(Type=6, PhysicalStart=0x0, NumberOfPages=0x100, Attribute=(1 << 63) | 8),  # zeros at 0x1100
+        dict(Type=6, PhysicalStart=0x200000, NumberOfPages=0x200, Attribute=(1 << 63) | 8),
+    ]))
+    mem = mem_of(img)
+    mm = parse_memmap(mem, 0x6000, 96, 48, 1)
+    st = parse_system_table(mem, 0x201018, memmap=mm)
+    assert st.config_table_ptr.physical == 0x201100 and st.config_table_ptr.route == "efi-va-congruence"
+    assert st.firmware_vendor_ptr.physical == 0x202000 and st.firmware_vendor == "EDK II"
+    assert st.runtime_services_ptr.physical == 0x203000 and st.runtime_services.signature_ok
+    assert [e.guid for e in st.config_tables] == [ACPI20, SMBIOS3]
+    # erase the real array: the zero-filled congruent candidate must not be taken
+    img.put(0x201100, bytes(48))
+    st = parse_system_table(mem_of(img), 0x201018, memmap=mm)
+    assert st.config_table_ptr.physical is None and "EFI-SYSTAB-UNTRANSLATED" in codes(st)

@@ -182,8 +182,15 @@ def _looks_like_config_array(mem: PhysicalMemory, pa: int, count: int, bits: int
         raw = mem.read(pa, n * esize)
     except MemoryReadError:
         return False
-    names = [guids.lookup(guid_from_bytes(raw[i * esize : i * esize + 16])) for i in range(n)]
-    return sum(k is not None for k in names) * 2 >= n  # most GUIDs are known ones
+    fmt = "<Q" if bits == 64 else "<I"
+    known = 0
+    for i in range(n):
+        g = raw[i * esize : i * esize + 16]
+        table = struct.unpack_from(fmt, raw, i * esize + 16)[0]
+        if g in (bytes(16), b"\xff" * 16) or table == 0:
+            return False  # zero-filled or erased memory is no configuration table array
+        known += guids.lookup(guid_from_bytes(g)) is not None
+    return known * 2 >= n  # most GUIDs are known ones
 
 
 def resolve_pointer(

@@ -440,12 +440,7 @@ def decode_payload(
 def _raw(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> RawPayload:
     data, gap = _read_prefix(ctx.mem, pa, min(length, MAX_PREVIEW), name)
     p = RawPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, []),
         preview=data.hex(),
     )
     if gap is not None:
@@ -465,19 +460,36 @@ def _need(ctx: _Ctx, t: int, pa: int, length: int, need: int, name: str) -> tupl
     return data, findings
 
 
+def _common(
+    t: int,
+    pa: int,
+    length: int,
+    raw: bytes,
+    findings: list[Finding],
+    schema: Any = None,
+    fields: Any = None,
+) -> dict[str, Any]:
+    """The keyword arguments every :class:`SetupPayload` shares."""
+    return dict(
+        address=pa,
+        size=length,
+        raw=raw,
+        fields=fields,
+        schema=schema,
+        findings=findings,
+        setup_type=t,
+        type_name=setup_type_name(t),
+        length=length,
+    )
+
+
 def _pad_to(data: bytes, n: int) -> bytes:
     return data + bytes(n - len(data)) if len(data) < n else data[:n]
 
 
 def _short_payload(t: int, pa: int, length: int, data: bytes, findings: list[Finding]) -> RawPayload:
     return RawPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings),
         preview=data[:MAX_PREVIEW].hex(),
     )
 
@@ -499,13 +511,7 @@ def _e820_ext(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayloa
         findings.append(make(READ_ERROR, name, pa, f"{gap[0]:#x}-{gap[1]:#x} is not in the dump"))
     entries = decode_entries(data, pa, count, f"SETUP_E820_EXT@{pa:#x}")
     return E820ExtPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings),
         entries=entries,
     )
 
@@ -525,15 +531,7 @@ def _dtb(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayload:
     for p in problems:
         findings.append(make(SETUP_DTB_BAD, name, pa, p))
     return FdtPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        fields=f,
-        schema=FDT_HEADER,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings, FDT_HEADER, f),
         magic=f.magic,
         totalsize=f.totalsize,
         version=f.version,
@@ -562,15 +560,7 @@ def _pci(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayload:
             if sig != 0xAA55:
                 findings.append(make(SETUP_PCI_BAD, name, rom, f"ROM starts with {head.hex()}, not 55aa"))
     return PciRomPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        fields=f,
-        schema=PCI_SETUP_ROM_DATA,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings, PCI_SETUP_ROM_DATA, f),
         vendor=f.vendor,
         devid=f.devid,
         pcilen=f.pcilen,
@@ -603,15 +593,7 @@ def _efi(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayload:
         except MemoryReadError as e:
             findings.append(make(READ_ERROR, f"{name} fw_vendor", f.fw_vendor, e.reason))
     return EfiSetupPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        fields=f,
-        schema=EFI_SETUP_DATA,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings, EFI_SETUP_DATA, f),
         fw_vendor=f.fw_vendor,
         runtime=f["__unused"],
         tables=f.tables,
@@ -676,15 +658,9 @@ def _apple(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayload:
     if len(devices) != dev_count:
         findings.append(make(SETUP_APPLE_BAD, name, pa, f"dev_count {dev_count}, {len(devices)} devices decoded"))
     return ApplePropertiesPayload(
-        address=pa,
-        size=length,
-        raw=data[:12],
-        fields=APPLE_PROPERTIES_HEADER.parse(data[:12]),
-        schema=APPLE_PROPERTIES_HEADER,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(
+            t, pa, length, data[:12], findings, APPLE_PROPERTIES_HEADER, APPLE_PROPERTIES_HEADER.parse(data[:12])
+        ),
         properties_len=plen,
         version=version,
         dev_count=dev_count,
@@ -709,15 +685,7 @@ def _jailhouse(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPaylo
         findings.append(make(SETUP_JAILHOUSE_BAD, name, pa, f"version {f.hdr.version} < 1"))
     ncpu = min(f.v1.num_cpus, 255)
     return JailhousePayload(
-        address=pa,
-        size=length,
-        raw=data,
-        fields=f,
-        schema=schema,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings, schema, f),
         version=f.hdr.version,
         compatible_version=f.hdr.compatible_version,
         pm_timer_address=f.v1.pm_timer_address,
@@ -748,15 +716,7 @@ def _cc_blob(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayload
         except MemoryReadError as e:
             findings.append(make(SETUP_CC_BAD, name, addr, e.reason))
     return CcBlobPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        fields=f,
-        schema=CC_SETUP_DATA,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings, CC_SETUP_DATA, f),
         cc_blob_address=addr,
         magic_ok=ok,
     )
@@ -768,15 +728,7 @@ def _ima(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayload:
         return _short_payload(t, pa, length, data, findings)
     f = IMA_SETUP_DATA.parse(data)
     return ImaPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        fields=f,
-        schema=IMA_SETUP_DATA,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings, IMA_SETUP_DATA, f),
         addr=f.addr,
         buffer_size=f.size,
     )
@@ -788,15 +740,7 @@ def _kho(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayload:
         return _short_payload(t, pa, length, data, findings)
     f = KHO_DATA.parse(data)
     return KhoPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        fields=f,
-        schema=KHO_DATA,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings, KHO_DATA, f),
         fdt_addr=f.fdt_addr,
         fdt_size=f.fdt_size,
         scratch_addr=f.scratch_addr,
@@ -812,13 +756,7 @@ def _rng_seed(ctx: _Ctx, t: int, pa: int, length: int, name: str) -> SetupPayloa
     digest = hashlib.sha256(data).hexdigest()[:16] if data else None
     secret = ctx.show_secrets
     return RngSeedPayload(
-        address=pa,
-        size=length,
-        raw=data if secret else b"",
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data if secret else b"", findings),
         sha256_prefix=digest,
         redacted=not secret,
         seed=data.hex() if secret else None,
@@ -851,15 +789,7 @@ def _decode_indirect(ctx: _Ctx, t: int, pa: int, length: int, name: str, depth: 
         return _short_payload(t, pa, length, data, findings)
     itype, reserved, ilen, iaddr = _INDIRECT.unpack(data)
     p = IndirectPayload(
-        address=pa,
-        size=length,
-        raw=data,
-        fields=STRUCT_SETUP_INDIRECT.parse(data),
-        schema=STRUCT_SETUP_INDIRECT,
-        findings=findings,
-        setup_type=t,
-        type_name=setup_type_name(t),
-        length=length,
+        **_common(t, pa, length, data, findings, STRUCT_SETUP_INDIRECT, STRUCT_SETUP_INDIRECT.parse(data)),
         indirect_type=itype,
         indirect_type_name=setup_type_name(itype),
         reserved=reserved,

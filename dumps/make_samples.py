@@ -93,6 +93,74 @@ def rsdp_v2(rsdt: int, xsdt: int) -> bytes:
     return bytes(b)
 
 
+FACP = RSDP + 0x400
+DXE_SERVICES = 0x710000
+HOB_LIST = 0x720000
+MEMORY_TYPE_INFO = 0x730000
+MEMORY_TYPE_BINS = [(10, 0x80), (9, 0x40), (0, 0x4), (5, 0x100), (6, 0x200), (4, 0x1000), (3, 0x200)]
+
+
+def acpi_payloads() -> dict[int, bytes]:
+    """RSDT and XSDT listing one FACP, every checksum valid (efitables.schemas.payloads.acpi)."""
+    from efitables.schemas.payloads.acpi import EFI_ACPI_DESCRIPTION_HEADER, RSDT, XSDT, fix_checksum
+
+    def header(sig: bytes, length: int) -> dict:
+        return dict(
+            Signature=sig,
+            Length=length,
+            Revision=1,
+            Checksum=0,
+            OemId=b"BOCHS ",
+            OemTableId=b"BXPC    ",
+            OemRevision=1,
+            CreatorId=b"BXPC",
+            CreatorRevision=1,
+        )
+
+    facp = EFI_ACPI_DESCRIPTION_HEADER.build(header(b"FACP", 116)) + bytes(80)
+    rsdt = RSDT.build(dict(Header=header(b"RSDT", 40), Entry=[FACP]))
+    xsdt = XSDT.build(dict(Header=header(b"XSDT", 44), Entry=[FACP]))
+    return {
+        RSDP + 0x100: fix_checksum(rsdt, 9, len(rsdt)),
+        RSDP + 0x200: fix_checksum(xsdt, 9, len(xsdt)),
+        FACP: fix_checksum(facp, 9, len(facp)),
+    }
+
+
+def edk2_payloads() -> dict[int, bytes]:
+    """DXE services table (CRC32 valid), a HOB list (PHIT + end HOB), memory type information."""
+    import construct as cs
+
+    from efitables.schemas.efi_tables import EFI_DXE_SERVICES_SIGNATURE, EFI_TABLE_HEADER, build_table
+    from efitables.schemas.payloads.edk2 import (
+        EFI_HOB_GENERIC_HEADER,
+        EFI_HOB_HANDOFF_INFO_TABLE,
+        EFI_MEMORY_TYPE_INFORMATION,
+    )
+
+    dxe = cs.Struct("Hdr" / EFI_TABLE_HEADER, "Functions" / cs.Array(18, cs.Int64ul))
+    hdr = dict(Signature=EFI_DXE_SERVICES_SIGNATURE, Revision=0x10046, HeaderSize=dxe.sizeof(), CRC32=0, Reserved=0)
+    phit = EFI_HOB_HANDOFF_INFO_TABLE.build(
+        dict(
+            Header=dict(HobType=1, HobLength=0x38, Reserved=0),
+            Version=9,
+            BootMode=0,
+            EfiMemoryTop=0x7E0000,
+            EfiMemoryBottom=0x710000,
+            EfiFreeMemoryTop=0x7D0000,
+            EfiFreeMemoryBottom=0x728000,
+            EfiEndOfHobList=HOB_LIST + 0x38,
+        )
+    )
+    end = EFI_HOB_GENERIC_HEADER.build(dict(HobType=0xFFFF, HobLength=8, Reserved=0))
+    bins = [*MEMORY_TYPE_BINS, (16, 0)]
+    return {
+        DXE_SERVICES: build_table(dxe, dict(Hdr=hdr, Functions=[0x7F0000 + 0x10 * i for i in range(18)])),
+        HOB_LIST: phit + end,
+        MEMORY_TYPE_INFO: b"".join(EFI_MEMORY_TYPE_INFORMATION.build(dict(Type=t, NumberOfPages=n)) for t, n in bins),
+    }
+
+
 def _tables(unknown_at: int) -> list[tuple[str, int]]:
     return [
         ("8868e871-e4f1-11d3-bc22-0080c73c8881", RSDP),  # ACPI_20_TABLE_GUID
@@ -128,7 +196,8 @@ def _efi_machine(img: Image, bits: int, *, virtual: bool, above_4g: bool) -> dic
     img.put(RUNTIME, runtime_services(bits, REVISION, v(0x7F0000)))
     img.put(MEMMAP, mm)
     img.put(RSDP, rsdp_v2(RSDP + 0x100, RSDP + 0x200))
-    img.put(0x710000, (0x565245535F455844).to_bytes(8, "little"))  # "DXE_SERV" header start
+    for pa, raw in {**acpi_payloads(), **edk2_payloads()}.items():
+        img.put(pa, raw)
     img.put(unknown_at, b"unknown payload")
     sig = "EL64" if bits == 64 else "EL32"
     img.put(

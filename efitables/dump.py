@@ -164,7 +164,7 @@ class Dump:
         d = self.systab_discovery
         if d.address is None:
             return None
-        return parse_system_table(
+        st = parse_system_table(
             self.memory,
             d.address,
             bits=d.bits,
@@ -172,6 +172,24 @@ class Dump:
             physical_copies=self._systab_physical_copies(),
             found_by=d.route or "",
         )
+        self._decode_payloads(st)
+        return st
+
+    def _decode_payloads(self, st: SystemTable | None) -> None:
+        """Fill each configuration table's ``payload`` (efitables.payloads; every decoder is bounded)
+        and add overlaps between payloads to the configuration table array's findings."""
+        from efitables.payloads import check_overlaps, decode_payload
+
+        if st is None:
+            return
+        decoded = []
+        for t in st.config_tables:
+            if t.payload is None and t.readable:
+                t.payload = decode_payload(self.memory, t, show_secrets=self.show_secrets, memmap=self.efi_memmap)
+            if t.payload is not None:
+                decoded.append((t.name or t.guid, t.payload))
+        if st.config_table_array is not None:
+            st.config_table_array.findings.extend(check_overlaps(decoded))
 
     @property
     def config_tables(self) -> list[ConfigTable]:

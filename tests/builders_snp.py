@@ -189,6 +189,17 @@ class SnpGuest:
     kwargs: dict = field(default_factory=dict)
 
 
+def _acpi_rsdp_xsdt(rsdp_pa: int, xsdt_pa: int) -> bytes:
+    """A valid ACPI 2.0 RSDP at ``rsdp_pa`` naming an empty XSDT at ``xsdt_pa`` (both checksums valid)."""
+    from dumps.make_samples import rsdp_v2
+    from efitables.schemas.payloads.acpi import XSDT, fix_checksum
+
+    hdr = dict(Signature=b"XSDT", Length=36, Revision=1, Checksum=0, OemId=b"AMD   ", OemTableId=b"SNPGUEST",
+               OemRevision=1, CreatorId=b"TEST", CreatorRevision=1)  # fmt: skip
+    xsdt = fix_checksum(XSDT.build(dict(Header=hdr, Entry=[])), 9, 36)
+    return rsdp_v2(0, xsdt_pa).ljust(xsdt_pa - rsdp_pa, b"\0") + xsdt
+
+
 def snp_guest(
     *,
     blob: bytes | None = None,
@@ -277,6 +288,7 @@ def write_snp_guest_raw(path: str, *, blob_pa: int = RAW_BLOB) -> None:
     img.put(RAW_VENDOR, ucs2("EDK II"))
     img.put(RAW_RUNTIME, runtime_services(64, 0x00020046, 0x7F0000))
     img.put(RAW_MEMMAP, mm)
+    img.put(0x900100, _acpi_rsdp_xsdt(0x900100, 0x900200))
     img.put(blob_pa, blob_bytes())
     img.put(SECRETS_PA, secrets_bytes())
     img.put(CPUID_PA, cpuid_bytes())

@@ -31,6 +31,18 @@ class Address(click.ParamType):
 ADDRESS = Address()
 
 
+def _load_guid_db(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> tuple[str, ...]:
+    """Load user GUID name lists (``GUID,Name`` CSV, as UEFITool's guids.csv) before any dump is parsed."""
+    from efitables import guids
+
+    for p in paths:
+        try:
+            guids.load_guid_csv(p)
+        except OSError as e:
+            raise click.BadParameter(f"{p}: {e.strerror or e}", ctx=ctx, param=param) from e
+    return paths
+
+
 def dump_options(f: Any) -> Any:
     """Options every command that opens a dump takes."""
     from efitables.memory import FORMATS
@@ -48,6 +60,16 @@ def dump_options(f: Any) -> Any:
         ),
         click.option("--exhaustive", is_flag=True, help="Scan every byte offset, not only 8-byte-aligned ones."),
         click.option("--show-secrets", is_flag=True, help="Reveal secrets (SNP VMPCKs, RNG seeds) instead of digests."),
+        click.option(
+            "--guid-db",
+            "guid_db",
+            multiple=True,
+            type=click.Path(dir_okay=False),
+            callback=_load_guid_db,
+            expose_value=False,
+            is_eager=True,
+            help="CSV of GUID names (GUID,Name per line, as UEFITool's guids.csv); built-in names win. Repeatable.",
+        ),
     ]
     for o in reversed(opts):
         f = o(f)

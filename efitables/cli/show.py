@@ -12,6 +12,7 @@ from rich.table import Table
 
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
 from efitables.cli.options import dump_options
+from efitables.cli.payloads import payload_section
 from efitables.cli.render import findings_table, hexa, kv_table, make_console, safe
 from efitables.dump import Dump
 from efitables.errors import EfitablesError
@@ -116,6 +117,9 @@ def efi_section(con: Console, d: Dump) -> None:
         )
     con.print(t)
     con.print()
+
+
+add_section(payload_section)  # decoded configuration-table payloads (efitables.cli.payloads)
 
 
 @add_section

@@ -138,6 +138,10 @@ class GuidCopy(Payload):
     copied_guid: str
     matches: bool
 
+    @property
+    def title(self) -> str:
+        return "copy of its GUID" if self.matches else f"not a copy of its GUID ({self.copied_guid or 'unreadable'})"
+
 
 @dataclass(kw_only=True)
 class SecretBytes:

@@ -89,6 +89,12 @@ class HobList(Payload):
     hob_count: int = 0
     type_counts: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def title(self) -> str:
+        if not self.phit_valid:
+            return "HOB list (no valid PHIT: overwritten?)"
+        return f"HOB list ({self.hob_count} HOBs, PHIT version {self.version})"
+
 
 def decode_hob_list(ctx: DecodeContext) -> HobList:
     pa, name = ctx.address, "HOB list"
@@ -156,6 +162,11 @@ class DebugImageInfoTable(Payload):
     table_address: int
     non_null_entries: int | None = None
 
+    @property
+    def title(self) -> str:
+        n = "?" if self.non_null_entries is None else self.non_null_entries
+        return f"debug image info table ({self.table_size} slots, {n} images)"
+
 
 def decode_debug_image_info(ctx: DecodeContext) -> DebugImageInfoTable:
     pa, name = ctx.address, "debug image info table"
@@ -194,6 +205,13 @@ class DxeServicesTable(Payload):
     revision: int
     header_size: int
     crc32_ok: bool | None = None
+
+    @property
+    def title(self) -> str:
+        if not self.signature_ok:
+            return "DXE services table (bad signature)"
+        crc = {None: "CRC32 not checked", True: "CRC32 ok", False: "CRC32 MISMATCH"}[self.crc32_ok]
+        return f"DXE services table rev {self.revision >> 16}.{self.revision & 0xFFFF} ({crc})"
 
 
 def decode_dxe_services(ctx: DecodeContext) -> DxeServicesTable:
@@ -235,6 +253,10 @@ class MemoryTypeInformation(Payload):
     kind = "EFI_MEMORY_TYPE_INFORMATION"
 
     bins: list[dict] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"memory type information ({len(self.bins)} bins)"
 
 
 def decode_memory_type_info(ctx: DecodeContext) -> MemoryTypeInformation:

@@ -312,6 +312,10 @@ class ScreenInfo(Payload):
     lfb_depth: int
     lfb_linelength: int
 
+    @property
+    def title(self) -> str:
+        return f"screen_info {self.video_type} {self.lfb_width}x{self.lfb_height}x{self.lfb_depth} @ {self.lfb_base:#x}"
+
 
 def decode_screen_info(ctx: DecodeContext) -> ScreenInfo:
     pa, name = ctx.address, "LINUX_EFI_SCREEN_INFO"
@@ -512,6 +516,10 @@ class MokVarTable(Payload):
 
     entries: list[dict] = field(default_factory=list)
 
+    @property
+    def title(self) -> str:
+        return f"MOK variables ({', '.join(e['name'] for e in self.entries[:4]) or 'none'})"
+
 
 def decode_mokvar(ctx: DecodeContext) -> MokVarTable:
     name = "LINUX_EFI_MOK_VARIABLE_TABLE"
@@ -551,6 +559,10 @@ class CocoSecretArea(Payload):
     header_ok: bool | None = None
     area_len: int | None = None
     entries: list[dict] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"CoCo secret area {self.base_pa:#x} +{self.area_size:#x} ({len(self.entries)} entries)"
 
     def extents(self) -> list[Extent]:
         out = super().extents()

@@ -202,6 +202,10 @@ class PropertiesTable(Payload):
     memory_protection_attribute: int
     non_executable_pe_data: bool
 
+    @property
+    def title(self) -> str:
+        return f"EFI properties table (non-executable PE data: {self.non_executable_pe_data})"
+
 
 def decode_properties(ctx: DecodeContext) -> PropertiesTable:
     pa, name = ctx.address, "EFI_PROPERTIES_TABLE"
@@ -239,6 +243,10 @@ class RtPropertiesTable(Payload):
     runtime_services_supported: int
     supported: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"runtime properties ({len(self.supported)} of 14 runtime services supported)"
 
 
 def decode_rt_properties(ctx: DecodeContext) -> RtPropertiesTable:

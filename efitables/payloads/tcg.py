@@ -233,6 +233,10 @@ class FinalEventsTable(Payload):
     version: int
     number_of_events: int
 
+    @property
+    def title(self) -> str:
+        return f"final events table v{self.version} ({self.number_of_events} events)"
+
 
 def decode_final_events(ctx: DecodeContext) -> FinalEventsTable:
     pa, name = ctx.address, ctx.name or "final events table"

@@ -83,3 +83,4 @@ from efitables.cli import snp as _snp  # noqa: E402,F401
 from efitables.cli import coverage as _coverage  # noqa: E402,F401
 from efitables.cli import validate as _validate  # noqa: E402,F401
 from efitables.cli import diff as _diff  # noqa: E402,F401
+from efitables.cli import tui as _tui  # noqa: E402,F401

@@ -1,0 +1,670 @@
+"""The terminal UI (efitables_tui): the dump model, Pilot tests of every view, snapshots, tmux.
+
+Pilot tests open the sample dumps with ``App.run_test()`` and assert what the
+widgets hold (tree nodes, field rows, the hex cursor and window, table rows)
+and what the screen shows (:func:`tui_helpers.screen_text`). The snapshot
+tests (pytest-textual-snapshot, Textual pinned in pyproject.toml) pin the main
+screens; ``--snapshot-update`` regenerates them after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("textual")
+
+from tui_helpers import screen_text, wait_loaded  # noqa: E402
+
+from efitables.dump import Dump  # noqa: E402
+from efitables.memory.base import BytesMemory, PhysRange  # noqa: E402
+from efitables_tui.app import EfitablesApp  # noqa: E402
+from efitables_tui.nodes import build_model, secret_spans  # noqa: E402
+from efitables_tui.screens.coverage_screen import CoverageScreen, verdict_table  # noqa: E402
+from efitables_tui.screens.findings_screen import FindingsScreen  # noqa: E402
+from efitables_tui.screens.help_screen import HelpScreen  # noqa: E402
+from efitables_tui.screens.memmap_screen import MemoryMapScreen  # noqa: E402
+from efitables_tui.text import parse_address, plain  # noqa: E402
+from efitables_tui.widgets.fields_table import FieldsTable  # noqa: E402
+from efitables_tui.widgets.hex_view import HexView, window_for  # noqa: E402
+from efitables_tui.widgets.structure_tree import StructureTree  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "dumps" / "samples"
+SAMPLE_NAMES = ["ovmf64.raw", "ovmf64-virt.elf", "ovmf32.elf", "seabios.raw"]
+REAL = [
+    p
+    for p in (ROOT / "dumps" / "real" / "corpus").glob("*")
+    if p.suffix not in (".xz", ".json", ".log") and not p.name.endswith(".truth.json")
+]
+SIZE = (140, 45)
+
+
+def open_sample(name: str, **kw) -> Dump:
+    return Dump.open(str(SAMPLES / name), **kw)
+
+
+def _sample_or_skip(name: str) -> Path:
+    p = SAMPLES / name
+    if not p.exists():
+        pytest.skip(f"{p} not built (python -m dumps.make_samples)")
+    return p
+
+
+# -- the model, without a terminal ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SAMPLE_NAMES)
+def test_model_of_every_sample(name: str, expected: dict) -> None:
+    _sample_or_skip(name)
+    with open_sample(name) as d:
+        m = build_model(d)
+        assert m.roots[0].kind == "dump"
+        ranges = [n for n in m.nodes if n.kind == "range"]
+        assert [(n.address, n.address + n.size) for n in ranges] == [tuple(r) for r in expected[name]["ranges"]]
+        systab = [n for n in m.nodes if n.kind == "EFI_SYSTEM_TABLE"]
+        if expected[name].get("systab") is None:
+            assert not systab
+            assert any(f.code == "EFI-SYSTAB-NOT-FOUND" for f in m.findings)
+        else:
+            assert systab[0].address == expected[name]["systab"]
+            tables = [n for n in m.nodes if n.kind == "EFI_CONFIGURATION_TABLE"]
+            assert [(n.obj.guid, n.obj.table_address) for n in tables] == [tuple(t) for t in expected[name]["tables"]]
+        # every finding leads to a node or at least an address
+        for f in m.findings:
+            assert m.node_for_finding(f) is not None or f.address is None
+
+
+def test_model_search_and_node_at() -> None:
+    _sample_or_skip("ovmf64.raw")
+    with open_sample("ovmf64.raw") as d:
+        m = build_model(d)
+        hits = m.search("8868e871")
+        assert hits and hits[0].obj.name == "ACPI_20_TABLE_GUID"
+        assert [n.label for n in m.search("hoblist")] == ["[3] gEfiHobListGuid"]
+        assert m.node_at(0x7E0138).label == "[2] EFI_DXE_SERVICES_TABLE_GUID"
+        assert m.node_at(0x7E0018).kind == "EFI_SYSTEM_TABLE"
+        assert m.node_at(0x7FFFF0).kind in ("range", "EFI_MEMORY_DESCRIPTOR") or m.node_at(0x7FFFF0) is not None
+
+
+def test_parse_address() -> None:
+    assert parse_address("0x7e0018") == 0x7E0018
+    assert parse_address("7e0018") == 0x7E0018
+    assert parse_address("7E0018h") == 0x7E0018
+    assert parse_address("#100") == 100
+    assert parse_address("zz") is None
+    assert parse_address("") is None
+
+
+def test_plain_escapes_markup_and_control_characters() -> None:
+    t = plain("[bold red]x[/]\x1b[31m\x07")
+    assert t.plain == "[bold red]x[/]\\x1b[31m\\x07"
+    assert not t.spans  # no markup was interpreted
+
+
+def test_secret_spans_hide_vmpcks_only() -> None:
+    from efitables.model import Parsed
+
+    class Page(Parsed):
+        kind = "snp_secrets_page"
+
+    class Seed(Parsed):
+        kind = "SETUP_RNG_SEED"
+
+    page = Page(address=0x80D000, size=4096)
+    page.redacted = True  # type: ignore[attr-defined]
+    seed = Seed(address=0x5000, size=32)
+    seed.redacted = True  # type: ignore[attr-defined]
+    from efitables_tui.nodes import Node
+
+    spans = secret_spans([Node("p", page.kind, obj=page), Node("s", seed.kind, obj=seed)])
+    assert spans == [(0x5000, 0x5020), (0x80D020, 0x80D0A0)]
+
+
+def test_window_for_is_bounded_and_handles_holes() -> None:
+    mem = BytesMemory({0x1000: bytes(0x1000)})
+    w = window_for(mem, 0x1800)
+    assert (w.start, w.end) == (0x1000, 0x2000)
+    w = window_for(mem, 0x9000)  # not in the dump: the page around it
+    assert (w.start, w.end) == (0x9000, 0xA000)
+
+
+# -- Pilot: the main screen ------------------------------------------------------------
+
+
+async def test_opens_on_system_table_and_reaches_config_tables(tmp_path: Path) -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"), export_dir=str(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        ds = app.dump_screen
+        assert ds.current is not None and ds.current.kind == "EFI_SYSTEM_TABLE"
+        fields = app.screen.query_one(FieldsTable)
+        names = [r.name for r in fields.rows_data]
+        assert names[:3] == ["Hdr.Signature", "Hdr.Revision", "Hdr.HeaderSize"]
+        sig = fields.rows_data[0]
+        assert sig.hex == "0x5453595320494249" and sig.offset == 0 and sig.size == 8
+        hexv = app.screen.query_one(HexView)
+        assert hexv.cursor == 0x7E0018 and hexv.object_span == (0x7E0018, 0x7E0018 + 0x78)
+        text = screen_text(app)
+        assert "Configuration tables (6)" in text
+        assert "007e0010  00 00 00 00 00 00 00 00  49 42 49 20 53 59 53 54  ........IBI SYST" in text
+
+        # down twice from the system table: runtime services, then the config table array
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert ds.current.kind == "EFI_CONFIGURATION_TABLE_ARRAY"
+        await pilot.press("right", "down")  # expand, first entry
+        await pilot.pause()
+        assert ds.current.kind == "EFI_CONFIGURATION_TABLE"
+        assert ds.current.obj.name == "ACPI_20_TABLE_GUID"
+        rows = {r.name: r for r in fields.rows_data}
+        assert rows["VendorGuid"].meaning == "8868e871-e4f1-11d3-bc22-0080c73c8881"
+        assert rows["VendorTable"].hex == "0x700000" and rows["VendorTable"].dec == str(0x700000)
+        assert hexv.cursor == 0x7E0100
+        assert "[0] ACPI_20_TABLE_GUID" in screen_text(app)
+
+
+async def test_goto_address_shows_hex_and_selects_the_object() -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("g", *"7e0138", "enter")
+        await pilot.pause()
+        ds = app.dump_screen
+        hexv = app.screen.query_one(HexView)
+        assert ds.current.label == "[2] EFI_DXE_SERVICES_TABLE_GUID"
+        assert hexv.cursor == 0x7E0138
+        assert hexv.field_span == (0x7E0130, 0x7E0140)  # VendorGuid holds the cursor
+        assert app.screen.query_one(FieldsTable).current.name == "VendorGuid"
+        text = screen_text(app)
+        assert "007e0130  ba 34 ad 05 02 6f 14 42  95 2e 4d a0 39 8e 2b b9" in text
+        assert "cursor 0x7e0138" in text
+        # the cursor moves in the hex view and the field follows it
+        await pilot.press("down")
+        await pilot.pause()
+        assert hexv.cursor == 0x7E0148
+        assert ds.current.label == "[2] EFI_DXE_SERVICES_TABLE_GUID"
+        assert "in [3] gEfiHobListGuid" in screen_text(app)
+
+
+async def test_goto_hole_shows_absent_bytes() -> None:
+    _sample_or_skip("ovmf64-virt.elf")
+    app = EfitablesApp(open_sample("ovmf64-virt.elf"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("g", *"0xa0010", "enter")
+        await pilot.pause()
+        hexv = app.screen.query_one(HexView)
+        assert hexv.cursor == 0xA0010
+        assert (hexv.window.start, hexv.window.end) == (0xA0000, 0xA1000)
+        text = screen_text(app)
+        assert "000a0010  -- -- -- --" in text
+        assert "not in the dump" in text
+
+
+async def test_search_by_guid_and_name() -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("slash", *"7739f24c", "enter")
+        await pilot.pause()
+        assert app.dump_screen.current.obj.name == "gEfiHobListGuid"
+        await pilot.press("slash", *"memorytype", "enter")
+        await pilot.pause()
+        assert app.dump_screen.current.obj.name == "gEfiMemoryTypeInformationGuid"
+
+
+async def test_findings_view_jumps_to_the_object() -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        model = app.dump_screen.model
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, FindingsScreen)
+        table = app.screen.query_one("#all-findings")
+        assert table.row_count == len(model.findings) > 0
+        text = screen_text(app)
+        assert "EFI-CFGTAB-UNKNOWN-GUID" in text
+        # go to the unknown-GUID finding
+        idx = next(i for i, f in enumerate(model.findings) if f.code == "EFI-CFGTAB-UNKNOWN-GUID")
+        table.move_cursor(row=idx)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert not isinstance(app.screen, FindingsScreen)
+        cur = app.dump_screen.current
+        assert cur.kind == "EFI_CONFIGURATION_TABLE" and cur.obj.guid == "f1e2d3c4-b5a6-4798-8a9b-0c1d2e3f4a5b"
+        assert "EFI-CFGTAB-UNKNOWN-GUID" in screen_text(app)  # the object's own findings pane
+
+
+async def test_memory_map_view_places_objects() -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        assert isinstance(app.screen, MemoryMapScreen)
+        rows = app.screen.rows
+        efi = [r for r in rows if r.source == "EFI"]
+        assert len(efi) == 7
+        rt = next(r for r in efi if r.type_name == "EFI_RUNTIME_SERVICES_DATA")
+        assert (rt.start, rt.end) == (0x7E0000, 0x7F0000)
+        text = screen_text(app)
+        assert "EFI_RUNTIME_SERVICES_DATA" in text and "EFI system table" in text
+        # enter on the runtime-data region: hex view at its start
+        idx = rows.index(rt)
+        app.screen.query_one("#memmap-table").move_cursor(row=idx)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen.query_one(HexView).cursor == 0x7E0000
+
+
+async def test_coverage_view() -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, CoverageScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = screen_text(app)
+        if not app.screen.models:
+            assert "not available" in status or "Coverage" in status
+            return
+        table = app.screen.query_one("#coverage-table")
+        assert table.row_count == len(app.screen.rows) > 0
+        assert "verdict(s)" in status
+        assert any(str(r.get("verdict", "")) in status for r in app.screen.rows)
+
+
+def test_verdict_table_takes_any_list_of_rows() -> None:
+    cols, rows, summary = verdict_table({"model": "m", "rows": [{"object": "a", "start": 1, "verdict": "covered"}]})
+    assert cols == ["object", "start", "verdict"] and rows[0]["object"] == "a" and summary == {"model": "m"}
+
+
+async def test_export_and_copy(tmp_path: Path) -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"), export_dir=str(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        out = tmp_path / "EFI_SYSTEM_TABLE-7e0018.json"
+        assert app.dump_screen.last_export == str(out)
+        data = json.loads(out.read_text())
+        assert data["kind"] == "EFI_SYSTEM_TABLE" and data["address"] == 0x7E0018
+        assert data["firmware_vendor"] == "EDK II"
+        # copy: the highlighted field's value (fields table), then the hex cursor's address
+        app.screen.query_one(FieldsTable).focus()
+        await pilot.press("down")  # Hdr.Revision
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.clipboard == "0x20046"
+        app.screen.query_one(HexView).focus()
+        await pilot.press("right", "y")
+        await pilot.pause()
+        assert app.clipboard == "0x7e0021"  # the field moved the cursor to Hdr.Revision (+0x8)
+
+
+async def test_fields_table_drives_hex_highlight() -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        fields = app.screen.query_one(FieldsTable)
+        fields.focus()
+        rows = [r.name for r in fields.rows_data]
+        for _ in range(rows.index("FirmwareVendor")):
+            await pilot.press("down")
+        await pilot.pause()
+        hexv = app.screen.query_one(HexView)
+        assert hexv.field_span == (0x7E0018 + 0x18, 0x7E0018 + 0x20)
+        assert hexv.cursor == 0x7E0030
+        assert "field FirmwareVendor = 0x7e0300" in screen_text(app)
+
+
+async def test_help_and_command_palette() -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "go to a physical address" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        # the palette: jump to an object by name
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Jump to [4] gEfiMemoryType")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.dump_screen.current.obj.name == "gEfiMemoryTypeInformationGuid"
+        text = screen_text(app)
+        assert "g Go to" in text and "f Findings" in text  # bindings in the footer
+
+
+async def test_seabios_dump_without_efi() -> None:
+    _sample_or_skip("seabios.raw")
+    app = EfitablesApp(open_sample("seabios.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        text = screen_text(app)
+        assert "Dump seabios.raw (raw)" in text
+        await pilot.press("f")
+        await pilot.pause()
+        assert "EFI-SYSTAB-NOT-FOUND" in screen_text(app)
+        await pilot.press("escape", "m")
+        await pilot.pause()
+        assert isinstance(app.screen, MemoryMapScreen)
+
+
+# -- hostile strings, secrets, big and slow dumps ---------------------------------------
+
+
+def _hostile_dump(path: Path) -> None:
+    from dumps.builder import Image, config_tables, runtime_services, system_table, ucs2
+
+    img = Image()
+    img.add_region(0, 0x100000)
+    img.put(
+        0x10018,
+        system_table(64, vendor=0x10300, revision=0x20046, fw_revision=1, runtime=0x10400, nr_tables=1, tables=0x10100),
+    )
+    img.put(0x10100, config_tables(64, [("8868e871-e4f1-11d3-bc22-0080c73c8881", 0x20000)]))
+    img.put(0x10300, ucs2("[bold red]EVIL[/]\x1b[2J\x07"))
+    img.put(0x10400, runtime_services(64, 0x20046, 0x30000))
+    img.write_raw(str(path))
+
+
+async def test_dump_strings_are_escaped(tmp_path: Path) -> None:
+    p = tmp_path / "hostile.raw"
+    _hostile_dump(p)
+    app = EfitablesApp(Dump.open(str(p), systab=0x10018))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        assert app.dump_screen.current.kind == "EFI_SYSTEM_TABLE"
+        fields = app.screen.query_one(FieldsTable)
+        row = next(i for i, r in enumerate(fields.rows_data) if r.name == "firmware_vendor")
+        assert fields.rows_data[row].value == "[bold red]EVIL[/]\x1b[2J\x07"  # kept as data
+        fields.move_cursor(row=row)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "[bold red]EVIL[/]\\x1b[2J\\x07" in text  # shown escaped, markup not applied
+        assert "\x1b[2J" not in text
+
+
+def _snp_raw(tmp_path: Path) -> Path:
+    try:
+        from builders_snp import write_snp_guest_raw
+    except ImportError:
+        pytest.skip("SNP fixtures (tests/builders_snp.py) not available")
+    p = tmp_path / "snp.raw"
+    write_snp_guest_raw(str(p))
+    return p
+
+
+@pytest.mark.parametrize("show", [False, True])
+async def test_cc_blob_and_secrets_redaction(tmp_path: Path, show: bool) -> None:
+    p = _snp_raw(tmp_path)
+    d = Dump.open(str(p), show_secrets=show)
+    if not hasattr(d, "cc_blob"):
+        pytest.skip("this Dump has no cc_blob")
+    app = EfitablesApp(d)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        model = app.dump_screen.model
+        blob = next(n for n in model.nodes if n.kind == "cc_blob_sev_info")
+        app.dump_screen.select_node(blob)
+        await pilot.pause()
+        await pilot.pause()
+        assert app.dump_screen.current is blob
+        assert "CC blob" in screen_text(app)
+        page = next(n for n in model.nodes if n.kind == "snp_secrets_page")
+        vmpck0 = page.address + 0x20
+        await pilot.press("g", *f"{vmpck0:x}", "enter")
+        await pilot.pause()
+        assert app.dump_screen.current is page
+        text = screen_text(app)
+        line = next(ln for ln in text.splitlines() if f"{vmpck0:08x}  " in ln)
+        if show:
+            assert "**" not in line
+        else:
+            assert "** ** ** **" in line
+            assert model.secret_spans == [(page.address + 0x20, page.address + 0xA0)]
+
+
+class SlowMemory(BytesMemory):
+    """A dump whose scan takes a long time (each 1 MiB chunk sleeps)."""
+
+    def _range_chunks(self, lo, hi, chunk_size, overlap):
+        for pa, data in super()._range_chunks(lo, hi, 1 << 20, overlap):
+            time.sleep(0.05)
+            yield pa, data
+
+
+async def test_scan_runs_in_a_worker_and_can_be_cancelled() -> None:
+    mem = SlowMemory({0: bytes(64 << 20)})
+    d = Dump(mem)
+    app = EfitablesApp(d)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.4)
+        assert not app.loaded  # the UI is up while the scan runs
+        text = screen_text(app)
+        assert "signature scan" in text and "x cancels" in text
+        assert "Dump <bytes> (bytes)" in text
+        await pilot.press("x")
+        await wait_loaded(app, pilot, timeout=10)
+        assert d.scan_mode == "never"
+        assert not app.screen.query_one("#progress-row").display
+
+
+async def test_big_sparse_dump_opens_at_once(tmp_path: Path) -> None:
+    p = tmp_path / "big.raw"
+    with open(p, "wb") as fh:
+        fh.truncate(4 << 30)  # 4 GiB, sparse
+        fh.seek(0xF000_0000)
+        fh.write(b"needle in a big dump")
+    t0 = time.monotonic()
+    app = EfitablesApp(Dump.open(str(p), scan="never"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        assert time.monotonic() - t0 < 10
+        await pilot.press("g", *"f0000000", "enter")
+        await pilot.pause()
+        hexv = app.screen.query_one(HexView)
+        assert hexv.cursor == 0xF000_0000
+        assert hexv.window.lines <= (512 << 20) // 16 + 1  # bounded window, rendered line by line
+        assert "f0000000  6e 65 65 64 6c 65 20 69  6e 20 61 20 62 69 67 20  needle in a big " in screen_text(app)
+
+
+@pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
+async def test_real_dumps(path: Path) -> None:
+    app = EfitablesApp(Dump.open(str(path)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot, timeout=120)
+        assert app.dump_screen.model.nodes
+        for key in ("f", "escape", "m", "escape"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.dump_screen.current is not None
+
+
+# -- snapshots --------------------------------------------------------------------------
+
+
+def _snap_app(monkeypatch: pytest.MonkeyPatch, name: str) -> EfitablesApp:
+    monkeypatch.chdir(ROOT)  # a relative path in the header, the same on every machine
+    return EfitablesApp(Dump.open(f"dumps/samples/{name}"))
+
+
+async def _loaded(pilot) -> None:
+    await wait_loaded(pilot.app, pilot)
+
+
+def _need_snap(request: pytest.FixtureRequest):
+    try:
+        return request.getfixturevalue("snap_compare")
+    except pytest.FixtureLookupError:
+        pytest.skip("pytest-textual-snapshot is not installed")
+
+
+def test_snapshot_main_screen(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _sample_or_skip("ovmf64.raw")
+    snap = _need_snap(request)
+    assert snap(_snap_app(monkeypatch, "ovmf64.raw"), terminal_size=SIZE, run_before=_loaded)
+
+
+def test_snapshot_config_table(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _sample_or_skip("ovmf64-virt.elf")
+    snap = _need_snap(request)
+
+    async def run(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("g", *"7e0178", "enter")
+        await pilot.pause()
+
+    assert snap(_snap_app(monkeypatch, "ovmf64-virt.elf"), terminal_size=SIZE, run_before=run)
+
+
+def test_snapshot_findings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _sample_or_skip("ovmf64-virt.elf")
+    snap = _need_snap(request)
+
+    async def run(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("f")
+        await pilot.pause()
+
+    assert snap(_snap_app(monkeypatch, "ovmf64-virt.elf"), terminal_size=SIZE, run_before=run)
+
+
+def test_snapshot_memory_map(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _sample_or_skip("ovmf64.raw")
+    snap = _need_snap(request)
+
+    async def run(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("m")
+        await pilot.pause()
+
+    assert snap(_snap_app(monkeypatch, "ovmf64.raw"), terminal_size=SIZE, run_before=run)
+
+
+# -- a real terminal ---------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_in_tmux(tmp_path: Path) -> None:
+    _sample_or_skip("ovmf64.raw")
+    session = f"efitables-tui-{os.getpid()}"
+    env = dict(os.environ, TERM="xterm-256color", TEXTUAL_ANIMATIONS="none")
+    cmd = f"{sys.executable} -m efitables tui {SAMPLES / 'ovmf64.raw'} --export-dir {tmp_path}"
+    tmux = ["tmux", "-L", session]
+
+    def capture() -> str:
+        return subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+    def wait_for(text: str, timeout: float = 20) -> str:
+        end = time.monotonic() + timeout
+        out = ""
+        while time.monotonic() < end:
+            out = capture()
+            if text in out:
+                return out
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared; screen:\n{out}")
+
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", session, "-x", "140", "-y", "45", cmd], check=True, env=env, cwd=ROOT
+    )
+    try:
+        wait_for("Configuration tables (6)")
+        wait_for("IBI SYST")
+        subprocess.run([*tmux, "send-keys", "-t", session, "g"], check=True)
+        wait_for("Go to physical address")
+        subprocess.run([*tmux, "send-keys", "-t", session, "7e0100", "Enter"], check=True)
+        out = wait_for("cursor 0x7e0100")
+        assert "007e0100  71 e8 68 88" in out
+        subprocess.run([*tmux, "send-keys", "-t", session, "e"], check=True)
+        end = time.monotonic() + 10
+        while not list(tmp_path.glob("*.json")) and time.monotonic() < end:
+            time.sleep(0.2)
+        assert [p.name for p in tmp_path.glob("*.json")] == ["EFI_CONFIGURATION_TABLE-7e0100.json"]
+        subprocess.run([*tmux, "send-keys", "-t", session, "q"], check=True)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            if subprocess.run([*tmux, "has-session", "-t", session], capture_output=True).returncode != 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the app did not quit on q")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+def test_cli_registers_tui() -> None:
+    from click.testing import CliRunner
+
+    from efitables.cli import cli
+
+    r = CliRunner().invoke(cli, ["tui", "--help"])
+    assert r.exit_code == 0 and "--show-secrets" in r.output and "--export-dir" in r.output
+    r = CliRunner().invoke(cli, ["tui", "/nonexistent/dump.raw"])
+    assert r.exit_code == 2
+
+
+def test_range_node_window() -> None:
+    mem = BytesMemory({0: bytes(0x1000), 0x2000: bytes(0x1000)})
+    assert mem.ranges() == [PhysRange(0, 0x1000), PhysRange(0x2000, 0x3000)]
+    m = build_model(Dump(mem, scan="never"))
+    assert [n.label for n in m.nodes if n.kind == "range"] == ["0x0-0x1000 (4 KiB)", "0x2000-0x3000 (4 KiB)"]
+
+
+async def test_tree_lists_every_area() -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        tree = app.screen.query_one(StructureTree)
+        top = [str(c.label) for c in tree.root.children]
+        assert top[0].startswith("Dump ovmf64.raw")
+        assert any("EFI system table (64-bit" in t for t in top)
+        assert any("EFI memory map (7 descriptors)" in t for t in top)
+
+
+# -- async tests run without a pytest asyncio plugin -----------------------------------
+
+
+def _sync(fn):
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return run
+
+
+for _name, _fn in list(globals().items()):
+    if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
+        globals()[_name] = _sync(_fn)

@@ -1,0 +1,42 @@
+"""Helpers for the TUI tests: the screen as plain text, waiting for the dump to load."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+
+
+def screen_text(app: Any) -> str:
+    """What the terminal shows, as plain text (the same render as Textual's SVG screenshot)."""
+    width, height = app.size
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)
+
+
+async def wait_loaded(app: Any, pilot: Any, timeout: float = 30.0) -> None:
+    waited = 0.0
+    while not app.loaded and waited < timeout:
+        await pilot.pause(0.05)
+        waited += 0.05
+    assert app.loaded, "the dump did not finish parsing"
+    await app.workers.wait_for_complete()
+    # the first object is shown a few refreshes later (tree lines, then the hex window)
+    while app.dump_screen.current is None and waited < timeout:
+        await pilot.pause(0.05)
+        waited += 0.05
+    # tables measure their columns on the refresh after rows are added
+    for _ in range(4):
+        await pilot.pause(0.05)
+        await pilot.wait_for_scheduled_animations()

@@ -1,0 +1,43 @@
+"""The efitables Textual app: one Dump, one main screen, the rest pushed over it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from efitables_tui.commands import EfitablesCommands
+from efitables_tui.screens.dump_screen import DumpScreen
+
+
+class EfitablesApp(App[None]):
+    """``efitables tui DUMP``: the structures of a memory dump, their bytes and their findings."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "efitables"
+    COMMANDS = App.COMMANDS | {EfitablesCommands}
+    BINDINGS = [Binding("q", "quit", "Quit")]
+
+    class Loaded(Message):
+        """The dump has been parsed (the tree is complete)."""
+
+    def __init__(self, dump: Any, *, export_dir: str = ".", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dump = dump
+        self.export_dir = export_dir
+        self.loaded = False
+
+    def get_default_screen(self) -> DumpScreen:
+        return DumpScreen()
+
+    @property
+    def dump_screen(self) -> DumpScreen:
+        for s in self.screen_stack:
+            if isinstance(s, DumpScreen):
+                return s
+        raise LookupError("no dump screen")
+
+    def on_efitables_app_loaded(self, _: Loaded) -> None:
+        self.loaded = True

@@ -1,0 +1,68 @@
+"""Command palette entries: every screen action, and "Jump to" any parsed object by name."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from efitables_tui.text import plain
+
+if TYPE_CHECKING:
+    from efitables_tui.screens.dump_screen import DumpScreen
+
+#: (title, help, DumpScreen method name)
+ACTIONS: list[tuple[str, str, str]] = [
+    ("Go to address", "Hex view at a physical address", "action_goto"),
+    ("Search objects", "Find an object by GUID, name or kind", "action_search"),
+    ("Findings", "Every finding of the dump", "action_findings"),
+    ("Memory map", "E820 and EFI memory map with the parsed objects", "action_memmap"),
+    ("Coverage", "kexec identity-map models and verdicts", "action_coverage"),
+    ("Copy value", "Copy the selected field's value", "action_copy"),
+    ("Export JSON", "Write the selected object as JSON", "action_export"),
+    ("Cancel scan", "Stop the signature scan and parse from hints", "action_cancel_scan"),
+    ("Help", "Key bindings", "action_help"),
+]
+
+MAX_NODE_HITS = 5000
+
+
+class EfitablesCommands(Provider):
+    def _dump_screen(self) -> DumpScreen | None:
+        from efitables_tui.screens.dump_screen import DumpScreen
+
+        for s in reversed(self.app.screen_stack):
+            if isinstance(s, DumpScreen):
+                return s
+        return None
+
+    async def discover(self) -> Hits:
+        ds = self._dump_screen()
+        if ds is None:
+            return
+        for title, help_text, meth in ACTIONS:
+            yield DiscoveryHit(title, getattr(ds, meth), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        ds = self._dump_screen()
+        if ds is None:
+            return
+        matcher = self.matcher(query)
+        for title, help_text, meth in ACTIONS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), getattr(ds, meth), help=help_text)
+        model = ds.model
+        if model is None:
+            return
+        for node in model.nodes[:MAX_NODE_HITS]:
+            text = f"Jump to {node.label}"
+            score = matcher.match(text)
+            if score <= 0 and query.strip().lower() in node.search_text:
+                score = 0.2
+            if score > 0:
+                display = plain(text, limit=120)
+                if node.address is not None:
+                    display.append(f" @{node.address:#x}", style="dim")
+                yield Hit(score, display, partial(ds.select_node, node), text=text, help=node.kind)

@@ -1,0 +1,430 @@
+"""What the TUI shows, as plain Python: the dump's object tree, its findings and secrets.
+
+:func:`build_model` walks a :class:`~efitables.dump.Dump` once (every area the
+Dump offers, read with ``getattr`` so areas other modules add later appear by
+themselves) into :class:`Node` objects. Widgets only display nodes; tests
+assert on them without a terminal.
+
+Everything is bounded: at most :data:`MAX_NODES` nodes, :data:`MAX_DEPTH`
+levels and :data:`MAX_RANGE_NODES` physical-range nodes, with cycles cut by a
+visited set, so a hostile dump cannot make the tree unbounded.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from efitables.efi.scan import ScanCancelled
+from efitables.findings import Finding, Severity
+from efitables.model import Parsed
+from efitables.schemas.common import FieldSpan
+
+MAX_NODES = 50_000
+MAX_DEPTH = 32
+MAX_RANGE_NODES = 4096
+
+#: Areas of a Dump, in tree order: (attribute, label when absent or empty).
+AREAS: list[tuple[str, str]] = [
+    ("boot_params", "boot_params (zero page)"),
+    ("setup_data", "setup_data chain"),
+    ("e820", "E820 table"),
+    ("systab", "EFI system table"),
+    ("efi_memmap", "EFI memory map"),
+    ("cc_blob", "CC blob (SEV-SNP)"),
+    ("snp_secrets", "SNP secrets page"),
+    ("snp_cpuid", "SNP CPUID table"),
+]
+
+
+@dataclass(eq=False)
+class Node:
+    """One row of the structure tree."""
+
+    label: str
+    kind: str
+    obj: Parsed | None = None
+    address: int | None = None
+    size: int = 0
+    #: Key/value rows shown when there is no Parsed object (container, discovery, errors).
+    info: list[tuple[str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
+    parent: Node | None = field(default=None, repr=False)
+    #: Stable identifier ("efi/0/2/1"): position in the tree.
+    key: str = ""
+
+    @property
+    def end(self) -> int | None:
+        return None if self.address is None else self.address + max(self.size, 1)
+
+    def contains(self, pa: int) -> bool:
+        return self.address is not None and self.address <= pa < self.address + max(self.size, 1)
+
+    @property
+    def path(self) -> str:
+        parts = []
+        n: Node | None = self
+        while n is not None:
+            parts.append(n.label)
+            n = n.parent
+        return " › ".join(reversed(parts))
+
+    @property
+    def search_text(self) -> str:
+        bits = [self.label, self.kind]
+        for attr in ("guid", "name", "source", "type_name", "signature"):
+            v = getattr(self.obj, attr, None)
+            if isinstance(v, str):
+                bits.append(v)
+        return " ".join(bits).lower()
+
+    def worst(self) -> Severity | None:
+        """Worst severity in this node and below."""
+        sev = [f.severity for f in self.findings]
+        sev += [s for c in self.children if (s := c.worst()) is not None]
+        return max(sev) if sev else None
+
+    def layout(self) -> list[FieldSpan]:
+        """The object's fields with offsets; decoded from ``raw`` with its schema when the parser kept no fields."""
+        o = self.obj
+        if o is None:
+            return []
+        try:
+            if o.fields is None and o.schema is not None and o.raw:
+                from efitables.schemas.common import struct_layout
+
+                return struct_layout(o.schema, o.schema.parse(bytes(o.raw)))
+            return o.layout()
+        except Exception:  # noqa: BLE001  (a decoder's layout must never take the UI down)
+            return []
+
+    def attributes(self) -> list[tuple[str, Any]]:
+        """Typed attributes of the Parsed object (scalars only; children are tree nodes)."""
+        if self.obj is None:
+            return []
+        try:
+            d = self.obj.extra_dict()
+        except Exception as e:  # noqa: BLE001
+            return [("error", f"attributes unavailable: {e}")]
+        out = []
+        for k, v in d.items():
+            if isinstance(v, list):
+                if v and all(isinstance(x, str | int) for x in v) and len(v) <= 16:
+                    out.append((k, ", ".join(str(x) for x in v)))
+                else:
+                    out.append((k, f"[{len(v)} items]"))
+            elif isinstance(v, dict):
+                scal = {a: b for a, b in v.items() if isinstance(b, str | int | bool) or b is None}
+                out.append((k, ", ".join(f"{a}={_fmt(b)}" for a, b in scal.items()) if scal else f"{{{len(v)} keys}}"))
+            else:
+                out.append((k, v))
+        return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:#x}"
+    return str(v)
+
+
+@dataclass
+class DumpModel:
+    """The walked dump: tree roots, every node in tree order, every finding, secret byte ranges."""
+
+    roots: list[Node]
+    nodes: list[Node]
+    findings: list[Finding]
+    secret_spans: list[tuple[int, int]]
+    truncated: bool = False
+    _owner: dict[Finding, Node] = field(default_factory=dict, repr=False)
+    _by_start: list[Node] = field(default_factory=list, repr=False)
+    _starts: list[int] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        for n in self.nodes:
+            for f in n.findings:
+                self._owner.setdefault(f, n)
+        self._by_start = sorted((n for n in self.nodes if n.address is not None), key=lambda n: n.address or 0)
+        self._starts = [n.address or 0 for n in self._by_start]
+
+    def node_at(self, pa: int) -> Node | None:
+        """The smallest parsed object whose bytes hold ``pa`` (container ranges last)."""
+        best: Node | None = None
+        stop = bisect.bisect_right(self._starts, pa)
+        for n in self._by_start[:stop]:
+            if n.contains(pa) and (best is None or _rank(n) < _rank(best)):
+                best = n
+        return best
+
+    def node_for_finding(self, f: Finding) -> Node | None:
+        n = self._owner.get(f)
+        if n is not None:
+            return n
+        if f.address is not None:
+            exact = [n for n in self.nodes if n.address == f.address and n.obj is not None]
+            if exact:
+                return exact[0]
+            at = self.node_at(f.address)
+            if at is not None:
+                return at
+        for n in self.nodes:
+            if n.kind == f.structure or n.label == f.structure:
+                return n
+        return None
+
+    def search(self, query: str, limit: int = 200) -> list[Node]:
+        q = query.strip().lower()
+        if not q:
+            return []
+        out = [n for n in self.nodes if q in n.search_text]
+        return out[:limit]
+
+    def by_key(self, key: str) -> Node | None:
+        for n in self.nodes:
+            if n.key == key:
+                return n
+        return None
+
+    def is_secret(self, pa: int) -> bool:
+        return any(a <= pa < b for a, b in self.secret_spans)
+
+
+def _rank(n: Node) -> tuple[int, int]:
+    return (0 if n.obj is not None else 1, n.size)
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.seen: set[int] = set()
+        self.truncated = False
+
+    def add(self, node: Node, parent: Node | None) -> Node | None:
+        if len(self.nodes) >= MAX_NODES:
+            self.truncated = True
+            return None
+        node.parent = parent
+        if parent is not None:
+            node.key = f"{parent.key}/{len(parent.children)}"
+            parent.children.append(node)
+        self.nodes.append(node)
+        return node
+
+    def parsed(self, obj: Parsed, parent: Node | None, depth: int = 0, label: str | None = None) -> Node | None:
+        if id(obj) in self.seen:
+            return None
+        self.seen.add(id(obj))
+        try:
+            title = obj.title
+        except Exception:  # noqa: BLE001
+            title = obj.kind
+        node = Node(
+            label=label or title,
+            kind=obj.kind,
+            obj=obj,
+            address=obj.address,
+            size=obj.size or 0,
+            findings=list(obj.findings),
+        )
+        if self.add(node, parent) is None:
+            return None
+        if depth >= MAX_DEPTH:
+            self.truncated = True
+            return node
+        try:
+            kids = obj.children()
+        except Exception as e:  # noqa: BLE001
+            node.info.append(("children", f"unavailable: {e}"))
+            kids = []
+        for c in kids:
+            if isinstance(c, Parsed):
+                self.parsed(c, node, depth + 1)
+        return node
+
+
+def _area_value(dump: Any, attr: str) -> tuple[bool, Any, str | None]:
+    """(present on this Dump, value, error text)."""
+    if not hasattr(type(dump), attr) and attr not in getattr(dump, "__dict__", {}):
+        return False, None, None
+    try:
+        return True, getattr(dump, attr), None
+    except ScanCancelled:
+        raise
+    except Exception as e:  # noqa: BLE001  (a parser bug is shown, not raised)
+        return True, None, f"{type(e).__name__}: {e}"
+
+
+def container_node(dump: Any, w: _Walker) -> Node:
+    mem = dump.memory
+    info = mem.info
+    ranges = mem.ranges()
+    present = sum(r.size for r in ranges)
+    rows = [
+        ("path", str(dump.path)),
+        ("format", str(info.format)),
+        ("file size", f"{info.file_size:#x} ({info.file_size})"),
+        ("physical ranges", str(len(ranges))),
+        ("bytes present", f"{present:#x} ({present})"),
+    ]
+    if ranges:
+        rows.append(("lowest..highest", f"{ranges[0].start:#x}..{ranges[-1].end:#x}"))
+    vmci = mem.vmcoreinfo or {}
+    if vmci:
+        rows.append(("VMCOREINFO", str(vmci.get("OSRELEASE", f"{len(vmci)} keys"))))
+    for k, v in (info.details or {}).items():
+        if isinstance(v, str | int):
+            rows.append((str(k), f"{v:#x}" if isinstance(v, int) and not isinstance(v, bool) else str(v)))
+    root = Node(
+        label=f"Dump {os.path.basename(str(dump.path))} ({info.format})",
+        kind="dump",
+        info=rows,
+        findings=list(mem.findings),
+        key="dump",
+    )
+    w.add(root, None)
+    rnode = Node(label=f"Physical ranges ({len(ranges)})", kind="ranges", info=[("ranges", str(len(ranges)))])
+    w.add(rnode, root)
+    for r in ranges[:MAX_RANGE_NODES]:
+        n = Node(
+            label=f"{r.start:#x}-{r.end:#x} ({_size(r.size)})",
+            kind="range",
+            address=r.start,
+            size=r.size,
+            info=[("start", f"{r.start:#x}"), ("end", f"{r.end:#x}"), ("size", f"{r.size:#x} ({r.size})")],
+        )
+        w.add(n, rnode)
+    if len(ranges) > MAX_RANGE_NODES:
+        rnode.info.append(("shown", f"first {MAX_RANGE_NODES}"))
+    return root
+
+
+def discovery_node(dump: Any, w: _Walker, parent: Node | None) -> Node | None:
+    try:
+        d = dump.systab_discovery
+    except ScanCancelled:
+        raise
+    except Exception as e:  # noqa: BLE001
+        n = Node(label="EFI system table discovery", kind="discovery", info=[("error", str(e))])
+        return w.add(n, parent)
+    rows = []
+    for r in d.routes:
+        addr = "-" if r.address is None else f"{r.address:#x}"
+        rows.append((str(r.name), f"{addr}  {r.status}  {r.detail}"))
+    for c in d.candidates[:256]:
+        verdict = "accepted" if c.accepted else "rejected"
+        rows.append((f"candidate {c.address:#x}", f"{c.kind} {verdict}: {c.reason}"))
+    n = Node(label="EFI system table discovery", kind="discovery", address=d.address, size=0, info=rows)
+    return w.add(n, parent)
+
+
+def _size(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n:#x} bytes"
+
+
+def secret_spans(nodes: Iterable[Node]) -> list[tuple[int, int]]:
+    """Physical byte ranges a hex view must hide unless secrets are shown."""
+    out: list[tuple[int, int]] = []
+    for n in nodes:
+        o = n.obj
+        if o is None or o.address is None:
+            continue
+        explicit = getattr(o, "secret_ranges", None)
+        if isinstance(explicit, list | tuple):
+            out.extend((int(a), int(b)) for a, b in explicit)
+            continue
+        if not getattr(o, "redacted", False):
+            continue
+        if o.kind == "snp_secrets_page":
+            try:
+                from efitables.snp.secrets import VMPCK_RANGE
+            except ImportError:  # pragma: no cover - layout module missing: hide the whole page
+                out.append((o.address, o.address + max(o.size, 4096)))
+                continue
+            out.append((o.address + VMPCK_RANGE[0], o.address + VMPCK_RANGE[1]))
+        else:
+            out.append((o.address, o.address + max(o.size, 0)))
+    return sorted(out)
+
+
+def quick_model(dump: Any) -> DumpModel:
+    """The container alone (no parsing, no scan): what the UI shows while :func:`build_model` runs."""
+    w = _Walker()
+    root = container_node(dump, w)
+    return DumpModel(roots=[root], nodes=w.nodes, findings=list(root.findings), secret_spans=[])
+
+
+def build_model(dump: Any, on_area: Callable[[str], None] | None = None) -> DumpModel:
+    """Walk every area of ``dump`` (this parses them: run it in a worker for big dumps).
+
+    Raises :class:`~efitables.efi.scan.ScanCancelled` if the Dump's scan was cancelled.
+    """
+    w = _Walker()
+    roots: list[Node] = [container_node(dump, w)]
+    disc = discovery_node(dump, w, None)
+    if disc is not None:
+        disc.key = "discovery"
+        roots.append(disc)
+    for attr, label in AREAS:
+        if on_area is not None:
+            on_area(label)
+        present, value, error = _area_value(dump, attr)
+        if not present:
+            continue
+        node: Node | None
+        if error is not None:
+            node = Node(label=f"{label}: error", kind=attr, info=[("error", error)])
+            w.add(node, None)
+        elif value is None:
+            node = Node(label=f"{label}: not found", kind=attr, info=[("status", "not in this dump")])
+            w.add(node, None)
+        elif isinstance(value, Parsed):
+            node = w.parsed(value, None)
+        elif isinstance(value, list | tuple):
+            node = Node(label=f"{label} ({len(value)})", kind=attr)
+            w.add(node, None)
+            for v in value:
+                if isinstance(v, Parsed):
+                    w.parsed(v, node, 1)
+        else:
+            node = Node(label=label, kind=attr, info=[("value", str(value))])
+            w.add(node, None)
+        if node is not None:
+            node.key = f"{attr}"
+            _rekey(node)
+            roots.append(node)
+    findings = _all_findings(dump, w.nodes)
+    spans = [] if getattr(dump, "show_secrets", False) else secret_spans(w.nodes)
+    return DumpModel(roots=roots, nodes=w.nodes, findings=findings, secret_spans=spans, truncated=w.truncated)
+
+
+def _rekey(node: Node) -> None:
+    for i, c in enumerate(node.children):
+        c.key = f"{node.key}/{i}"
+        _rekey(c)
+
+
+def _all_findings(dump: Any, nodes: list[Node]) -> list[Finding]:
+    """The Dump's findings plus every node's, once each, worst first (stable otherwise)."""
+    out: list[Finding] = []
+    seen: set[Finding] = set()
+    try:
+        base = list(dump.findings)
+    except ScanCancelled:
+        raise
+    except Exception:  # noqa: BLE001
+        base = []
+    for f in base + [f for n in nodes for f in n.findings]:
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    out.sort(key=lambda f: -int(f.severity))
+    return out

@@ -1,0 +1,162 @@
+"""The E820 table and the EFI memory map side by side, with the parsed objects placed on each region.
+
+Enter on a region returns its start address (the dump screen shows the hex
+there, inside the object that holds it, if any).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from efitables_tui.nodes import DumpModel, Node
+from efitables_tui.text import plain
+
+#: Kinds that are map entries themselves (not "objects placed on the map").
+MAP_KINDS = {"EFI_MEMORY_DESCRIPTOR", "boot_e820_entry", "EFI_MEMORY_MAP", "e820_table", "range", "dump", "ranges"}
+MAX_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class Region:
+    source: str  # "E820" or "EFI"
+    index: int
+    start: int
+    end: int
+    type_name: str
+    attributes: str
+
+
+def regions(dump: Any) -> list[Region]:
+    """E820 entries and EFI memory descriptors, sorted by start (whatever the Dump offers)."""
+    out: list[Region] = []
+    e820 = _get(dump, "e820")
+    for e in list(getattr(e820, "entries", None) or [])[:MAX_ROWS]:
+        start = int(getattr(e, "addr", 0))
+        out.append(
+            Region(
+                "E820",
+                int(getattr(e, "index", 0)),
+                start,
+                start + int(getattr(e, "length", 0)),
+                str(getattr(e, "type_name", "")),
+                "",
+            )
+        )
+    mm = _get(dump, "efi_memmap")
+    for d in list(getattr(mm, "descriptors", None) or [])[:MAX_ROWS]:
+        attrs = getattr(d, "attribute_names", None) or []
+        out.append(
+            Region(
+                "EFI",
+                int(d.index),
+                int(d.physical_start),
+                int(d.physical_end),
+                str(d.type_name),
+                "|".join(str(a) for a in attrs),
+            )
+        )
+    out.sort(key=lambda r: (r.start, r.source))
+    return out
+
+
+def _get(dump: Any, attr: str) -> Any:
+    try:
+        return getattr(dump, attr, None)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def objects_in(model: DumpModel, start: int, end: int) -> list[Node]:
+    placed = [n for n in model.nodes if n.obj is not None and n.address is not None and n.kind not in MAP_KINDS]
+    placed.sort(key=lambda n: n.address or 0)
+    starts = [n.address or 0 for n in placed]
+    lo = bisect.bisect_left(starts, start)
+    hi = bisect.bisect_left(starts, end)
+    return placed[lo:hi]
+
+
+def present_text(dump: Any, start: int, end: int) -> str:
+    mem = dump.memory
+    if end <= start:
+        return "-"
+    if mem.is_readable(start, end - start):
+        return "yes"
+    have = 0
+    for r in mem.ranges():
+        lo, hi = max(r.start, start), min(r.end, end)
+        if lo < hi:
+            have += hi - lo
+    return "no" if have == 0 else f"{100 * have // (end - start)}%"
+
+
+class MemoryMapScreen(Screen[int | None]):
+    BINDINGS = [Binding("escape,m", "close", "Back")]
+
+    def __init__(self, dump: Any, model: DumpModel) -> None:
+        super().__init__()
+        self.dump = dump
+        self.model = model
+        self.rows: list[Region] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="memmap-summary", classes="pane-title")
+        yield DataTable(id="memmap-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.rows = regions(self.dump)
+        t = self.query_one("#memmap-table", DataTable)
+        widths = {
+            "map": 4,
+            "#": 4,
+            "start": 14,
+            "end": 14,
+            "size": 12,
+            "type": 28,
+            "attributes": 24,
+            "in dump": 7,
+            "objects": 80,
+        }
+        for c, w in widths.items():
+            t.add_column(c, key=c, width=w)  # fixed: no re-measuring, the same picture every time
+        placed_total = 0
+        for i, r in enumerate(self.rows):
+            objs = objects_in(self.model, r.start, r.end)
+            placed_total += len(objs)
+            names = ", ".join(o.label for o in objs[:4]) + (f" (+{len(objs) - 4})" if len(objs) > 4 else "")
+            t.add_row(
+                Text(r.source, style="bold cyan" if r.source == "EFI" else "bold magenta"),
+                Text(str(r.index)),
+                Text(f"{r.start:#x}", justify="right"),
+                Text(f"{r.end:#x}", justify="right"),
+                Text(f"{r.end - r.start:#x}", justify="right"),
+                plain(r.type_name),
+                plain(r.attributes, limit=60),
+                Text(present_text(self.dump, r.start, r.end)),
+                plain(names, limit=160),
+                key=str(i),
+            )
+        n_e820 = sum(1 for r in self.rows if r.source == "E820")
+        n_efi = len(self.rows) - n_e820
+        summary = f"Memory map: {n_e820} E820 entries, {n_efi} EFI descriptors — enter: hex view at the region"
+        if not self.rows:
+            summary = "Memory map: this dump has neither an E820 table nor an EFI memory map that could be parsed"
+        self.query_one("#memmap-summary", Static).update(Text(summary))
+        t.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        i = event.cursor_row
+        if 0 <= i < len(self.rows):
+            self.dismiss(self.rows[i].start)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from efitables.boot import efi_memmap_of, parse_boot_params
 from efitables.boot.bootparams import read_cmdline
 from efitables.dump import Dump
@@ -244,3 +247,32 @@ def test_show_text_and_json_escape_the_command_line(tmp_path):
     d = json.loads(r.output)
     assert d["boot"]["boot_params"]["command_line"]["text"] == "quiet [bold red]EVIL[/] \x1b[2J\x07"
     assert d["boot"]["discovery"]["route"] == "argument" and len(d["boot"]["e820"]["entries"]) == 2
+
+
+# -- fuzz: any bytes give findings, never an exception --------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    head=st.binary(max_size=0x500),
+    e820_entries=st.integers(0, 255),
+    setup_off=st.integers(0, 0x200),
+    cmd_off=st.integers(0, 0x400),
+    tail=st.binary(max_size=0x800),
+)
+def test_fuzz_zero_page_and_everything_it_points_to(head, e820_entries, setup_off, cmd_off, tail):
+    from efitables.boot import e820_of, parse_boot_params, walk_setup_data
+    from efitables.boot.crosscheck import crosscheck
+
+    raw = bytearray(head + bytes(4096 - len(head)))
+    raw[0x1E8] = e820_entries
+    raw[0x250:0x258] = (0x2000 + setup_off).to_bytes(8, "little")  # hdr.setup_data into the fuzzed tail
+    raw[0x228:0x22C] = (0x2000 + cmd_off).to_bytes(4, "little")  # cmd_line_ptr
+    mem = B.BytesMemory({0x1000: bytes(raw), 0x2000: tail + bytes(0x100)})
+    bp = parse_boot_params(mem, 0x1000)
+    assert bp is not None
+    sdl = walk_setup_data(mem, bp.setup_data_ptr)
+    e = e820_of(bp, sdl)
+    mm = efi_memmap_of(mem, bp)
+    xc = crosscheck(mem, boot_params=bp, setup_data=sdl, efi_memmap=mm, e820=e)
+    json.dumps([bp.to_dict(raw=True), sdl.to_dict(raw=True), e.to_dict(), xc.to_dict()])

@@ -7,6 +7,8 @@ import json
 
 import construct as cs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from efitables.boot.setup_data import (
     MAX_NODES,
@@ -374,3 +376,38 @@ def test_every_type_through_a_raw_dump_and_the_dump_api(tmp_path):
         assert out["boot"]["setup_data"]["nodes"][5]["payload"]["num_cpus"] == 3
     with Dump.open(str(p), boot_params=0x1000, scan="never", show_secrets=True) as d:
         assert d.setup_data[8].payload.seed == SEED.hex()
+
+
+# -- fuzz: every decoder on arbitrary payloads, hostile links -------------------------------
+_TYPES = [*range(0, 12), sd.SETUP_INDIRECT, 0x80000001, 0xFFFFFFFF]
+_node = st.tuples(
+    st.sampled_from(_TYPES),
+    st.binary(max_size=400),
+    st.one_of(st.none(), st.integers(0, 0xFFFFFFFF)),  # len override
+    st.one_of(st.none(), st.integers(0, 0x8000)),  # next override (cycles, holes, mid-node)
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nodes=st.lists(_node, min_size=1, max_size=8), indirect_targets=st.binary(min_size=24, max_size=24))
+def test_fuzz_setup_data_never_raises(nodes, indirect_targets):
+    L = B.Layout(0x6000)
+    L.add(0x7000, 0x1000)  # a hole at 0x6000-0x7000
+    pa = 0x100
+    addrs = []
+    for _typ, payload, _ln, _nx in nodes:
+        addrs.append(pa)
+        pa += 16 + len(payload) + 8
+    for i, (typ, payload, ln, nx) in enumerate(nodes):
+        nxt = nx if nx is not None else (addrs[i + 1] if i + 1 < len(addrs) else 0)
+        if typ == sd.SETUP_INDIRECT and len(payload) >= 24:
+            payload = indirect_targets[:16] + payload[16:]
+        L.put(addrs[i], sd.build_node(nxt, typ, payload, ln))
+    for secrets in (False, True):
+        lst = walk_setup_data(L.memory(), addrs[0], show_secrets=secrets)
+        assert 1 <= len(lst) <= MAX_NODES
+        json.dumps(lst.to_dict(raw=True))
+        for n in lst:
+            n.layout()
+            for c in n.children():
+                c.layout()

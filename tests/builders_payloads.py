@@ -17,6 +17,7 @@ class Entry:
     guid: str
     table_address: int
     name: str | None = None
+    size: int = 24  # 20 for a 32-bit firmware's entry
 
 
 def roundtrip(schema: cs.Construct, data: bytes) -> cs.Container:

@@ -92,8 +92,16 @@ def test_region_type_from_argument():
     assert codes(r) == []
     r = decode_payload(mem, Entry(LINUX_EFI_RANDOM_SEED_TABLE_GUID, PA), region_type=6)
     assert codes(r) == ["PAYLOAD-REGION-TYPE"]
+    # Linux keeps the seed: boot-services memory is the wrong type for it, not a reason to call it stale.
     r = decode_payload(mem, Entry(LINUX_EFI_RANDOM_SEED_TABLE_GUID, PA), region_type=4)
-    assert codes(r) == ["PAYLOAD-STALE"] and code_info("PAYLOAD-STALE").severity == Severity.INFO
+    assert codes(r) == ["PAYLOAD-REGION-TYPE"]
+    init = BytesMemory({PA: s.LINUX_EFI_INITRD.build(dict(base=0, size=0))})
+    i = decode_payload(init, Entry(LINUX_EFI_INITRD_MEDIA_GUID, PA), region_type=2)
+    assert codes(i) == ["LINUX-INITRD-RANGE", "PAYLOAD-STALE"] and code_info("PAYLOAD-STALE").severity == Severity.INFO
+    # In memory Linux does not keep, the payload's own findings are information, not corruption.
+    assert {f.severity for f in i.findings} == {Severity.INFO} and "stale" in i.findings[0].message
+    i = decode_payload(init, Entry(LINUX_EFI_INITRD_MEDIA_GUID, PA), region_type=9)
+    assert [(f.code, f.severity) for f in i.findings] == [("LINUX-INITRD-RANGE", Severity.WARNING)]
 
 
 def test_acpi_tables_in_the_wrong_memory_type():

@@ -109,6 +109,14 @@ def test_dxe_services_and_debug_image_info():
     roundtrip(es.EFI_DEBUG_IMAGE_INFO_TABLE_HEADER, raw)
     g = decode_payload(_mem(raw + bytes(0xF0) + arr), Entry(e.EFI_DEBUG_IMAGE_INFO_TABLE_GUID, PA))
     assert codes(g) == [] and (g.table_size, g.non_null_entries) == (4, 2)
+    # 32-bit firmware (20-byte configuration table entries): a 4-byte pointer and a u32 array.
+    raw32 = es.EFI_DEBUG_IMAGE_INFO_TABLE_HEADER_32.build(
+        dict(UpdateStatus=0, TableSize=3, EfiDebugImageInfoTable=PA + 0x100)
+    )
+    roundtrip(es.EFI_DEBUG_IMAGE_INFO_TABLE_HEADER_32, raw32)
+    arr32 = struct.pack("<3I", PA + 0x800, PA + 0x900, 0)
+    g = decode_payload(_mem(raw32 + bytes(0x100 - 12) + arr32), Entry(e.EFI_DEBUG_IMAGE_INFO_TABLE_GUID, PA, size=20))
+    assert codes(g) == [] and (g.size, g.table_address, g.non_null_entries) == (12, PA + 0x100, 2)
 
 
 def test_memory_type_information():

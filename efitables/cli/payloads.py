@@ -177,6 +177,8 @@ def _boot_memmap(con: Tables, p: Parsed) -> Rows:
 
 
 def _memory_type_info(con: Tables, p: Parsed) -> Rows:
+    if not p.terminated:
+        return [("records", f"{len(p.bins)} without a Type-16 terminator (see --json)")]
     rows = [[str(b["type"]), safe(b["type_name"]), f"{b['number_of_pages']:#x}"] for b in p.bins]
     con.append(_table(f"Memory type bins ({len(rows)})", ("type", "name", "pages"), rows))
     return []

@@ -28,6 +28,7 @@ from efitables.payloads.base import (
     SecretBytes,
     check_overlaps,
     check_region,
+    downgrade_stale,
 )
 
 DECODERS: dict[str, DecoderInfo] = {}
@@ -39,10 +40,16 @@ def _canonical(guid: str) -> str:
     return str(uuid.UUID(guid.strip().strip("{}")))
 
 
-def register_decoder(guid: str, decoder: Decoder, *, expected_types: frozenset[int] | None = None) -> None:
-    """Register ``decoder`` for configuration tables with ``guid`` (canonical text, any case)."""
+def register_decoder(
+    guid: str, decoder: Decoder, *, expected_types: frozenset[int] | None = None, kept: bool = False
+) -> None:
+    """Register ``decoder`` for configuration tables with ``guid`` (canonical text, any case).
+
+    ``expected_types``: EFI memory types the payload is allocated in; ``kept``: Linux reserves
+    the payload, so finding it in boot-time memory does not make it stale.
+    """
     key = _canonical(guid)
-    DECODERS[key] = DecoderInfo(key, decoder, expected_types)
+    DECODERS[key] = DecoderInfo(key, decoder, expected_types, kept)
 
 
 def decoder_for(guid: str) -> DecoderInfo | None:
@@ -74,6 +81,8 @@ def decode_payload(
         return None
     address = int(config_table_entry.table_address)
     name = getattr(config_table_entry, "name", "") or guid
+    # A 20-byte EFI_CONFIGURATION_TABLE entry means 32-bit firmware (efi.md 4).
+    bits = 32 if getattr(config_table_entry, "size", 24) == 20 else 64
     ctx = DecodeContext(
         mem=mem,
         guid=info.guid,
@@ -82,6 +91,7 @@ def decode_payload(
         show_secrets=show_secrets,
         region_type=region_type,
         memmap=memmap,
+        bits=bits,
     )
     if address == 0:
         return None  # the configuration table entry reports the NULL pointer itself
@@ -91,8 +101,8 @@ def decode_payload(
         p = Payload(address=address, size=0)
         p.findings.append(make(PAYLOAD_DECODE, ctx.name, address, f"{type(e).__name__}: {e}"))
         return p
-    if result is not None:
-        check_region(ctx, result, info.expected_types)
+    if result is not None and check_region(ctx, result, info.expected_types, info.kept):
+        downgrade_stale(result)
     return result
 
 

@@ -73,6 +73,8 @@ class DecodeContext:
     show_secrets: bool = False
     region_type: int | None = None
     memmap: Any = None
+    #: Firmware word size (32 for a mixed-mode system): UINTN/pointer fields of firmware tables follow it.
+    bits: int = 64
 
     def read(self, pa: int, size: int, structure: str, findings: list[Finding]) -> bytes | None:
         """Read or append a DUMP-READ finding and return None."""
@@ -99,6 +101,8 @@ class DecoderInfo:
     guid: str
     func: Decoder
     expected_types: frozenset[int] | None = None
+    #: Linux keeps (memblock-reserves) the payload, so boot-time memory does not make it stale.
+    kept: bool = False
 
     def __call__(self, ctx: DecodeContext) -> Parsed | None:
         return self.func(ctx)
@@ -194,12 +198,16 @@ def is_printable(raw: bytes) -> bool:
     return all(b in _PRINTABLE or b == 0 for b in raw)
 
 
-def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] | None) -> None:
-    """Findings about the memory-map region of ``payload`` (type and fit)."""
+def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] | None, kept: bool = False) -> bool:
+    """Findings about the memory-map region of ``payload`` (type and fit); True if the region makes it stale.
+
+    A payload in boot-time memory that Linux does not keep is reported as possibly stale
+    (PAYLOAD-STALE) whatever its expected types; otherwise an unexpected type is PAYLOAD-REGION-TYPE.
+    """
     from efitables.schemas.efi_memmap import type_name
 
     if payload.address is None:
-        return
+        return False
     desc = ctx.region_of(payload.address) if ctx.memmap is not None else None
     rtype = ctx.region_type
     if desc is not None:
@@ -223,10 +231,10 @@ def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] |
                 f"{payload.address:#x} is in no EFI memory descriptor",
             )
         )
-        return
+        return False
     if rtype is None:
-        return
-    if rtype in BOOT_TIME_TYPES and (expected is None or rtype not in expected):
+        return False
+    if rtype in BOOT_TIME_TYPES and not kept:
         payload.findings.append(
             make(
                 PAYLOAD_STALE,
@@ -235,7 +243,8 @@ def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] |
                 f"in {type_name(rtype)} memory: may be stale or overwritten after boot",
             )
         )
-    elif expected is not None and rtype not in expected:
+        return True
+    if expected is not None and rtype not in expected:
         want = ", ".join(type_name(t) for t in sorted(expected))
         payload.findings.append(
             make(
@@ -245,6 +254,7 @@ def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] |
                 f"in {type_name(rtype)} memory; expected one of {want}",
             )
         )
+    return False
 
 
 def check_overlaps(payloads: list[tuple[str, Parsed]]) -> list[Finding]:
@@ -308,3 +318,23 @@ def check_subregion(
                 f"{size:#x} bytes run past {desc.type_name} region end {desc.physical_end:#x}",
             )
         )
+
+
+def downgrade_stale(payload: Parsed, note: str = "in possibly stale memory") -> None:
+    """Make every finding of ``payload`` and its children INFO: its bytes may simply be reused memory."""
+    import dataclasses
+
+    seen: set[int] = set()
+    stack = [payload]
+    while stack:
+        p = stack.pop()
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        p.findings[:] = [
+            f
+            if f.code == PAYLOAD_STALE or f.severity == Severity.INFO
+            else dataclasses.replace(f, severity=Severity.INFO, message=f"{f.message} ({note})")
+            for f in p.findings
+        ]
+        stack.extend(c for c in p.children() if isinstance(c, Parsed))

@@ -23,6 +23,7 @@ from efitables.schemas.efi_memmap import type_name
 from efitables.schemas.efi_tables import EFI_DXE_SERVICES_SIGNATURE, EFI_TABLE_HEADER, efi_crc32
 from efitables.schemas.payloads.edk2 import (
     EFI_DEBUG_IMAGE_INFO_TABLE_HEADER,
+    EFI_DEBUG_IMAGE_INFO_TABLE_HEADER_32,
     EFI_HOB_GENERIC_HEADER_SIZE,
     EFI_HOB_HANDOFF_INFO_TABLE,
     EFI_HOB_HANDOFF_INFO_TABLE_SIZE,
@@ -171,18 +172,20 @@ class DebugImageInfoTable(Payload):
 def decode_debug_image_info(ctx: DecodeContext) -> DebugImageInfoTable:
     pa, name = ctx.address, "debug image info table"
     findings: list = []
-    raw = ctx.read(pa, 16, name, findings)
+    schema = EFI_DEBUG_IMAGE_INFO_TABLE_HEADER if ctx.bits == 64 else EFI_DEBUG_IMAGE_INFO_TABLE_HEADER_32
+    psize = 8 if ctx.bits == 64 else 4
+    raw = ctx.read(pa, schema.sizeof(), name, findings)
     if raw is None:
         d = DebugImageInfoTable(address=pa, size=0, update_status=0, table_size=0, table_address=0)
         d.findings.extend(findings)
         return d
-    f = EFI_DEBUG_IMAGE_INFO_TABLE_HEADER.parse(raw)
+    f = schema.parse(raw)
     d = DebugImageInfoTable(
         address=pa,
-        size=16,
+        size=len(raw),
         raw=raw,
         fields=f,
-        schema=EFI_DEBUG_IMAGE_INFO_TABLE_HEADER,
+        schema=schema,
         update_status=f["UpdateStatus"],
         table_size=f["TableSize"],
         table_address=f["EfiDebugImageInfoTable"],
@@ -191,9 +194,9 @@ def decode_debug_image_info(ctx: DecodeContext) -> DebugImageInfoTable:
         d.findings.append(make(DBG_SIZE, name, pa, f"TableSize {d.table_size}"))
         return d
     if d.table_address and d.table_size:
-        arr = ctx.read(d.table_address, 8 * d.table_size, "debug image info array", d.findings)
+        arr = ctx.read(d.table_address, psize * d.table_size, "debug image info array", d.findings)
         if arr is not None:
-            d.non_null_entries = sum(1 for (p,) in struct.iter_unpack("<Q", arr) if p)
+            d.non_null_entries = sum(1 for (p,) in struct.iter_unpack("<Q" if psize == 8 else "<I", arr) if p)
     return d
 
 
@@ -253,9 +256,12 @@ class MemoryTypeInformation(Payload):
     kind = "EFI_MEMORY_TYPE_INFORMATION"
 
     bins: list[dict] = field(default_factory=list)
+    terminated: bool = False
 
     @property
     def title(self) -> str:
+        if not self.terminated:
+            return f"memory type information ({len(self.bins)} records, no terminator: stale?)"
         return f"memory type information ({len(self.bins)} bins)"
 
 
@@ -275,6 +281,7 @@ def decode_memory_type_info(ctx: DecodeContext) -> MemoryTypeInformation:
                 break
     for i, (typ, pages) in enumerate(struct.iter_unpack("<II", data[: len(data) // 8 * 8])):
         if typ == EFI_MAX_MEMORY_TYPE:
+            m.terminated = True
             m.size = 8 * (i + 1)
             m.raw = data[: m.size]
             return m

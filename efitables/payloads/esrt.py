@@ -142,4 +142,4 @@ def decode_esrt(ctx: DecodeContext) -> Esrt:
 
 #: Linux esrt.c accepts RUNTIME-attributed memory, boot-services data, runtime data, ACPI reclaim and NVS.
 ESRT_TYPES = frozenset({BS_DATA, RT_DATA}) | ACPI_TYPES
-register_decoder(EFI_SYSTEM_RESOURCE_TABLE_GUID, decode_esrt, expected_types=ESRT_TYPES)
+register_decoder(EFI_SYSTEM_RESOURCE_TABLE_GUID, decode_esrt, expected_types=ESRT_TYPES, kept=True)

@@ -624,11 +624,12 @@ def decode_coco_secret(ctx: DecodeContext) -> CocoSecretArea:
     return c
 
 
-register_decoder(LINUX_EFI_RANDOM_SEED_TABLE_GUID, decode_random_seed, expected_types=frozenset({ACPI_RECLAIM}))
-register_decoder(LINUX_EFI_MEMRESERVE_TABLE_GUID, decode_memreserve)
+_RECLAIM = frozenset({ACPI_RECLAIM})
+register_decoder(LINUX_EFI_RANDOM_SEED_TABLE_GUID, decode_random_seed, expected_types=_RECLAIM, kept=True)
+register_decoder(LINUX_EFI_MEMRESERVE_TABLE_GUID, decode_memreserve, kept=True)
 register_decoder(LINUX_EFI_INITRD_MEDIA_GUID, decode_initrd)
-register_decoder(LINUX_EFI_SCREEN_INFO_TABLE_GUID, decode_screen_info, expected_types=frozenset({ACPI_RECLAIM}))
-register_decoder(LINUX_EFI_BOOT_MEMMAP_GUID, decode_boot_memmap, expected_types=frozenset({ACPI_RECLAIM}))
-register_decoder(LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID, decode_unaccepted, expected_types=frozenset({ACPI_RECLAIM}))
-register_decoder(LINUX_EFI_MOK_VARIABLE_TABLE_GUID, decode_mokvar)
-register_decoder(LINUX_EFI_COCO_SECRET_AREA_GUID, decode_coco_secret)
+register_decoder(LINUX_EFI_SCREEN_INFO_TABLE_GUID, decode_screen_info, expected_types=_RECLAIM, kept=True)
+register_decoder(LINUX_EFI_BOOT_MEMMAP_GUID, decode_boot_memmap, expected_types=_RECLAIM, kept=True)
+register_decoder(LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID, decode_unaccepted, expected_types=_RECLAIM, kept=True)
+register_decoder(LINUX_EFI_MOK_VARIABLE_TABLE_GUID, decode_mokvar, kept=True)
+register_decoder(LINUX_EFI_COCO_SECRET_AREA_GUID, decode_coco_secret, kept=True)

@@ -280,6 +280,6 @@ def decode_rt_properties(ctx: DecodeContext) -> RtPropertiesTable:
 
 #: EDK2 allocates the table from pool (boot-services data); Linux memblock-reserves it.
 MEMATTR_TYPES = RUNTIME_TYPES | ACPI_TYPES | {BS_DATA}
-register_decoder(EFI_MEMORY_ATTRIBUTES_TABLE_GUID, decode_memattr, expected_types=MEMATTR_TYPES)
+register_decoder(EFI_MEMORY_ATTRIBUTES_TABLE_GUID, decode_memattr, expected_types=MEMATTR_TYPES, kept=True)
 register_decoder(EFI_PROPERTIES_TABLE_GUID, decode_properties, expected_types=RUNTIME_TYPES | ACPI_TYPES)
 register_decoder(EFI_RT_PROPERTIES_TABLE_GUID, decode_rt_properties, expected_types=RUNTIME_TYPES | ACPI_TYPES)

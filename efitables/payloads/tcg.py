@@ -264,6 +264,6 @@ def decode_final_events(ctx: DecodeContext) -> FinalEventsTable:
 
 
 TCG_TYPES = ACPI_TYPES | {BS_DATA}
-register_decoder(LINUX_EFI_TPM_EVENT_LOG_GUID, decode_tpm_log, expected_types=TCG_TYPES)
-register_decoder(EFI_TCG2_FINAL_EVENTS_TABLE_GUID, decode_final_events, expected_types=TCG_TYPES)
-register_decoder(EFI_CC_FINAL_EVENTS_TABLE_GUID, decode_final_events, expected_types=TCG_TYPES)
+register_decoder(LINUX_EFI_TPM_EVENT_LOG_GUID, decode_tpm_log, expected_types=TCG_TYPES, kept=True)
+register_decoder(EFI_TCG2_FINAL_EVENTS_TABLE_GUID, decode_final_events, expected_types=TCG_TYPES, kept=True)
+register_decoder(EFI_CC_FINAL_EVENTS_TABLE_GUID, decode_final_events, expected_types=TCG_TYPES, kept=True)

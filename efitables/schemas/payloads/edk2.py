@@ -56,6 +56,13 @@ EFI_DEBUG_IMAGE_INFO_TABLE_HEADER = cs.Struct(
     "EfiDebugImageInfoTable" / cs.Int64ul,  # EFI_DEBUG_IMAGE_INFO *
 )
 assert EFI_DEBUG_IMAGE_INFO_TABLE_HEADER.sizeof() == 16
+#: The IA32 layout: the pointer is 4 bytes.
+EFI_DEBUG_IMAGE_INFO_TABLE_HEADER_32 = cs.Struct(
+    "UpdateStatus" / cs.Int32ul,
+    "TableSize" / cs.Int32ul,
+    "EfiDebugImageInfoTable" / cs.Int32ul,
+)
+assert EFI_DEBUG_IMAGE_INFO_TABLE_HEADER_32.sizeof() == 12
 
 EFI_MEMORY_TYPE_INFORMATION = cs.Struct("Type" / cs.Int32ul, "NumberOfPages" / cs.Int32ul)
 EFI_MEMORY_TYPE_INFORMATION_SIZE = 8

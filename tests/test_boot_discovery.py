@@ -228,6 +228,8 @@ def test_crosschecks_agree_and_regions_are_typed():
     assert r["setup_data node [0] SETUP_EFI"].verdict == "ok: loader data the kernel reserves"
     assert r["setup_data node [0] SETUP_EFI"].efi_type == "EFI_LOADER_DATA"
     assert "freed after boot" in r["command line"].verdict
+    assert r["ACPI RSDP (acpi_rsdp_addr)"].verdict == "ok: memory the kernel keeps"
+    assert r["ACPI RSDP (acpi_rsdp_addr)"].efi_type == "EFI_ACPI_RECLAIM_MEMORY"
     by_code = {}
     for f in xc.findings:
         by_code.setdefault(f.code, []).append(f.structure)

@@ -315,6 +315,10 @@ def crosscheck(
             tgt = getattr(p, "target", None)
             if tgt is not None:
                 region(f"setup_data node [{n.index}] indirect payload", tgt.address, max(tgt.length, 1), "setup_data")
+    if bp is not None and bp.acpi_rsdp_addr:
+        region("ACPI RSDP (acpi_rsdp_addr)", bp.acpi_rsdp_addr, 20, "firmware")
+    if bp is not None and bp.ramdisk_image and bp.ramdisk_size:
+        region("initrd", bp.ramdisk_image, bp.ramdisk_size, "loader-temporary")
     if bp is not None and bp.command_line is not None and bp.cmd_line_ptr:
         reg = region("command line", bp.cmd_line_ptr, max(bp.command_line.size, 1), "loader-temporary")
         cl = bp.command_line
@@ -413,7 +417,8 @@ def _region(
             xc.findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
         elif e is not None and e.type in _E820_KEPT:
             # a runtime-only map (kexec'd kernel, efi.md 6.4) does not list ACPI or reserved memory
-            verdict = f"ok: memory the kernel keeps ({e820_name}; the runtime-only EFI map omits it)"
+            why = "; the runtime-only EFI map omits it" if memmap is not None and memmap.descriptors else ""
+            verdict = f"ok: memory the kernel keeps ({e820_name}{why})"
         elif memmap is not None or e820 is not None:
             verdict = "in neither the (runtime-only) EFI map nor E820"
     elif role == "setup_data":

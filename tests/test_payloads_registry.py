@@ -46,6 +46,8 @@ EXPECTED_NAMES = {
     "gLzmaF86CustomDecompressGuid",
     "gTianoCustomDecompressGuid",
     "gEfiCrc32GuidedSectionExtractionGuid",
+    "DEVICE_TREE_GUID",
+    "gEfiImageSecurityDatabaseGuid",
 }
 
 

@@ -138,3 +138,66 @@ def test_guid_copy():
     assert codes(c) == [] and c.matches and c.copied_guid == g
     c = decode_payload(_mem(bytes(16)), Entry(g, PA))
     assert codes(c) == ["EDK2-GUID-COPY"] and not c.matches
+
+
+def _exec_record(action: int, name: str, sig_list: bytes = b"") -> bytes:
+    ucs2 = name.encode("utf-16-le") + b"\0\0"
+    # A media file-path node (type 4, subtype 4) and the end node.
+    path = struct.pack("<BBH", 4, 4, 4 + len(ucs2)) + ucs2 + struct.pack("<BBH", 0x7F, 0xFF, 4)
+    body = ucs2 + path + sig_list
+    return es.EFI_IMAGE_EXECUTION_INFO.build(dict(Action=action, InfoSize=8 + len(body))) + body
+
+
+def test_image_execution_info():
+    recs = _exec_record(0x8 | 1, "\\EFI\\evil\\bootkit.efi", bytes(28)) + _exec_record(0x8 | 3, "Shell.efi")
+    raw = es.EFI_IMAGE_EXECUTION_INFO_TABLE_64.build(dict(NumberOfImages=2)) + recs
+    roundtrip(es.EFI_IMAGE_EXECUTION_INFO, recs[:8])
+    t = decode_payload(_mem(raw), Entry(e.EFI_IMAGE_SECURITY_DATABASE_GUID, PA))
+    assert codes(t) == [] and t.number_of_images == 2 and t.size == len(raw)
+    a, b = t.images
+    assert (a.action_name, a.initialized, a.name, a.signature_list_size) == (
+        "AUTH_SIG_FAILED",
+        True,
+        "\\EFI\\evil\\bootkit.efi",
+        28,
+    )
+    assert (b.action_name, b.name, b.signature_list_size) == ("AUTH_SIG_NOT_FOUND", "Shell.efi", 0)
+    assert a.device_path_size == 4 + 2 * len(a.name) + 2 + 4
+    raw32 = es.EFI_IMAGE_EXECUTION_INFO_TABLE_32.build(dict(NumberOfImages=1)) + recs[: len(recs) // 2]
+    t = decode_payload(_mem(raw32), Entry(e.EFI_IMAGE_SECURITY_DATABASE_GUID, PA, size=20))
+    assert t.images[0].name.endswith("bootkit.efi")
+    bad = bytearray(raw)
+    struct.pack_into("<I", bad, 12, 3)  # InfoSize below the head
+    assert codes(decode_payload(_mem(bytes(bad)), Entry(e.EFI_IMAGE_SECURITY_DATABASE_GUID, PA))) == [
+        "EDK2-IMAGE-EXEC-RECORD"
+    ]
+    huge = es.EFI_IMAGE_EXECUTION_INFO_TABLE_64.build(dict(NumberOfImages=1 << 40))
+    assert codes(decode_payload(_mem(huge), Entry(e.EFI_IMAGE_SECURITY_DATABASE_GUID, PA))) == [
+        "EDK2-IMAGE-EXEC-RECORD"
+    ]
+
+
+def test_device_tree_header():
+    from efitables.payloads import fdt
+    from efitables.schemas.payloads import fdt as fs
+
+    hdr = dict(
+        magic=fs.FDT_MAGIC,
+        totalsize=0x200,
+        off_dt_struct=0x60,
+        off_dt_strings=0x180,
+        off_mem_rsvmap=0x28,
+        version=17,
+        last_comp_version=16,
+        boot_cpuid_phys=0,
+        size_dt_strings=0x40,
+        size_dt_struct=0x100,
+    )
+    raw = fs.FDT_HEADER.build(hdr)
+    h = roundtrip(fs.FDT_HEADER, raw)
+    assert h.magic == 0xD00DFEED and raw[:4] == b"\xd0\x0d\xfe\xed"
+    d = decode_payload(_mem(raw), Entry(fdt.DEVICE_TREE_GUID, PA))
+    assert codes(d) == [] and (d.version, d.totalsize, d.size, d.in_dump) == (17, 0x200, 0x200, True)
+    bad = fs.FDT_HEADER.build({**hdr, "off_dt_strings": 0x1F0})
+    assert codes(decode_payload(_mem(bad), Entry(fdt.DEVICE_TREE_GUID, PA))) == ["PAYLOAD-FDT-HEADER"]
+    assert codes(decode_payload(_mem(bytes(64)), Entry(fdt.DEVICE_TREE_GUID, PA))) == ["PAYLOAD-FDT-MAGIC"]

@@ -184,6 +184,15 @@ def _memory_type_info(con: Tables, p: Parsed) -> Rows:
     return []
 
 
+def _image_exec(con: Tables, p: Parsed) -> Rows:
+    rows = [[str(i.index), i.action_name + ("" if i.initialized else " (uninit)"), safe(i.name),
+             "-" if i.device_path_size is None else str(i.device_path_size),
+             "-" if i.signature_list_size is None else str(i.signature_list_size)] for i in p.images]  # fmt: skip
+    if rows:
+        con.append(_table(f"Images ({len(rows)})", ("#", "action", "name", "device path", "signature list"), rows))
+    return [("NumberOfImages", str(p.number_of_images))]
+
+
 RENDERERS: dict[str, Callable[[Tables, Parsed], Rows]] = {
     "ACPI_RSDP": _rsdp,
     "SMBIOS_ENTRY_POINT": _smbios,
@@ -194,6 +203,7 @@ RENDERERS: dict[str, Callable[[Tables, Parsed], Rows]] = {
     "LINUX_EFI_UNACCEPTED_MEMORY": _unaccepted,
     "LINUX_EFI_BOOT_MEMMAP": _boot_memmap,
     "EFI_MEMORY_TYPE_INFORMATION": _memory_type_info,
+    "EFI_IMAGE_EXECUTION_INFO_TABLE": _image_exec,
 }
 
 

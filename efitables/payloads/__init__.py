@@ -107,7 +107,7 @@ def decode_payload(
 
 
 # Import the decoder modules: each registers its GUIDs.
-from efitables.payloads import acpi, edk2, esrt, linux_tables, memattr, smbios, tcg  # noqa: E402,F401
+from efitables.payloads import acpi, edk2, esrt, fdt, linux_tables, memattr, smbios, tcg  # noqa: E402,F401
 
 __all__ = [
     "DECODERS",

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from efitables.findings import Severity, make, register
+from efitables.model import Parsed
 from efitables.payloads import register_decoder
 from efitables.payloads.base import BS_DATA, RT_DATA, DecodeContext, GuidCopy, Payload
 from efitables.schemas.common import guid_from_bytes, guid_to_bytes
@@ -31,6 +32,12 @@ from efitables.schemas.payloads.edk2 import (
     EFI_HOB_TYPE_END_OF_HOB_LIST,
     EFI_HOB_TYPE_HANDOFF,
     EFI_HOB_TYPE_NAMES,
+    EFI_IMAGE_EXECUTION_ACTION_NAMES,
+    EFI_IMAGE_EXECUTION_INFO,
+    EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE,
+    EFI_IMAGE_EXECUTION_INFO_TABLE_32,
+    EFI_IMAGE_EXECUTION_INFO_TABLE_64,
+    EFI_IMAGE_EXECUTION_INITIALIZED,
     EFI_MAX_MEMORY_TYPE,
     EFI_MEMORY_TYPE_INFORMATION_SIZE,
 )
@@ -39,6 +46,7 @@ EFI_HOB_LIST_GUID = "7739f24c-93d7-11d4-9a3a-0090273fc14d"
 EFI_DEBUG_IMAGE_INFO_TABLE_GUID = "49152e77-1ada-4764-b7a2-7afefed95e8b"
 EFI_DXE_SERVICES_TABLE_GUID = "05ad34ba-6f02-4214-952e-4da0398e2bb9"
 EFI_MEMORY_TYPE_INFORMATION_GUID = "4c19049f-4137-4dd3-9c10-8b97a83ffdfa"
+EFI_IMAGE_SECURITY_DATABASE_GUID = "d719b2cb-3d3a-4596-a3bc-dad00e67656f"  # image execution info table
 GUIDED_SECTION_GUIDS = (
     "ee4e5898-3914-4259-9d6e-dc7bd79403cf",  # gLzmaCustomDecompressGuid
     "d42ae6bd-1352-4bfb-909a-ca72a6eae889",  # gLzmaF86CustomDecompressGuid
@@ -55,6 +63,12 @@ MAX_DXE_SERVICES_SIZE = 4096
 MAX_MEMORY_TYPE_BINS = 64
 #: Debug image info: most pointer-array entries read.
 MAX_DEBUG_IMAGES = 4096
+#: Image execution info: most records, largest record, largest table read.
+MAX_EXEC_IMAGES = 1024
+MAX_EXEC_INFO_SIZE = 64 * 1024
+MAX_EXEC_TABLE = 4 * 1024 * 1024
+#: Characters of an image name kept.
+MAX_NAME_CHARS = 512
 
 EDK2_GUID_COPY = register(
     "EDK2-GUID-COPY",
@@ -71,6 +85,12 @@ DXE_SIG = register("EDK2-DXE-SERVICES-SIGNATURE", Severity.WARNING, "DXE service
 DXE_CRC = register("EDK2-DXE-SERVICES-CRC", Severity.INFO, "DXE services table CRC32 does not match")
 MTI_END = register(
     "EDK2-MEMORY-TYPE-INFO", Severity.INFO, "Memory type information has no Type-16 terminator or an invalid type"
+)
+EXEC_RECORD = register(
+    "EDK2-IMAGE-EXEC-RECORD",
+    Severity.WARNING,
+    "Image execution info record is malformed; the walk stopped",
+    "InfoSize is below the 8-byte head, runs past the table or efitables' caps, or NumberOfImages is implausible.",
 )
 DBG_SIZE = register("EDK2-DEBUG-IMAGE-INFO-SIZE", Severity.INFO, "Debug image info TableSize is implausible")
 
@@ -296,6 +316,112 @@ def decode_memory_type_info(ctx: DecodeContext) -> MemoryTypeInformation:
     return m
 
 
+@dataclass(kw_only=True)
+class ImageExecutionInfo(Parsed):
+    """One image Secure Boot verification deferred or rejected (or passed, when recorded)."""
+
+    kind = "EFI_IMAGE_EXECUTION_INFO"
+
+    index: int
+    action: int
+    action_name: str
+    initialized: bool
+    info_size: int
+    name: str
+    device_path_size: int | None
+    signature_list_size: int | None
+
+    @property
+    def title(self) -> str:
+        return f"[{self.index}] {self.action_name} {self.name or '(no name)'}"
+
+
+@dataclass(kw_only=True)
+class ImageExecutionInfoTable(Payload):
+    kind = "EFI_IMAGE_EXECUTION_INFO_TABLE"
+
+    number_of_images: int
+    images: list[ImageExecutionInfo] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"image execution info ({self.number_of_images} images)"
+
+    def children(self) -> list[Parsed]:
+        return list(self.images)
+
+
+def _device_path_size(data: bytes, off: int, end: int) -> int | None:
+    """Bytes of the EFI device path at ``off`` up to and including its End node, or None."""
+    p = off
+    for _ in range(256):
+        if p + 4 > end:
+            return None
+        typ, sub, ln = struct.unpack_from("<BBH", data, p)
+        if ln < 4 or p + ln > end:
+            return None
+        p += ln
+        if typ == 0x7F and sub == 0xFF:
+            return p - off
+    return None
+
+
+def decode_image_execution_info(ctx: DecodeContext) -> ImageExecutionInfoTable:
+    pa, name = ctx.address, "image execution info table"
+    head = EFI_IMAGE_EXECUTION_INFO_TABLE_64 if ctx.bits == 64 else EFI_IMAGE_EXECUTION_INFO_TABLE_32
+    findings: list = []
+    raw = ctx.read(pa, head.sizeof(), name, findings)
+    if raw is None:
+        t = ImageExecutionInfoTable(address=pa, size=0, number_of_images=0)
+        t.findings.extend(findings)
+        return t
+    f = head.parse(raw)
+    t = ImageExecutionInfoTable(address=pa, size=len(raw), raw=raw, fields=f, schema=head,
+                                number_of_images=f["NumberOfImages"])  # fmt: skip
+    n = t.number_of_images
+    if n > MAX_EXEC_IMAGES:
+        t.findings.append(make(EXEC_RECORD, name, pa, f"NumberOfImages {n}"))
+        return t
+    # Read what the dump holds of the table, up to the cap, then walk it.
+    start = pa + len(raw)
+    gap = ctx.mem.first_gap(start, MAX_EXEC_TABLE)
+    avail = MAX_EXEC_TABLE if gap is None else gap[0] - start
+    data = ctx.read(start, avail, name, t.findings) if avail > 0 else b""
+    if data is None:
+        return t
+    off = 0
+    for i in range(n):
+        if off + EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE > len(data):
+            t.findings.append(make(EXEC_RECORD, name, start + off, f"record [{i}] is not in the dump"))
+            break
+        h = EFI_IMAGE_EXECUTION_INFO.parse(data[off : off + EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE])
+        size = h["InfoSize"]
+        if size < EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE or size > MAX_EXEC_INFO_SIZE or off + size > len(data):
+            t.findings.append(make(EXEC_RECORD, name, start + off, f"record [{i}] InfoSize {size:#x}"))
+            break
+        body_end = off + size
+        q = off + EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE
+        chars = []
+        while q + 2 <= body_end and len(chars) < MAX_NAME_CHARS:
+            c = struct.unpack_from("<H", data, q)[0]
+            q += 2
+            if c == 0:
+                break
+            chars.append(chr(c))
+        dp = _device_path_size(data, q, body_end)
+        a = h["Action"]
+        t.images.append(ImageExecutionInfo(
+            address=start + off, size=size, raw=data[off:body_end], fields=h, schema=EFI_IMAGE_EXECUTION_INFO,
+            index=i, action=a, action_name=EFI_IMAGE_EXECUTION_ACTION_NAMES.get(a & 7, f"ACTION_{a & 7}"),
+            initialized=bool(a & EFI_IMAGE_EXECUTION_INITIALIZED), info_size=size,
+            name="".join(chars).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace"),
+            device_path_size=dp, signature_list_size=None if dp is None else body_end - q - dp,
+        ))  # fmt: skip
+        off = body_end
+    t.size = len(raw) + off
+    return t
+
+
 def decode_guid_copy(ctx: DecodeContext) -> GuidCopy:
     """config-tables.md 22: ``read(ptr, 16) == guid``."""
     findings: list = []
@@ -316,6 +442,9 @@ _DXE_TYPES = frozenset({BS_DATA})
 register_decoder(EFI_HOB_LIST_GUID, decode_hob_list, expected_types=_DXE_TYPES)
 register_decoder(EFI_DEBUG_IMAGE_INFO_TABLE_GUID, decode_debug_image_info, expected_types=_DXE_TYPES)
 register_decoder(EFI_DXE_SERVICES_TABLE_GUID, decode_dxe_services, expected_types=frozenset({BS_DATA, RT_DATA}))
+register_decoder(
+    EFI_IMAGE_SECURITY_DATABASE_GUID, decode_image_execution_info, expected_types=frozenset({RT_DATA, BS_DATA})
+)
 register_decoder(EFI_MEMORY_TYPE_INFORMATION_GUID, decode_memory_type_info, expected_types=_DXE_TYPES)
 for _g in GUIDED_SECTION_GUIDS:
     register_decoder(_g, decode_guid_copy, expected_types=_DXE_TYPES)

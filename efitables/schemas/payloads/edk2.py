@@ -67,3 +67,20 @@ assert EFI_DEBUG_IMAGE_INFO_TABLE_HEADER_32.sizeof() == 12
 EFI_MEMORY_TYPE_INFORMATION = cs.Struct("Type" / cs.Int32ul, "NumberOfPages" / cs.Int32ul)
 EFI_MEMORY_TYPE_INFORMATION_SIZE = 8
 EFI_MAX_MEMORY_TYPE = 16
+
+# -- EFI_IMAGE_EXECUTION_INFO_TABLE (MdePkg/Include/Guid/ImageAuthentication.h@c5aa7e7d94c0) --
+#: Header: UINTN NumberOfImages (8 bytes on x64, 4 on IA32); then the records.
+EFI_IMAGE_EXECUTION_INFO_TABLE_64 = cs.Struct("NumberOfImages" / cs.Int64ul)
+EFI_IMAGE_EXECUTION_INFO_TABLE_32 = cs.Struct("NumberOfImages" / cs.Int32ul)
+#: Record head; CHAR16 Name[] (NUL-terminated), an EFI device path and an EFI_SIGNATURE_LIST follow.
+EFI_IMAGE_EXECUTION_INFO = cs.Struct("Action" / cs.Int32ul, "InfoSize" / cs.Int32ul)
+EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE = 8
+EFI_IMAGE_EXECUTION_ACTION_NAMES = {
+    0: "UNTESTED",
+    1: "AUTH_SIG_FAILED",
+    2: "AUTH_SIG_PASSED",
+    3: "AUTH_SIG_NOT_FOUND",
+    4: "AUTH_SIG_FOUND",
+    5: "POLICY_FAILED",
+}
+EFI_IMAGE_EXECUTION_INITIALIZED = 0x8

@@ -32,7 +32,7 @@ COMPRESS = {
     SNAPPY: lambda b: bytes(cramjam.snappy.compress_raw(b)),
     ZSTD: lambda b: bytes(cramjam.zstd.compress(b)),
 }
-VMCOREINFO = b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff82a0c000\nNUMBER(phys_base)=-2097152\n"
+VMCOREINFO = b"OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(init_top_pgt)=ffffffff82a0c000\nNUMBER(phys_base)=16777216\n"
 
 
 def page_of(seed: int) -> bytes:
@@ -164,7 +164,7 @@ def test_pages_ranges_and_holes(tmp_path: Path, compression: int, flat: bool) ->
         assert d["phys_base"] == 0x1000000
         assert d["compression"] == {0: "none", ZLIB: "zlib", LZO: "lzo", SNAPPY: "snappy", ZSTD: "zstd"}[compression]
         assert mem.vmcoreinfo == {"OSRELEASE": "6.1.0-test", "PAGESIZE": "4096",
-                                  "SYMBOL(init_top_pgt)": "ffffffff82a0c000", "NUMBER(phys_base)": "-2097152"}
+                                  "SYMBOL(init_top_pgt)": "ffffffff82a0c000", "NUMBER(phys_base)": "16777216"}
         assert mem.findings == [] if not flat else [f.code for f in mem.findings] == ["KDUMP-FLAT-OVERLAP"]
         # the shared zero page: one descriptor target for pfn 4 and 10
         assert mem.page_desc(4).offset == mem.page_desc(10).offset
@@ -381,6 +381,26 @@ def test_absurd_flattened_size_does_not_allocate(tmp_path: Path) -> None:
     mem = open_memory(write(tmp_path, "big", flat))
     assert mem.info.details["plain_size"] == (1 << 40) + 3
     assert mem.read(20 * PAGE, 4) == PAGES[20][:4]
+
+
+@pytest.mark.parametrize(
+    ("vmci_value", "header_value", "how"),
+    [
+        ("-734003200", 0xFFFFFFF8CBFFCE00, "read as hexadecimal"),  # what QEMU 7.2 writes (ovmf64 corpus)
+        ("-734003200", 0x1234000, ""),
+    ],
+)
+def test_phys_base_disagreeing_with_vmcoreinfo(tmp_path: Path, vmci_value: str, header_value: int, how: str) -> None:
+    vmci = VMCOREINFO.replace(b"16777216", vmci_value.encode())
+    data = bytearray(build_kdump(PAGES, max_mapnr=64, vmcoreinfo=vmci))
+    struct.pack_into("<Q", data, PAGE, header_value)
+    mem = open_memory(write(tmp_path, "d", bytes(data)))
+    (f,) = mem.findings
+    assert f.code == "KDUMP-PHYS-BASE"
+    assert f"phys_base {header_value:#x}" in f.message
+    assert ("read as hexadecimal" in f.message) is bool(how)
+    assert mem.info.details["phys_base"] == header_value
+    assert mem.info.details["phys_base_vmcoreinfo"] == 0xFFFFFFFFD4400000
 
 
 def test_incomplete_flag(tmp_path: Path) -> None:

@@ -652,6 +652,10 @@ class KdumpMemory(PhysicalMemory):
 
     def page_desc(self, pfn: int) -> PageDesc | None:
         """The descriptor of page ``pfn``, or None if the page is not in the dump."""
+        t = self._desc(pfn)
+        return None if t is None else PageDesc(*t)
+
+    def _desc(self, pfn: int) -> tuple[int, int, int, int] | None:
         i = bisect_right(self._run_pfn, pfn) - 1
         if i < 0 or pfn >= self._runs[i][1]:
             return None
@@ -665,20 +669,20 @@ class KdumpMemory(PhysicalMemory):
         pos = (idx % DESC_BATCH) * PAGE_DESC_SIZE
         if pos + PAGE_DESC_SIZE > len(raw):
             return None
-        return PageDesc(*_PAGE_DESC.unpack_from(raw, pos))
+        return _PAGE_DESC.unpack_from(raw, pos)
 
     def _page(self, pfn: int) -> bytes:
         pa = pfn << self.page_shift
         bs = self.block_size
-        desc = self.page_desc(pfn)
-        if desc is None:
+        t = self._desc(pfn)
+        if t is None:
             raise MemoryReadError(pa, bs, missing=(pa, pa + bs))
-        key = (desc.offset, desc.size, desc.flags)
+        key = t[:3]  # (offset, size, flags): the shared zero page is one entry
         page = self._page_cache.get(key)
         if page is not None:
             self._page_cache.move_to_end(key)
             return page
-        page = self._decode(pfn, desc)
+        page = self._decode(pfn, PageDesc(*t))
         self._page_cache[key] = page
         if len(self._page_cache) > PAGE_CACHE_PAGES:
             self._page_cache.popitem(last=False)

@@ -128,6 +128,15 @@ class RandomSeed(Payload):
 
     seed_size: int
     seed: SecretBytes | None = None
+    redacted: bool = True
+
+    @property
+    def secret_ranges(self) -> list[tuple[int, int]]:
+        """Physical bytes a viewer must hide while redacted: the declared seed (at most a page)."""
+        if not self.redacted or self.address is None or self.seed_size == 0:
+            return []
+        start = self.address + LINUX_EFI_RANDOM_SEED_HEADER_SIZE
+        return [(start, start + min(self.seed_size, MAX_SEED_SIZE))]
 
     @property
     def title(self) -> str:
@@ -139,11 +148,12 @@ def decode_random_seed(ctx: DecodeContext) -> RandomSeed:
     findings: list = []
     raw = ctx.read(pa, LINUX_EFI_RANDOM_SEED_HEADER_SIZE, name, findings)
     if raw is None:
-        r = RandomSeed(address=pa, size=0, seed_size=0)
+        r = RandomSeed(address=pa, size=0, seed_size=0, redacted=not ctx.show_secrets)
         r.findings.extend(findings)
         return r
     h = LINUX_EFI_RANDOM_SEED.parse(raw)
     r = RandomSeed(
+        redacted=not ctx.show_secrets,
         address=pa,
         size=LINUX_EFI_RANDOM_SEED_HEADER_SIZE,
         raw=raw,
@@ -559,6 +569,14 @@ class CocoSecretArea(Payload):
     header_ok: bool | None = None
     area_len: int | None = None
     entries: list[dict] = field(default_factory=list)
+    redacted: bool = True
+
+    @property
+    def secret_ranges(self) -> list[tuple[int, int]]:
+        """Physical bytes a viewer must hide while redacted: the whole secret area."""
+        if not self.redacted or not self.base_pa or not self.area_size:
+            return []
+        return [(self.base_pa, self.base_pa + min(self.area_size, MAX_SECRET_AREA))]
 
     @property
     def title(self) -> str:
@@ -576,11 +594,12 @@ def decode_coco_secret(ctx: DecodeContext) -> CocoSecretArea:
     findings: list = []
     raw = ctx.read(pa, 16, name, findings)
     if raw is None:
-        c = CocoSecretArea(address=pa, size=0, base_pa=0, area_size=0)
+        c = CocoSecretArea(address=pa, size=0, base_pa=0, area_size=0, redacted=not ctx.show_secrets)
         c.findings.extend(findings)
         return c
     f = LINUX_EFI_COCO_SECRET_AREA.parse(raw)
     c = CocoSecretArea(
+        redacted=not ctx.show_secrets,
         address=pa,
         size=16,
         raw=raw,

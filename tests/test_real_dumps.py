@@ -7,6 +7,9 @@ containers are derived here, with code independent of efitables, to run the
 same checks on layouts QEMU 7.2 does not write: the plain diskdump layout
 (what ``makedumpfile -R`` makes of QEMU's flattened stream) and LiME (one
 range per ELF PT_LOAD).
+
+``EFITABLES_REAL_CORPUS=/path`` runs the same tests on another corpus made by
+dumps/real/make_real_dumps.py (``--out``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
+import jsonschema
 from click.testing import CliRunner
 from sample_mutations import SAMPLES, ST32_CFG, ST_CFG, SYSTAB, SampleImage
 
@@ -13,8 +13,6 @@ from efitables.cli import cli
 from efitables.findings import Severity, code_info
 from efitables.sarif import SCHEMA_URI, artifact_uri, sarif_log
 from efitables.validate import Verdict, validate_path
-
-jsonschema = pytest.importorskip("jsonschema")
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 

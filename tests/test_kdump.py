@@ -264,6 +264,19 @@ def test_truncated_page_data(tmp_path: Path) -> None:
         mem.read(20 * PAGE, 1)
 
 
+@pytest.mark.parametrize("flat", [False, True], ids=["plain", "flattened"])
+def test_file_that_shrinks_after_open(tmp_path: Path, flat: bool) -> None:
+    plain = build_kdump(PAGES, max_mapnr=64, compression=0)
+    data = flatten(plain, rewrite_header=False, chunk=PAGE, seed=0) if flat else plain
+    path = write(tmp_path, "s", data)
+    mem = open_memory(path)
+    os.truncate(path, len(data) // 2)
+    with pytest.raises(MemoryReadError, match="shrank while being read") as ei:
+        for pfn in sorted(PAGES, reverse=True):
+            mem.read(pfn * PAGE, PAGE)
+    assert ei.value.pa % PAGE == 0
+
+
 def _patch_desc(data: bytes, index: int, **fields: int) -> bytes:
     desc_off = PAGE * (1 + 1 + 2) + 24 * index
     off, size, flags, pflags = struct.unpack_from("<qIIQ", data, desc_off)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -98,6 +99,15 @@ def test_other_version_is_noted(tmp_path: Path) -> None:
 def test_bad_first_header(tmp_path: Path, data: bytes, message: str) -> None:
     with pytest.raises(DumpFormatError, match=message):
         LimeMemory(write(tmp_path, "b", data))
+
+
+def test_file_that_shrinks_after_open(tmp_path: Path) -> None:
+    path = write(tmp_path, "s", lime([(0, LOW), (0x100000, HIGH)]))
+    mem = open_memory(path)
+    os.truncate(path, 1000)
+    assert mem.read(0, 16) == LOW[:16]
+    with pytest.raises(MemoryReadError, match="the file shrank while being read"):
+        mem.read(0x101000, 4)
 
 
 def test_huge_declared_range_is_not_allocated(tmp_path: Path) -> None:

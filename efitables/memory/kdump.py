@@ -55,7 +55,6 @@ include/sysemu/dump.h (``create_header64``, ``write_dump_bitmap``,
 from __future__ import annotations
 
 import heapq
-import mmap
 import os
 import re
 import struct
@@ -70,6 +69,7 @@ from efitables.errors import DumpFormatError, MemoryReadError
 from efitables.findings import Severity, make, register
 from efitables.memory import ContainerFormat, register_format
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory, PhysRange
+from efitables.memory.raw import shrank_reason
 from efitables.memory.vmcoreinfo import MAX_VMCOREINFO, parse_vmcoreinfo
 
 KDUMP_SIGNATURE = b"KDUMP   "
@@ -174,21 +174,21 @@ KDUMP_FLAT_OVERLAP = register(
 # The plain file, read directly or through the flattened index
 # ---------------------------------------------------------------------------
 class _PlainFile:
-    """The diskdump file itself (memory-mapped)."""
+    """The diskdump file itself (read with pread: a file that shrinks gives short reads, not SIGBUS)."""
 
     flattened = False
 
     def __init__(self, fh, size: int) -> None:  # noqa: ANN001 (binary file object)
         self.size = size
-        self._mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
+        self._fd = fh.fileno()
 
     def read(self, off: int, n: int) -> bytes:
         if off < 0 or n <= 0 or off >= self.size:
             return b""
-        return self._mm[off : off + n]
+        return os.pread(self._fd, min(n, self.size - off), off)
 
     def close(self) -> None:
-        self._mm.close()
+        pass  # the container closes the file
 
 
 class _FlatFile:
@@ -197,14 +197,14 @@ class _FlatFile:
     Pieces (sorted, non-overlapping) map plain-file ``[start, start+length)`` to
     stream offset ``src``. Bytes no record wrote read as zeros (as in the file
     ``makedumpfile -R`` writes); ``size`` is the end of the last byte written.
+    Everything is read with pread (16 bytes per record header at open).
     """
 
     flattened = True
 
     def __init__(self, path: str, fh, size: int, findings: list) -> None:  # noqa: ANN001
-        self._mm = mmap.mmap(fh.fileno(), size, access=mmap.ACCESS_READ)
-        mm = self._mm
-        head = mm[:MDF_HEADER_SIZE]
+        self._fd = fd = fh.fileno()
+        head = os.pread(fd, MDF_HEADER_SIZE, 0)
         ftype, version = struct.unpack_from(">qq", head, 16)
         if ftype != MDF_TYPE_FLAT:
             raise DumpFormatError(path, f"flattened kdump header type {ftype} is not {MDF_TYPE_FLAT}")
@@ -213,7 +213,10 @@ class _FlatFile:
         pos = MDF_HEADER_SIZE
         ended = False
         while pos + 16 <= size:
-            off, buf_size = _FLAT_REC.unpack_from(mm, pos)
+            rec = os.pread(fd, 16, pos)
+            if len(rec) < 16:
+                break
+            off, buf_size = _FLAT_REC.unpack(rec)
             if off == MDF_END and buf_size == MDF_END:
                 ended = True
                 break
@@ -299,7 +302,10 @@ class _FlatFile:
             if i >= 0 and cur < starts[i] + lengths[i]:
                 piece_end = min(end, starts[i] + lengths[i])
                 src = srcs[i] + (cur - starts[i])
-                parts.append(self._mm[src : src + (piece_end - cur)])
+                data = os.pread(self._fd, piece_end - cur, src)
+                parts.append(data)
+                if len(data) < piece_end - cur:  # the file shrank: a short read, as past its end
+                    break
                 cur = piece_end
             else:  # a stretch no record wrote reads as zeros
                 gap_end = min(end, starts[i + 1]) if i + 1 < count else end
@@ -310,7 +316,7 @@ class _FlatFile:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
-        self._mm.close()
+        pass  # the container closes the file
 
 
 # ---------------------------------------------------------------------------
@@ -675,8 +681,11 @@ class KdumpMemory(PhysicalMemory):
         pa = pfn << self.page_shift
         bs = self.block_size
         t = self._desc(pfn)
-        if t is None:
-            raise MemoryReadError(pa, bs, missing=(pa, pa + bs))
+        if t is None:  # inside the ranges, so the descriptor table was cut short
+            problem = "its page descriptor cannot be read"
+            if os.fstat(self._fh.fileno()).st_size < self.info.file_size:
+                problem += "; " + shrank_reason(self._fh.fileno(), self.info.file_size)
+            raise MemoryReadError(pa, bs, reason=f"kdump page {pfn:#x}: {problem}")
         key = t[:3]  # (offset, size, flags): the shared zero page is one entry
         page = self._page_cache.get(key)
         if page is not None:
@@ -707,6 +716,8 @@ class KdumpMemory(PhysicalMemory):
             if len(data) < desc.size:
                 problem = (f"page data at file offset {desc.offset:#x} (+{desc.size:#x}) lies past the end "
                            f"of the {'plain stream' if self._file.flattened else 'file'}")
+                if os.fstat(self._fh.fileno()).st_size < self.info.file_size:
+                    problem += "; " + shrank_reason(self._fh.fileno(), self.info.file_size)
                 self._report(pfn, KDUMP_TRUNCATED, problem)
                 raise MemoryReadError(pa, bs, reason=f"kdump page {pfn:#x}: {problem}")
             if not comp:

@@ -14,9 +14,9 @@ bytes::
 LiME writes one range per "System RAM" resource of /proc/iomem, so ranges are
 sorted and do not overlap in a well-formed file. The headers are indexed once
 at open (one 32-byte read per range, at most :data:`MAX_RANGES`); the data is
-memory-mapped and read on demand. LiME's optional ``compress=1`` output is a
-single deflate stream of this whole layout: it has no header to sniff and must
-be inflated first (``zlib-flate -uncompress`` or Python's ``zlib``).
+read on demand with pread (a file that shrinks gives a read error, not SIGBUS).
+LiME's optional ``compress=1`` output is a single deflate stream of this whole
+layout: it has no header to sniff and must be inflated first (``zlib-flate -uncompress`` or Python's ``zlib``).
 
 Sources: 504ensicsLabs/LiME src/lime.h (``lime_mem_range_header``,
 ``LIME_MAGIC``) and src/main.c (``write_lime_header``: version 1, ``e_addr =
@@ -25,15 +25,15 @@ res->end``, inclusive).
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from dataclasses import dataclass
 
-from efitables.errors import DumpFormatError
+from efitables.errors import DumpFormatError, MemoryReadError
 from efitables.findings import Severity, make, register
 from efitables.memory import ContainerFormat, register_format
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory, PhysRange
+from efitables.memory.raw import shrank_reason
 
 LIME_MAGIC = 0x4C694D45
 LIME_VERSION = 1
@@ -81,7 +81,6 @@ class LimeMemory(PhysicalMemory):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self._fh = open(path, "rb")  # noqa: SIM115 (kept open for lazy reads)
-        self._mm: mmap.mmap | None = None
         try:
             self._init()
         except Exception:
@@ -93,13 +92,12 @@ class LimeMemory(PhysicalMemory):
         self.info.file_size = size
         if size < HEADER_SIZE:
             raise DumpFormatError(self.path, f"file of {size} bytes is shorter than a LiME header")
-        self._mm = mmap.mmap(self._fh.fileno(), size, access=mmap.ACCESS_READ)
-        mm = self._mm
+        fd = self._fh.fileno()
         ranges: list[LimeRange] = []
         versions: set[int] = set()
         pos = 0
         while pos + HEADER_SIZE <= size:
-            magic, version, s_addr, e_addr, _res = _HDR.unpack_from(mm, pos)
+            magic, version, s_addr, e_addr, _res = _HDR.unpack(os.pread(fd, HEADER_SIZE, pos))
             where = f"LiME header at file offset {pos:#x}"
             problem = None
             if magic != LIME_MAGIC:
@@ -156,15 +154,15 @@ class LimeMemory(PhysicalMemory):
 
     def _read(self, pa: int, size: int) -> bytes:
         i = self._range_index(pa)
-        assert i is not None and self._mm is not None
+        assert i is not None
         seg = self._seg_by_start[self._ranges[i].start]
         off = seg.file_offset + (pa - seg.start)
-        return self._mm[off : off + size]
+        data = os.pread(self._fh.fileno(), size, off)
+        if len(data) < size:  # pread, not a mapping: a file that shrank must not be a SIGBUS
+            raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
+        return data
 
     def close(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
         self._fh.close()
 
 

@@ -157,22 +157,31 @@ def object_fields(p: Parsed) -> dict[str, Scalar]:
     return out
 
 
+#: String attributes that name an object among its siblings (first found is used).
+_NAMING_ATTRS = ("signature", "type_name", "name")
+
+
 def _identity(p: Parsed, parent: str, seen: Counter[str]) -> str:
     """A key for ``p`` that survives moves (see the module docstring)."""
     kind = p.kind
     guid = getattr(p, "guid", None)
     if kind == "EFI_CONFIGURATION_TABLE" and isinstance(guid, str):
         base = f"configuration table {getattr(p, 'name', None) or guid}"
-    elif kind == "EFI_MEMORY_DESCRIPTOR":
-        base = f"EFI memory descriptor {getattr(p, 'physical_start', 0):#x}"
-    elif kind == "boot_e820_entry":
-        base = f"E820 {getattr(p, 'addr', 0):#x} ({getattr(p, 'source', '')})"
     elif kind == "setup_data":
         base = f"setup_data {getattr(p, 'type_name', '?')}"
-    elif parent:
-        base = f"{parent} / {kind}"
     else:
-        base = kind
+        if kind == "EFI_MEMORY_DESCRIPTOR":
+            label = f"EFI memory descriptor {getattr(p, 'physical_start', 0):#x}"
+        elif kind == "boot_e820_entry":
+            label = f"E820 {getattr(p, 'addr', 0):#x} ({getattr(p, 'source', '')})"
+        else:
+            label = kind
+            for attr in _NAMING_ATTRS:
+                v = getattr(p, attr, None)
+                if isinstance(v, str) and v:
+                    label = f"{kind} {v}"
+                    break
+        base = f"{parent} / {label}" if parent else label
     seen[base] += 1
     return base if seen[base] == 1 else f"{base} #{seen[base]}"
 

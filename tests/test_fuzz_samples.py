@@ -258,3 +258,11 @@ def test_regression_huge_zero_fill_segment(work: Path) -> None:
     else:
         raise AssertionError("no PT_LOAD above 4 GiB in the sample")
     check(img.save(work, "zero-fill.elf"), "p_memsz 0x6600010000")
+
+
+def test_regression_note_offset_past_the_file(work: Path) -> None:
+    """Found by test_flipped_bytes: a PT_NOTE p_offset with its top byte set (file offset 0x4f ^= 0x80)
+    reached os.pread as an offset too large for a C long (OverflowError)."""
+    img = image("ovmf64-virt.elf")
+    apply_flips(img, [("file", 79, 128)])
+    check(img.save(work, "note-offset.elf"), "PT_NOTE p_offset >= 2**63")

@@ -70,6 +70,9 @@ XS_EXTENT = register(
 KEPT_TYPES = frozenset({0, 5, 6, 9, 10, 11, 12, 13, 14})
 #: Boot-services code/data: kept only with EFI_MEMORY_RUNTIME.
 BOOT_TYPES = frozenset({3, 4})
+#: Payloads that wrap another object by design: the Linux EFI stub's LINUX_EFI_BOOT_MEMMAP table is
+#: ``struct efi_boot_memmap``, a header followed by the very memory map efi_info names.
+WRAPS = {"LINUX_EFI_BOOT_MEMMAP_GUID": frozenset({"EFI memory map"})}
 #: A dump with thousands of overlapping objects gets this many findings and a summary.
 MAX_OVERLAP_FINDINGS = 64
 
@@ -91,6 +94,8 @@ def overlaps(d: Dump) -> list[Finding]:
         for a in active:
             if a.group == r.group or (a.role == PAYLOAD and r.role == PAYLOAD):
                 continue  # one object, or payloads (checked by their decoders)
+            if _wraps(a, r) or _wraps(r, a):
+                continue
             if len(out) >= MAX_OVERLAP_FINDINGS:
                 extra += 1
                 continue
@@ -99,6 +104,10 @@ def overlaps(d: Dump) -> list[Finding]:
     if extra:
         out.append(make(XS_OVERLAP, "dump", None, f"{extra} more overlapping pairs not listed"))
     return out
+
+
+def _wraps(outer: Region, inner: Region) -> bool:
+    return inner.name in WRAPS.get(outer.tag, ()) and outer.address <= inner.address and inner.end <= outer.end
 
 
 def _covered_end(mm: EfiMemoryMap, desc: MemoryDescriptor) -> int:

@@ -31,6 +31,7 @@ class Region:
     size: int
     role: str
     group: str
+    tag: str = ""  # a configuration table's GUID name, for payloads
 
     @property
     def end(self) -> int:
@@ -48,10 +49,10 @@ def area(d: Dump, name: str) -> Any:
     return None if callable(value) else value
 
 
-def _region(name: str, address: Any, size: Any, role: str, group: str) -> Region | None:
+def _region(name: str, address: Any, size: Any, role: str, group: str, tag: str = "") -> Region | None:
     if not isinstance(address, int) or not isinstance(size, int) or size <= 0 or address < 0:
         return None
-    return Region(name, address, size, role, group)
+    return Region(name, address, size, role, group, tag)
 
 
 def firmware_regions(d: Dump) -> list[Region]:
@@ -116,7 +117,8 @@ def payload_regions(d: Dump) -> list[Region]:
         p = e.payload
         if not isinstance(p, Parsed):
             continue
-        r = _region(f"configuration table [{e.index}] {e.name or e.guid}", p.address, p.size, PAYLOAD, "payload")
+        label = f"configuration table [{e.index}] {e.name or e.guid}"
+        r = _region(label, p.address, p.size, PAYLOAD, "payload", e.name or e.guid)
         if r is not None and (r.address, r.size) not in seen:
             seen.add((r.address, r.size))
             out.append(r)

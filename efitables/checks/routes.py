@@ -25,8 +25,9 @@ XS_RUNTIME_POINTER = register(
     Severity.WARNING,
     "A runtime service pointer is not in EfiRuntimeServicesCode",
     "A non-NULL function pointer of the runtime services table names memory that the EFI memory map does not "
-    "give the type EfiRuntimeServicesCode (after translating an EFI virtual address through the map): the "
-    "kernel would call into memory it does not map for runtime services.",
+    "give the type EfiRuntimeServicesCode (after translating an EFI virtual address through the map; a virtual "
+    "address the map does not translate is not judged): the kernel would call into memory it does not map for "
+    "runtime services.",
 )
 
 RUNTIME_CODE = 5
@@ -72,11 +73,14 @@ def runtime_pointers(d: Dump) -> list[Finding]:
         ptr = getattr(rt.fields, name, None)
         if not isinstance(ptr, int) or ptr == 0:
             continue
+        virtual = rt.address is not None and st.runtime_services_ptr.is_virtual
         desc = mm.lookup(ptr) if ptr < MAX_PHYS_ADDR else None
         if desc is None or desc.type != RUNTIME_CODE:
             hit = mm.virt_to_phys(ptr)
             if hit is not None:
                 desc = hit[1]
+            elif ptr >= MAX_PHYS_ADDR or virtual:
+                continue  # an EFI virtual address this map does not translate: nothing to judge
         if desc is None:
             bad.append(f"{name} {ptr:#x} (not in the memory map)")
         elif desc.type != RUNTIME_CODE:

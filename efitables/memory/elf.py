@@ -179,7 +179,7 @@ class ElfMemory(PhysicalMemory):
                 )
             )
             filesz = max(0, min(filesz, MAX_NOTE_SEGMENT, file_size - off))
-        data = os.pread(self._fh.fileno(), filesz, off)
+        data = os.pread(self._fh.fileno(), filesz, off) if filesz > 0 and 0 <= off < file_size else b""
         pos = 0
         while pos + 12 <= len(data):
             namesz = int.from_bytes(data[pos : pos + 4], "little")

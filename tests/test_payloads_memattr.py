@@ -83,6 +83,11 @@ def test_memattr_against_memory_map():
     assert t.entries[1].findings[0].code == "MEMATTR-ENTRY-OUTSIDE"
 
 
+def test_memattr_zeroed():
+    t = decode_payload(_mem(bytes(64)), Entry(EFI_MEMORY_ATTRIBUTES_TABLE_GUID, PA))
+    assert codes(t) == ["MEMATTR-ZERO"] and t.entries == []
+
+
 def test_memattr_counts_past_the_dump_and_caps():
     raw = memattr_table(_descs(), count=1000)
     t = decode_payload(BytesMemory({PA: raw}), Entry(EFI_MEMORY_ATTRIBUTES_TABLE_GUID, PA))

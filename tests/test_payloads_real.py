@@ -19,7 +19,7 @@ CORPUS = Path(
 EFI_VARIANTS = sorted(
     p.name.removesuffix(".elf.xz")
     for p in CORPUS.glob("*.elf.xz")
-    if (CORPUS / (p.name.removesuffix(".elf.xz") + ".truth.json")).exists() and p.name.startswith("ovmf")
+    if (CORPUS / (p.name.removesuffix(".elf.xz") + ".truth.json")).exists() and p.name.startswith(("ovmf", "kexec"))
 )
 
 pytestmark = pytest.mark.skipif(not EFI_VARIANTS, reason="no real OVMF dumps in dumps/real/corpus")
@@ -37,6 +37,11 @@ def elf_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
+def _not_info(p) -> list:
+    """Findings above INFO (a kexec'd kernel's runtime-only map adds PAYLOAD-NOT-IN-MAP, which is INFO)."""
+    return [f for f in p.all_findings() if f.severity > efitables.Severity.INFO]
+
+
 @pytest.mark.parametrize("variant", EFI_VARIANTS)
 def test_real_payloads(elf_dumps: dict[str, Path], variant: str) -> None:
     truth = json.loads((CORPUS / f"{variant}.truth.json").read_text())["efi"]
@@ -48,7 +53,7 @@ def test_real_payloads(elf_dumps: dict[str, Path], variant: str) -> None:
         assert acpi20.table_address == printed["ACPI 2.0"]
         r = acpi20.payload
         assert r.kind == "ACPI_RSDP" and r.revision == 2 and r.oem_id == "BOCHS"
-        assert r.checksum_ok and r.extended_checksum_ok and r.all_findings() == []
+        assert r.checksum_ok and r.extended_checksum_ok and _not_info(r) == []
         assert r.xsdt.checksum_ok and r.rsdt.checksum_ok and r.xsdt.signatures == r.rsdt.signatures
         assert r.xsdt.signatures[0] == "FACP" and all(t.checksum_ok for t in r.xsdt.tables)
         r1 = by_name["ACPI_TABLE_GUID"].payload
@@ -57,7 +62,7 @@ def test_real_payloads(elf_dumps: dict[str, Path], variant: str) -> None:
         sm = by_name["SMBIOS_TABLE_GUID"]
         assert sm.table_address == printed["SMBIOS"]
         ep = sm.payload
-        assert ep.checksum_ok and ep.intermediate_checksum_ok and ep.table_read and ep.all_findings() == []
+        assert ep.checksum_ok and ep.intermediate_checksum_ok and ep.table_read and _not_info(ep) == []
         assert len(ep.structures) == ep.number_of_structures and ep.structures[-1].type == 127
         bios = next(s for s in ep.structures if s.type == 0)
         assert bios.strings[0] == "EFI Development Kit II / OVMF"
@@ -65,12 +70,22 @@ def test_real_payloads(elf_dumps: dict[str, Path], variant: str) -> None:
         ma = by_name["EFI_MEMORY_ATTRIBUTES_TABLE_GUID"]
         assert ma.table_address == printed["MEMATTR"]
         t = ma.payload
-        assert t.version in (1, 2) and len(t.entries) == t.number_of_entries > 0 and t.all_findings() == []
-        assert {e.type_name for e in t.entries} <= {"EFI_RUNTIME_SERVICES_CODE", "EFI_RUNTIME_SERVICES_DATA"}
+        if variant.startswith("kexec"):
+            # Seen in the kexec'd kernel's dump: the table's bytes are zero although the region was kept.
+            assert [f.code for f in _not_info(t)] == ["MEMATTR-ZERO"]
+        else:
+            assert t.version in (1, 2) and len(t.entries) == t.number_of_entries > 0 and t.all_findings() == []
+            assert {e.type_name for e in t.entries} <= {"EFI_RUNTIME_SERVICES_CODE", "EFI_RUNTIME_SERVICES_DATA"}
 
         bm = by_name["LINUX_EFI_BOOT_MEMMAP_GUID"].payload
-        assert bm.memmap is not None and bm.memmap.address == d.efi_memmap.address  # efi_info points at map[]
-        assert len(bm.memmap.descriptors) == len(d.efi_memmap.descriptors)
+        assert bm.memmap is not None and len(bm.memmap.descriptors) > 100
+        if not variant.startswith("kexec"):  # efi_info points at map[]; a kexec'd kernel gets a runtime-only map
+            assert bm.memmap.address == d.efi_memmap.address
+            assert len(bm.memmap.descriptors) == len(d.efi_memmap.descriptors)
+        # Nothing about the payloads is an error in a dump of a healthy machine.
+        errors = [f for c in d.config_tables if c.payload for f in c.payload.all_findings()
+                  if f.severity >= efitables.Severity.ERROR]  # fmt: skip
+        assert errors == []
 
         # No RNG protocol in these guests: no seed table, and none printed at boot.
         assert ("RNG" in printed) == ("LINUX_EFI_RANDOM_SEED_TABLE_GUID" in by_name)

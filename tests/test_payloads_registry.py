@@ -145,3 +145,24 @@ def test_overlaps_between_tables():
     f = check_overlaps([("A", a), ("B", b), ("C", c), ("A again", same)])
     assert [x.code for x in f] == ["PAYLOAD-OVERLAP"] and "0x1080" in f[0].message
     assert check_overlaps([("A", a), ("C", c)]) == []
+
+
+def test_outside_a_runtime_only_map_is_unknown_not_wrong():
+    """A kexec'd kernel's EFI map holds only RUNTIME regions: a payload outside it cannot be judged."""
+    raw = s.LINUX_EFI_INITRD.build(dict(base=0, size=0))
+    rt_map = memory_map([dict(Type=6, PhysicalStart=0x7E0000, NumberOfPages=0x10, Attribute=(1 << 63) | 8)])
+    mem = BytesMemory({PA: raw, 0x100000: rt_map})
+    mm = parse_memmap(mem, 0x100000, len(rt_map), 48, 1)
+    i = decode_payload(mem, Entry(LINUX_EFI_INITRD_MEDIA_GUID, PA), memmap=mm)
+    assert codes(i) == ["LINUX-INITRD-RANGE", "PAYLOAD-NOT-IN-MAP"]
+    assert {f.severity for f in i.findings} == {Severity.INFO}
+    # ACPI tables the RSDP lists are not flagged either.
+    page = bytearray(0x1000)
+    page[0:36] = rsdp(2, 0, PA + 0x100)
+    x = rsdt([PA + 0x200], xsdt=True)
+    page[0x100 : 0x100 + len(x)] = x
+    facp = acpi_table(b"FACP", bytes(10))
+    page[0x200 : 0x200 + len(facp)] = facp
+    mem = BytesMemory({PA: bytes(page), 0x100000: rt_map})
+    r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, PA), memmap=parse_memmap(mem, 0x100000, len(rt_map), 48, 1))
+    assert codes(r) == ["PAYLOAD-NOT-IN-MAP"]

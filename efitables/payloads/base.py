@@ -37,6 +37,13 @@ PAYLOAD_REGION_END = register(
     "Payload runs past the end of its memory-map region",
     "The payload starts inside one EFI memory descriptor but its size extends beyond it.",
 )
+PAYLOAD_NOT_IN_MAP = register(
+    "PAYLOAD-NOT-IN-MAP",
+    Severity.INFO,
+    "Payload is outside a runtime-only EFI memory map; its memory type is unknown",
+    "The EFI memory map holds only EFI_MEMORY_RUNTIME regions, as the map a kexec'd kernel gets does: it "
+    "cannot say what memory the payload is in, and boot-time memory may have been reused since.",
+)
 PAYLOAD_OVERLAP = register(
     "PAYLOAD-OVERLAP",
     Severity.WARNING,
@@ -85,6 +92,16 @@ class DecodeContext:
         except MemoryReadError as e:
             findings.append(make(READ_ERROR, structure, pa, e.reason))
             return None
+
+    @property
+    def runtime_only_map(self) -> bool:
+        """True if the memory map describes only EFI_MEMORY_RUNTIME regions (a kexec'd kernel's map)."""
+        if self.memmap is None:
+            return False
+        if "runtime_only" not in self.scratch:
+            descs = getattr(self.memmap, "descriptors", [])
+            self.scratch["runtime_only"] = bool(descs) and all(d.is_runtime for d in descs)
+        return bool(self.scratch["runtime_only"])
 
     def region_of(self, pa: int) -> Any:
         """The EFI memory descriptor holding ``pa`` (None without a memory map)."""
@@ -224,6 +241,16 @@ def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] |
                     f"[{desc.index}] {desc.type_name} {desc.physical_start:#x}-{desc.physical_end:#x}",
                 )
             )
+    elif ctx.memmap is not None and ctx.runtime_only_map:
+        payload.findings.append(
+            make(
+                PAYLOAD_NOT_IN_MAP,
+                ctx.name or ctx.guid,
+                payload.address,
+                f"{payload.address:#x} is outside the runtime-only memory map: the bytes may have been reused",
+            )
+        )
+        return True
     elif ctx.memmap is not None:
         payload.findings.append(
             make(
@@ -306,7 +333,8 @@ def check_subregion(
         return
     desc = ctx.region_of(pa)
     if desc is None:
-        findings.append(make(PAYLOAD_REGION_TYPE, label, pa, f"{pa:#x} is in no EFI memory descriptor"))
+        if not ctx.runtime_only_map:  # a runtime-only map cannot say (the payload carries PAYLOAD-NOT-IN-MAP)
+            findings.append(make(PAYLOAD_REGION_TYPE, label, pa, f"{pa:#x} is in no EFI memory descriptor"))
         return
     if desc.type not in expected:
         want = ", ".join(type_name(t) for t in sorted(expected))
@@ -322,7 +350,7 @@ def check_subregion(
         )
 
 
-def downgrade_stale(payload: Parsed, note: str = "in possibly stale memory") -> None:
+def downgrade_stale(payload: Parsed, note: str = "in possibly stale memory") -> None:  # noqa: D417
     """Make every finding of ``payload`` and its children INFO: its bytes may simply be reused memory."""
     import dataclasses
 

@@ -54,6 +54,13 @@ MA_VERSION = register(
     "Memory attributes table version is not 1 or 2",
     "Linux v6.12 ignores the table when Version > 2.",
 )
+MA_ZERO = register(
+    "MEMATTR-ZERO",
+    Severity.WARNING,
+    "Memory attributes table header is all zeros",
+    "The configuration table still names the table but its bytes are zero: wiped or reused memory "
+    "(seen in the dump of a kexec'd kernel). There is nothing to apply.",
+)
 MA_DESC_SIZE = register(
     "MEMATTR-DESC-SIZE", Severity.ERROR, "Memory attributes descriptor size is below 40 or not a multiple of 8"
 )
@@ -128,6 +135,9 @@ def decode_memattr(ctx: DecodeContext) -> MemoryAttributesTable:
         flags=h["Flags"],
         forward_cfi=h["Version"] > 1 and bool(h["Flags"] & EFI_MEMORY_ATTRIBUTES_FLAGS_RT_FORWARD_CONTROL_FLOW_GUARD),
     )
+    if not any(raw):
+        t.findings.append(make(MA_ZERO, name, pa, "16 zero bytes"))
+        return t
     if t.version not in (1, 2):
         t.findings.append(make(MA_VERSION, name, pa, f"Version {t.version}"))
     if t.version > 1 and t.flags & ~EFI_MEMORY_ATTRIBUTES_FLAGS_RT_FORWARD_CONTROL_FLOW_GUARD:

@@ -424,3 +424,16 @@ def test_api_efi_memmap(corpus: dict, variant: str) -> None:
                 assert m is not None, f"{name}: runtime-map entry {r} not in the map"
                 assert m.type == r["type"], r
                 assert r["phys_addr"] + r["num_pages"] * 4096 <= m.physical_end, r
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_truth_is_what_the_serial_log_says(variant: str) -> None:
+    """The committed truth is exactly serial_to_truth.py's output for the committed serial log."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "dumps" / "real" / "serial_to_truth.py"
+    log = lzma.decompress((CORPUS / f"{variant}.serial.log.xz").read_bytes())
+    r = subprocess.run([sys.executable, str(script), "/dev/stdin", "--variant", variant], input=log,
+                       capture_output=True, check=True)
+    assert json.loads(r.stdout) == truth(variant)

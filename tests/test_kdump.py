@@ -435,6 +435,15 @@ def test_many_runs_and_large_sparse_bitmap(tmp_path: Path) -> None:
     assert mem.read(rs[-1].start, PAGE) == page_of(7)
 
 
+def test_too_many_runs_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import efitables.memory.kdump as kd
+
+    monkeypatch.setattr(kd, "MAX_RUNS", 100)
+    pages = {pfn: bytes(PAGE) for pfn in range(0, 1000, 2)}
+    with pytest.raises(DumpFormatError, match="more than 100 separate runs"):
+        KdumpMemory(write(tmp_path, "d", build_kdump(pages, max_mapnr=1024)))
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, 4 * PAGE + 24 * 9 - 1), st.integers(0, 255)), min_size=1, max_size=8),
        st.booleans())

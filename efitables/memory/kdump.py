@@ -432,6 +432,8 @@ def _bitmap_runs(
                 elif run_start >= 0:
                     runs.append((run_start, pfn))
                     run_start = -1
+                    if len(runs) > MAX_RUNS:
+                        return runs, total  # the caller refuses the dump; stop growing the list
             pos += 1
         base += n
     if run_start >= 0:
@@ -576,7 +578,7 @@ class KdumpMemory(PhysicalMemory):
 
         runs, dumped = _bitmap_runs(f.read, bitmap_off + half, half, pfn_lo, pfn_hi)
         if len(runs) > MAX_RUNS:
-            raise DumpFormatError(self.path, f"kdump bitmap has {len(runs)} separate runs of pages (limit {MAX_RUNS})")
+            raise DumpFormatError(self.path, f"kdump bitmap has more than {MAX_RUNS} separate runs of pages")
         existing = _bitmap_count(f.read, bitmap_off, half, pfn_lo, pfn_hi)
         d["pages_dumped"] = dumped
         d["pages_in_first_bitmap"] = existing

@@ -178,7 +178,7 @@ class Dump:
     def _decode_payloads(self, st: SystemTable | None) -> None:
         """Fill each configuration table's ``payload`` (efitables.payloads; every decoder is bounded)
         and add overlaps between payloads to the configuration table array's findings."""
-        from efitables.payloads import check_overlaps, decode_payload
+        from efitables.payloads import check_overlaps, decode_payload, link_payloads
 
         if st is None:
             return
@@ -188,6 +188,7 @@ class Dump:
                 t.payload = decode_payload(self.memory, t, show_secrets=self.show_secrets, memmap=self.efi_memmap)
             if t.payload is not None:
                 decoded.append((t.name or t.guid, t.payload))
+        link_payloads(self.memory, [p for _, p in decoded])
         if st.config_table_array is not None:
             st.config_table_array.findings.extend(check_overlaps(decoded))
 

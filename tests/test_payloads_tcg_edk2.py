@@ -201,3 +201,23 @@ def test_device_tree_header():
     bad = fs.FDT_HEADER.build({**hdr, "off_dt_strings": 0x1F0})
     assert codes(decode_payload(_mem(bad), Entry(fdt.DEVICE_TREE_GUID, PA))) == ["PAYLOAD-FDT-HEADER"]
     assert codes(decode_payload(_mem(bytes(64)), Entry(fdt.DEVICE_TREE_GUID, PA))) == ["PAYLOAD-FDT-MAGIC"]
+
+
+def test_final_events_sized_with_the_logs_digests():
+    from efitables.payloads import link_payloads
+
+    log = tpm_log_v2(2)
+    spec_len = 32 + struct.unpack_from("<I", log, 28)[0]
+    records = tpm_log_v2(3)[spec_len:]  # three TCG_PCR_EVENT2 records (sha1 + sha256)
+    final = ts.EFI_TCG2_FINAL_EVENTS_TABLE.build(dict(Version=1, NumberOfEvents=3)) + records
+    mem = BytesMemory({PA: tpm_eventlog_table(log) + bytes(0x1000 - 9 - len(log)), PA + 0x1000: final + bytes(64)})
+    x = decode_payload(mem, Entry(t.LINUX_EFI_TPM_EVENT_LOG_GUID, PA))
+    f = decode_payload(mem, Entry(t.EFI_TCG2_FINAL_EVENTS_TABLE_GUID, PA + 0x1000))
+    assert f.events_size is None
+    link_payloads(mem, [x, f])
+    assert codes(f) == [] and f.events_size == len(records) and f.size == 16 + len(records)
+    short = ts.EFI_TCG2_FINAL_EVENTS_TABLE.build(dict(Version=1, NumberOfEvents=9)) + records
+    mem = BytesMemory({PA: tpm_eventlog_table(log) + bytes(0x1000 - 9 - len(log)), PA + 0x1000: short})
+    f = decode_payload(mem, Entry(t.EFI_TCG2_FINAL_EVENTS_TABLE_GUID, PA + 0x1000))
+    link_payloads(mem, [decode_payload(mem, Entry(t.LINUX_EFI_TPM_EVENT_LOG_GUID, PA)), f])
+    assert codes(f) == ["TPM-FINAL-EVENTS"] and f.events_size is None

@@ -106,6 +106,13 @@ def decode_payload(
     return result
 
 
+def link_payloads(mem: PhysicalMemory, payloads: list[Parsed]) -> None:
+    """Steps that need more than one table: size the TCG final events with the TPM log's digest sizes."""
+    from efitables.payloads.tcg import link_tcg
+
+    link_tcg(mem, payloads)
+
+
 # Import the decoder modules: each registers its GUIDs.
 from efitables.payloads import acpi, edk2, esrt, fdt, linux_tables, memattr, smbios, tcg  # noqa: E402,F401
 
@@ -119,5 +126,6 @@ __all__ = [
     "check_overlaps",
     "decode_payload",
     "decoder_for",
+    "link_payloads",
     "register_decoder",
 ]

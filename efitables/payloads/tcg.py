@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass, field
 
 from efitables.findings import Severity, make, register
+from efitables.memory.base import PhysicalMemory
 from efitables.payloads import register_decoder
 from efitables.payloads.base import ACPI_TYPES, BS_DATA, DecodeContext, Extent, Payload
 from efitables.schemas.payloads.tcg import (
@@ -52,6 +53,13 @@ LOG_EVENT = register(
 )
 LOG_TOO_MANY = register("TPM-LOG-TOO-MANY", Severity.INFO, "TPM event log has more records than efitables counts")
 FINAL_VERSION = register("TPM-FINAL-VERSION", Severity.WARNING, "TCG2/CC final events table version is not 1")
+FINAL_EVENTS = register(
+    "TPM-FINAL-EVENTS",
+    Severity.WARNING,
+    "TCG2/CC final events do not walk with the main log's digest sizes",
+    "NumberOfEvents records could not be read as TCG_PCR_EVENT2 with the algorithms of the Linux TPM "
+    "log's Spec ID event (as Linux tpm.c reads them): the table is truncated, stale or inconsistent.",
+)
 FINAL_COUNT = register("TPM-FINAL-COUNT", Severity.WARNING, "TCG2/CC final events table claims an implausible count")
 
 
@@ -67,6 +75,7 @@ class TpmEventLog(Payload):
     spec_id: dict | None = None
     algorithms: list[dict] = field(default_factory=list)
     event_count: int | None = None
+    digest_sizes: dict[int, int] = field(default_factory=dict, repr=False)
 
     @property
     def title(self) -> str:
@@ -98,9 +107,14 @@ def _count_tcg12(log: bytes, findings: list, base: int, start: int = 0, limit: i
     return n
 
 
-def _count_tcg2(log: bytes, start: int, digest_sizes: dict[int, int], findings: list, base: int) -> int:
+def _count_tcg2(
+    log: bytes, start: int, digest_sizes: dict[int, int], findings: list, base: int, limit: int | None = None
+) -> tuple[int, int]:
+    """Walk TCG_PCR_EVENT2 records from ``start``; returns (records, offset after the last one)."""
     off, n = start, 0
     while off < len(log):
+        if limit is not None and n >= limit:
+            break
         if n >= MAX_EVENTS:
             findings.append(make(LOG_TOO_MANY, "TPM event log", base + off, f"stopped after {MAX_EVENTS} records"))
             break
@@ -134,7 +148,7 @@ def _count_tcg2(log: bytes, start: int, digest_sizes: dict[int, int], findings: 
             break
         off = p + 4 + size
         n += 1
-    return n
+    return n, off
 
 
 def decode_tpm_log(ctx: DecodeContext) -> TpmEventLog:
@@ -222,7 +236,8 @@ def decode_tpm_log(ctx: DecodeContext) -> TpmEventLog:
     if start > len(log):
         t.findings.append(make(LOG_EVENT, name, t.log_address, "Spec ID event runs past the log"))
         return t
-    t.event_count = 1 + _count_tcg2(log, start, sizes, t.findings, t.log_address)
+    t.digest_sizes = sizes
+    t.event_count = 1 + _count_tcg2(log, start, sizes, t.findings, t.log_address)[0]
     return t
 
 
@@ -232,10 +247,13 @@ class FinalEventsTable(Payload):
 
     version: int
     number_of_events: int
+    #: Bytes of the records, when the main log's Spec ID event gave the digest sizes to walk them.
+    events_size: int | None = None
 
     @property
     def title(self) -> str:
-        return f"final events table v{self.version} ({self.number_of_events} events)"
+        size = "" if self.events_size is None else f", {self.events_size:#x} bytes"
+        return f"final events table v{self.version} ({self.number_of_events} events{size})"
 
 
 def decode_final_events(ctx: DecodeContext) -> FinalEventsTable:
@@ -261,6 +279,44 @@ def decode_final_events(ctx: DecodeContext) -> FinalEventsTable:
     if f.number_of_events > MAX_EVENTS:
         f.findings.append(make(FINAL_COUNT, name, pa, f"NumberOfEvents {f.number_of_events}"))
     return f
+
+
+#: Most bytes of final events read to size them.
+MAX_FINAL_EVENTS_BYTES = 4 * 1024 * 1024
+
+
+def size_final_events(mem: PhysicalMemory, final: FinalEventsTable, log: TpmEventLog) -> None:
+    """Walk the final events with the digest sizes of the main log's Spec ID event (as Linux tpm.c does).
+
+    Sets ``events_size`` and ``size``; a record that cannot be walked is TPM-FINAL-EVENTS.
+    """
+    if final.address is None or not log.digest_sizes or final.number_of_events > MAX_EVENTS:
+        return
+    start = final.address + 16
+    gap = mem.first_gap(start, MAX_FINAL_EVENTS_BYTES)
+    avail = MAX_FINAL_EVENTS_BYTES if gap is None else gap[0] - start
+    if avail <= 0:
+        return
+    data = mem.read(start, avail, structure="final events")
+    found: list = []
+    n, end = _count_tcg2(data, 0, log.digest_sizes, found, start, limit=final.number_of_events)
+    if n < final.number_of_events:
+        final.findings.append(
+            make(FINAL_EVENTS, "final events table", start + end, f"walked {n} of {final.number_of_events} records")
+        )
+        return
+    final.events_size = end
+    final.size = 16 + end
+
+
+def link_tcg(mem: PhysicalMemory, payloads: list) -> None:
+    """Cross-table step: size every final events table with the Linux TPM log's digest sizes."""
+    logs = [p for p in payloads if isinstance(p, TpmEventLog) and p.digest_sizes]
+    if not logs:
+        return
+    for p in payloads:
+        if isinstance(p, FinalEventsTable) and p.events_size is None:
+            size_final_events(mem, p, logs[0])
 
 
 TCG_TYPES = ACPI_TYPES | {BS_DATA}

@@ -57,15 +57,14 @@ def fingerprint(path: str, f: Finding, occurrence: int = 0) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _result(
-    f: Finding, rule_index: int, artifact_index: int, path: str, fmt: str | None, occurrence: int
-) -> dict[str, Any]:
+def _result(f: Finding, rule_index: int, artifact_index: int, v: Verdict, occurrence: int) -> dict[str, Any]:
+    path = v.path
     where = f" @ {f.address:#x}" if f.address is not None else ""
     phys: dict[str, Any] = {"artifactLocation": {"uri": artifact_uri(path), "index": artifact_index}}
     if f.address is not None:
         phys["address"] = {"absoluteAddress": f.address, "kind": "data", "name": f.structure}
-        if fmt == "raw":  # a raw image's file offset is the physical address
-            phys["region"] = {"byteOffset": f.address}
+        if v.format == "raw" and v.file_size is not None and f.address < v.file_size:
+            phys["region"] = {"byteOffset": f.address}  # a raw image's file offset is the physical address
     return {
         "ruleId": f.code,
         "ruleIndex": rule_index,
@@ -105,11 +104,13 @@ def sarif_log(verdicts: list[Verdict]) -> dict[str, Any]:
         art: dict[str, Any] = {"location": {"uri": artifact_uri(v.path)}, "roles": ["analysisTarget"]}
         if v.format:
             art["properties"] = {"format": v.format}
+        if v.file_size is not None:
+            art["length"] = v.file_size
         artifacts.append(art)
         seen: Counter[tuple[str, str, int | None]] = Counter()
         for f in v.findings:
             k = (f.code, f.structure, f.address)
-            results.append(_result(f, rule_index[f.code], ai, v.path, v.format, seen[k]))
+            results.append(_result(f, rule_index[f.code], ai, v, seen[k]))
             seen[k] += 1
         if v.error is not None:
             notes.append(

@@ -71,6 +71,7 @@ class Verdict:
     error: str | None = None
     stage: str | None = None  # where ``error`` happened: "open", an area, or a check
     format: str | None = None
+    file_size: int | None = None
     seconds: float = 0.0
 
     @property
@@ -109,6 +110,7 @@ class Verdict:
             "path": self.path,
             "opened": self.opened,
             "format": self.format,
+            "file_size": self.file_size,
             "status": self.status,
             "exit_code": self.exit_code,
             "error": self.error,
@@ -205,7 +207,8 @@ def validate_dump(
     """Validate an already opened Dump (the caller closes it)."""
     t0 = time.perf_counter()
     stage = ["parse"]
-    v = Verdict(path=path or d.path, opened=True, fail_on=fail_on, format=d.memory.info.format)
+    info = d.memory.info
+    v = Verdict(path=path or d.path, opened=True, fail_on=fail_on, format=info.format, file_size=info.file_size)
     try:
         found = collect_findings(d, stage)
     except EfitablesError as e:

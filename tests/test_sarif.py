@@ -94,3 +94,18 @@ def test_fingerprints_stable_and_distinct() -> None:
     fa = [r["partialFingerprints"] for r in a["runs"][0]["results"]]
     fb = [r["partialFingerprints"] for r in b["runs"][0]["results"]]
     assert fa == fb and len({json.dumps(x) for x in fa}) == len(fa)
+
+
+def test_region_only_inside_a_raw_file(tmp_path: Path) -> None:
+    from sample_mutations import ST32_FW_VENDOR, ST_FW_VENDOR
+
+    img = SampleImage("ovmf64.raw")
+    img.systab_field(ST_FW_VENDOR, ST32_FW_VENDOR, 0x1000000000)  # EFI-FW-VENDOR-UNREADABLE @ 0x1000000000
+    v = validate_path(str(img.save(tmp_path)))
+    log = sarif_log([v])
+    check(log)
+    run = log["runs"][0]
+    assert run["artifacts"][0]["length"] == len(img.data)
+    res = next(r for r in run["results"] if r["ruleId"] == "EFI-FW-VENDOR-UNREADABLE")
+    phys = res["locations"][0]["physicalLocation"]
+    assert phys["address"]["absoluteAddress"] == 0x1000000000 and "region" not in phys

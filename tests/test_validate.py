@@ -219,6 +219,14 @@ def test_directory_and_missing_file(tmp_path: Path) -> None:
     assert not v.opened and "is a directory" in (v.error or "") and v.exit_code == EXIT_ERROR
     v = validate_path(str(tmp_path / "nope.raw"))
     assert not v.opened and "no such file" in (v.error or "")
+    fifo = tmp_path / "pipe.raw"
+    os.mkfifo(fifo)
+    v = validate_path(str(fifo))  # must not block reading a FIFO
+    assert not v.opened and "not a regular file" in (v.error or "")
+    loop = tmp_path / "loop.raw"
+    loop.symlink_to(loop)
+    v = validate_path(str(loop))
+    assert not v.opened and v.exit_code == EXIT_ERROR and v.stage == "open"
 
 
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

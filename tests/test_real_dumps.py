@@ -415,6 +415,13 @@ def test_api_efi_memmap(corpus: dict, variant: str) -> None:
                 assert got == [
                     (e["type"], e["phys"], e["virt"], e["num_pages"], e["attribute"]) for e in efi["memmap"]["entries"]
                 ]
+            ei = t["boot_params"]["efi_info"]
+            if not efi.get("memmap") and ei["memmap_size"] == len(efi["runtime_map"]) * ei["memdesc_size"]:
+                # a kexec'd kernel's map is the runtime map kexec-tools passed, which is
+                # also what its /sys/firmware/efi/runtime-map lists, entry by entry
+                assert mm.address == ei["memmap"]
+                assert got == [(r["type"], r["phys_addr"], r["virt_addr"], r["num_pages"], r["attribute"])
+                               for r in efi["runtime_map"]]
             # every region of /sys/firmware/efi/runtime-map (the kernel's later copy
             # of the map, whose virtual addresses the boot-time map need not carry,
             # e.g. in mixed mode; the kernel also splits regions it reserves) lies

@@ -11,8 +11,10 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dumps.builder import memory_map
+from efitables.efi.memmap import parse_memmap
 from efitables.memory import BytesMemory
-from efitables.payloads import DECODERS, decode_payload
+from efitables.payloads import DECODERS, check_overlaps, decode_payload, link_payloads
 from tests.builders_payloads import Entry
 
 PA = 0x100000
@@ -51,3 +53,34 @@ def test_decoders_survive_hostile_bytes(guid: str, data: bytes, bits: int, secre
     for c in p.children():
         c.title  # noqa: B018
         c.layout()
+
+
+MAP_PA = 0x10000
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=region(),
+    types=st.lists(st.integers(0, 16), min_size=1, max_size=3),
+    runtime=st.booleans(),
+    guids=st.lists(st.sampled_from(GUIDS), min_size=1, max_size=4),
+)
+def test_decoders_with_a_memory_map(data: bytes, types: list[int], runtime: bool, guids: list[str]) -> None:
+    """Region checks, stale downgrades, cross-table links and overlaps on hostile bytes under any map."""
+    pages = SIZE // 0x1000
+    descs = [
+        dict(Type=t, PhysicalStart=PA + i * 0x1000, NumberOfPages=1, Attribute=((1 << 63) if runtime else 0) | 8)
+        for i, t in enumerate(types[:pages])
+    ]
+    raw_map = memory_map(descs)
+    mem = BytesMemory({PA: data, MAP_PA: raw_map})
+    mm = parse_memmap(mem, MAP_PA, len(raw_map), 48, 1)
+    out = []
+    for i, g in enumerate(guids):
+        p = decode_payload(mem, Entry(g, PA + (i * 0x40) % SIZE), memmap=mm)
+        assert p is not None and not [f for f in p.all_findings() if f.code == "PAYLOAD-DECODE"]
+        out.append((g, p))
+    link_payloads(mem, [p for _, p in out])
+    for f in check_overlaps(out):
+        assert f.code == "PAYLOAD-OVERLAP"
+    json.dumps([p.to_dict() for _, p in out])

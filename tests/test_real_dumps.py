@@ -444,3 +444,33 @@ def test_truth_is_what_the_serial_log_says(variant: str) -> None:
     r = subprocess.run([sys.executable, str(script), "/dev/stdin", "--variant", variant], input=log,
                        capture_output=True, check=True)
     assert json.loads(r.stdout) == truth(variant)
+
+
+def _summary(d: efitables.Dump) -> dict:
+    st = d.systab
+    bp = d.boot_params
+    mm = d.efi_memmap
+    return {
+        "systab": None if st is None else (st.address, st.bits, st.revision, st.nr_tables, st.firmware_vendor,
+                                           st.config_table_address, st.crc_ok),
+        "config_tables": [(c.guid, c.name, c.table_address) for c in d.config_tables],
+        "boot_params": None if bp is None else (bp.address, bp.efi_loader_signature, bp.efi_systab, bp.efi_memmap,
+                                                bp.setup_data_ptr, bp.acpi_rsdp_addr),
+        "e820": None if d.e820 is None else [(e.addr, e.length, e.type) for e in d.e820.entries],
+        "setup_data": None if d.setup_data is None else [(n.address, n.type, n.len) for n in d.setup_data],
+        "efi_memmap": None if mm is None else [(m.type, m.physical_start, m.virtual_start, m.number_of_pages,
+                                                m.attribute) for m in mm.descriptors],
+    }
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_container_gives_the_same_results(corpus: dict, variant: str) -> None:
+    t = truth(variant)
+    summaries = {}
+    for name, path in containers(corpus, variant):
+        with _dump(path, t) as d:
+            summaries[name] = _summary(d)
+    ref = summaries["elf"]
+    assert ref["boot_params"] is not None and ref["boot_params"][0] == t["boot_params"]["phys"]
+    for name, s in summaries.items():
+        assert s == ref, name

@@ -499,3 +499,21 @@ def test_real_kexec_diff(real_dumps: dict[str, Path]) -> None:
     # the memory attributes table was reinstalled elsewhere for the second kernel
     assert by["configuration table EFI_MEMORY_ATTRIBUTES_TABLE_GUID"].change == "moved"
     assert json.loads(json.dumps(dd.to_dict()))["counts"] == dd.counts()
+
+
+def test_cli_jobs_workers_see_guid_db(tmp_path: Path) -> None:
+    """--guid-db is loaded by the parent; forked workers (--jobs 2) use the same names."""
+    from dumps.make_samples import UNKNOWN_GUID
+    from efitables import guids
+
+    csv = tmp_path / "names.csv"
+    csv.write_text(f"{UNKNOWN_GUID},SampleVendorTable\n")
+    saved = dict(guids._REGISTRY)
+    try:
+        for jobs in ("1", "2"):
+            code, out, _ = run("validate", "--jsonl", "--guid-db", str(csv), "--jobs", jobs, str(SAMPLES))
+            codes = {f["code"] for line in out.splitlines() for f in json.loads(line)["findings"]}
+            assert "EFI-CFGTAB-UNKNOWN-GUID" not in codes, jobs
+    finally:
+        guids._REGISTRY.clear()
+        guids._REGISTRY.update(saved)

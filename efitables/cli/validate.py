@@ -13,6 +13,7 @@ stderr, so stdout stays parseable.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -52,18 +53,29 @@ def run_validation(
     open_kwargs: dict[str, Any] | None = None,
     jobs: int = 1,
     on_done: Callable[[Verdict], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> list[Verdict]:
-    """Validate ``paths`` (in ``jobs`` processes when > 1); verdicts in the order of ``paths``."""
+    """Validate ``paths`` (in ``jobs`` processes when > 1); verdicts in the order of ``paths``.
+
+    Workers are forked (where the platform can), so state the command line set up in this
+    process (``--guid-db`` names) is theirs too; ``on_start`` runs once they exist (a progress
+    bar's thread must not be running when the workers fork).
+    """
     kw = open_kwargs or {}
     out: dict[int, Verdict] = {}
     if jobs <= 1 or len(paths) <= 1:
+        if on_start:
+            on_start()
         for i, p in enumerate(paths):
             out[i] = guarded_validate(p, fail_on, ignore, kw)
             if on_done:
                 on_done(out[i])
     else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
+        ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=min(jobs, len(paths)), mp_context=ctx) as pool:
             futs = {pool.submit(guarded_validate, p, fail_on, ignore, kw): i for i, p in enumerate(paths)}
+            if on_start:
+                on_start()
             for fut in as_completed(futs):
                 i = futs[fut]
                 try:
@@ -86,7 +98,10 @@ class _Progress:
         self._prog: Any = None
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        return self
+
+    def start(self) -> None:
+        if self.enabled and self._prog is None:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
@@ -101,11 +116,10 @@ class _Progress:
             )
             self._prog.start()
             self._task = self._prog.add_task("validating", total=self.total)
-        return self
 
     def advance(self, v: Verdict) -> None:
         if self._prog is not None:
-            self._prog.update(self._task, advance=1, description=f"validating {os.path.basename(v.path)}")
+            self._prog.update(self._task, advance=1, description=f"validating {safe(os.path.basename(v.path))}")
 
     def __exit__(self, *exc: object) -> None:
         if self._prog is not None:
@@ -211,7 +225,13 @@ def validate_cmd(
         v.fail_on = threshold
     with _Progress(len(paths), progress) as bar:
         verdicts = run_validation(
-            paths, fail_on=threshold, ignore=patterns, open_kwargs=open_kwargs, jobs=jobs, on_done=bar.advance
+            paths,
+            fail_on=threshold,
+            ignore=patterns,
+            open_kwargs=open_kwargs,
+            jobs=jobs,
+            on_done=bar.advance,
+            on_start=bar.start,
         )
     verdicts = problems + verdicts
     machine = as_json or as_jsonl or as_sarif

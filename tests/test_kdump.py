@@ -360,6 +360,17 @@ def test_max_mapnr_larger_than_bitmap_is_clamped(tmp_path: Path) -> None:
     assert mem.read(20 * PAGE, PAGE) == PAGES[20]
 
 
+def test_max_mapnr_inside_a_full_bitmap_byte(tmp_path: Path) -> None:
+    pages = {pfn: page_of(pfn) for pfn in range(16)}  # bitmap bytes 0xff 0xff
+    data = bytearray(build_kdump(pages, max_mapnr=16))
+    struct.pack_into("<Q", data, PAGE + 96, 13)  # max_mapnr_64: pages 13..15 are past the end
+    mem = open_memory(write(tmp_path, "d", bytes(data)))
+    assert [(r.start, r.end) for r in mem.ranges()] == [(0, 13 * PAGE)]
+    assert mem.info.details["pages_dumped"] == 13
+    assert mem.read(12 * PAGE, PAGE) == pages[12]
+    assert not mem.is_readable(13 * PAGE)
+
+
 def test_short_files(tmp_path: Path) -> None:
     with pytest.raises(DumpFormatError, match="too short"):
         KdumpMemory(write(tmp_path, "a", b"KDUMP"))

@@ -391,7 +391,7 @@ class PageDesc:
 # ---------------------------------------------------------------------------
 def _bitmap_runs(
     read: Callable[[int, int], bytes], off: int, nbytes: int, pfn_lo: int, pfn_hi: int
-) -> tuple[list[tuple[int, int]], int, int]:
+) -> tuple[list[tuple[int, int]], int]:
     """Runs ``[start_pfn, end_pfn)`` of set bits within ``[pfn_lo, pfn_hi)``.
 
     Returns (runs, number of set bits in the window). Reads the bitmap in
@@ -399,7 +399,6 @@ def _bitmap_runs(
     regular-expression search, so the cost follows the number of runs.
     """
     runs: list[tuple[int, int]] = []
-    total = 0
     run_start = -1
     nonzero = _NONZERO
     nonff = _NONFF
@@ -415,30 +414,25 @@ def _bitmap_runs(
         while pos < n:
             m = (nonff if run_start >= 0 else nonzero).search(chunk, pos)
             if m is None:
-                if run_start >= 0:
-                    total += (n - pos) * 8
                 break
-            if run_start >= 0:
-                total += (m.start() - pos) * 8
             pos = m.start()
             b = chunk[pos]
             pfn0 = (base + pos) << 3
             for bit in range(8):
                 pfn = pfn0 + bit
                 if (b >> bit) & 1 and pfn_lo <= pfn < pfn_hi:
-                    total += 1
                     if run_start < 0:
                         run_start = pfn
                 elif run_start >= 0:
                     runs.append((run_start, pfn))
                     run_start = -1
                     if len(runs) > MAX_RUNS:
-                        return runs, total  # the caller refuses the dump; stop growing the list
+                        return runs, -1  # the caller refuses the dump; stop growing the list
             pos += 1
         base += n
     if run_start >= 0:
         runs.append((run_start, min(pfn_hi, base << 3)))
-    return runs, total
+    return runs, sum(e - s for s, e in runs)
 
 
 def _bitmap_count(read: Callable[[int, int], bytes], off: int, nbytes: int, pfn_lo: int, pfn_hi: int) -> int:

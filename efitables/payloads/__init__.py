@@ -3,12 +3,14 @@
 A decoder is a function ``(DecodeContext) -> Parsed | None``; adding one is a
 schema in :mod:`efitables.schemas.payloads` plus one line::
 
-    register_decoder(SOME_TABLE_GUID, decode_some_table, expected_types=ACPI_TYPES)
+    register_decoder(SOME_TABLE_GUID, decode_some_table, expected_types=ACPI_TYPES, kept=False)
 
 :func:`decode_payload` looks the entry's GUID up, runs the decoder with every
 exception turned into a finding, and adds the memory-map checks (type of the
-region, fit). A GUID without a decoder gives None: the table is still listed
-by name and address. See shared/spec/config-tables.md.
+region, fit; a payload in boot-time memory that Linux does not keep is "possibly
+stale" and its findings become INFO). :func:`link_payloads` runs the steps that
+need two tables; :func:`check_overlaps` compares the payloads' byte ranges.
+A GUID without a decoder gives None: the table is still listed by name and address. See shared/spec/config-tables.md.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from efitables.findings import make
+from efitables.guids import canonical as _canonical
 from efitables.memory.base import PhysicalMemory
 from efitables.model import Parsed
 from efitables.payloads.base import (
@@ -32,12 +35,6 @@ from efitables.payloads.base import (
 )
 
 DECODERS: dict[str, DecoderInfo] = {}
-
-
-def _canonical(guid: str) -> str:
-    import uuid
-
-    return str(uuid.UUID(guid.strip().strip("{}")))
 
 
 def register_decoder(

@@ -5,7 +5,8 @@ log (dumps/real/serial_to_truth.py). Every container of one guest was dumped
 from the same stopped VM, so all of them must hold the same bytes. Two more
 containers are derived here, with code independent of efitables, to run the
 same checks on layouts QEMU 7.2 does not write: the plain diskdump layout
-(what ``makedumpfile -R`` makes of QEMU's flattened stream) and LiME (one
+(what ``makedumpfile -R`` makes of QEMU's flattened stream; ``unflatten``
+below gave a file byte-identical to makedumpfile 1.7.2's ``-R`` for ovmf64) and LiME (one
 range per ELF PT_LOAD).
 
 ``EFITABLES_REAL_CORPUS=/path`` runs the same tests on another corpus made by

@@ -42,6 +42,8 @@ Pages are decompressed on demand into a small LRU cache (the shared zero page
 stays in it). Codecs: zlib (stdlib), LZO1X through ``lzokay``, raw snappy and
 zstd through ``cramjam``; each decompresses into a buffer of exactly one page,
 so a corrupt page can never make an allocation larger than ``block_size``.
+(lzokay was checked against liblzo2 2.10's ``lzo1x_1_compress``, the function
+makedumpfile uses, on 300 pages; python-lzo itself ships no wheel.)
 
 Sources: makedumpfile diskdump_mod.h (``disk_dump_header``,
 ``kdump_sub_header``, ``page_desc_t``, ``DUMP_DH_*``) and makedumpfile.h

@@ -7,8 +7,10 @@ the same code path as the CLI (:func:`efitables.cli.validate.run_validation`
 over :func:`efitables.validate.expand_paths` of the directory) once per job
 count, ``--repeat`` times, and prints dumps per second for each and the
 speed-up of the best --jobs 2 run over the best --jobs 1 run. With ``--cli``
-it times the ``efitables validate -q`` command itself (a child process,
-interpreter start-up included) instead.
+it times the ``efitables validate`` command itself (a child process,
+interpreter start-up included) instead. A control measures the speed-up a
+pure-CPU loop gets from the same number of processes at that moment: on a
+shared 2-core machine it shows whether a second core was free at all.
 
     python bench/bench_validate.py [--count 200] [--jobs 1 2] [--repeat 3] [--copy] [--cli] [--json FILE]
 """
@@ -91,6 +93,30 @@ def run_cli(directory: Path, jobs: int) -> tuple[float, int, dict[str, int]]:
     return secs, len(lines), status
 
 
+def _spin(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x += i
+    return x
+
+
+def cpu_parallelism(jobs: int, n: int = 5_000_000) -> float:
+    """Control: the speed-up ``jobs`` processes get on a pure-CPU loop right now (1.0 if another
+    program holds the other cores: then no validate speed-up is possible either)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(_spin, [1000] * jobs))  # start the workers
+        t = time.perf_counter()
+        list(pool.map(_spin, [n] * jobs))
+        par = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(jobs):
+        _spin(n)
+    seq = time.perf_counter() - t
+    return seq / par
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=200)
@@ -115,6 +141,7 @@ def main() -> int:
                 print(f"  --jobs {j}: {n} dumps in {secs:.3f} s = {n / secs:.1f} dumps/s  {status}", flush=True)
 
     cpus = os.cpu_count()
+    control = {j: cpu_parallelism(j) for j in args.jobs if j > 1}
     mode = "CLI" if args.cli else "API"
     print(f"\nefitables validate, {args.count} sample dumps, {mode}, {cpus} CPUs (best of {args.repeat})")
     best = {j: min(v) for j, v in results.items()}
@@ -132,7 +159,11 @@ def main() -> int:
         summary["speedup"] = {j: base / s for j, s in best.items()}
         for j in args.jobs:
             if j != 1:
-                print(f"  speed-up --jobs {j} over --jobs 1: {base / best[j]:.2f}x")
+                print(
+                    f"  speed-up --jobs {j} over --jobs 1: {base / best[j]:.2f}x "
+                    f"(control: a pure-CPU loop gets {control[j]:.2f}x from {j} processes right now)"
+                )
+        summary["cpu_control_speedup"] = control
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(summary, indent=2) + "\n")

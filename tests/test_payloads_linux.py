@@ -215,3 +215,19 @@ def test_coco_secret_redacted():
         _mem((PA, table), (PA + 0x1000, area)), Entry(lt.LINUX_EFI_COCO_SECRET_AREA_GUID, PA), show_secrets=True
     )
     assert c.entries[0]["data"].data == secret
+
+
+def test_unaccepted_bitmap_covers_every_unaccepted_region():
+    from dumps.builder import memory_map
+    from efitables.efi.memmap import parse_memmap
+
+    raw = unaccepted(bytes(8))  # 64 units of 2 MiB from 4 GiB: 4 GiB .. 4 GiB + 128 MiB
+    mm_raw = memory_map([
+        dict(Type=9, PhysicalStart=PA, NumberOfPages=1, Attribute=8),
+        dict(Type=15, PhysicalStart=0x100000000, NumberOfPages=0x8000, Attribute=8),  # 128 MiB: covered
+        dict(Type=15, PhysicalStart=0x110000000, NumberOfPages=0x100, Attribute=8),  # past the bitmap
+    ])  # fmt: skip
+    mem = BytesMemory({PA: raw + bytes(0x1000 - len(raw)), 0x200000: mm_raw})
+    mm = parse_memmap(mem, 0x200000, len(mm_raw), 48, 1)
+    u = decode_payload(mem, Entry(lt.LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID, PA), memmap=mm)
+    assert codes(u) == ["LINUX-UNACCEPTED-COVER"] and "0x110000000" in u.findings[0].message

@@ -10,7 +10,8 @@ exception turned into a finding, and adds the memory-map checks (type of the
 region, fit; a payload in boot-time memory that Linux does not keep is "possibly
 stale" and its findings become INFO). :func:`link_payloads` runs the steps that
 need two tables; :func:`check_overlaps` compares the payloads' byte ranges.
-A GUID without a decoder gives None: the table is still listed by name and address. See shared/spec/config-tables.md.
+A GUID without a decoder gives None: the table is still listed by name and
+address. See shared/spec/config-tables.md.
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ MAX_MEMRESERVE_ENTRIES = 1024
 #: Unaccepted bitmap: most bytes read (16 MiB covers 256 TiB at 2 MiB units); runs listed.
 MAX_BITMAP_SIZE = 16 * 1024 * 1024
 MAX_UNACCEPTED_RUNS = 64
+EFI_UNACCEPTED_MEMORY_TYPE = 15  # EfiUnacceptedMemoryType
 #: MOK variables: most entries, largest data.
 MAX_MOKVAR_ENTRIES = 64
 MAX_MOKVAR_DATA = 16 * 1024 * 1024
@@ -111,6 +112,13 @@ UA_UNIT = register(
 )
 UA_ALIGN = register("LINUX-UNACCEPTED-ALIGN", Severity.WARNING, "Unaccepted memory phys_base is not unit-aligned")
 UA_SIZE = register("LINUX-UNACCEPTED-SIZE", Severity.WARNING, "Unaccepted memory bitmap is larger than efitables reads")
+UA_COVER = register(
+    "LINUX-UNACCEPTED-COVER",
+    Severity.WARNING,
+    "EFI_UNACCEPTED_MEMORY region outside the unaccepted-memory bitmap",
+    "The stub sizes the bitmap to span every EFI_UNACCEPTED_MEMORY descriptor of the memory map; a "
+    "descriptor outside [phys_base, phys_base + size*8*unit_size) could never be accepted.",
+)
 MOK_TOO_MANY = register(
     "LINUX-MOKVAR-TOO-MANY", Severity.WARNING, "MOK variable table has more entries than efitables reads"
 )
@@ -506,6 +514,22 @@ def decode_unaccepted(ctx: DecodeContext) -> UnacceptedMemory:
     u.units = nbytes * 8
     u.covered_start = u.phys_base
     u.covered_end = u.phys_base + u.units * unit
+    if ctx.memmap is not None:
+        for d in ctx.memmap.descriptors:
+            if (
+                d.type == EFI_UNACCEPTED_MEMORY_TYPE
+                and d.number_of_pages
+                and (d.physical_start < u.covered_start or d.physical_end > u.covered_end)
+            ):
+                u.findings.append(
+                    make(
+                        UA_COVER,
+                        name,
+                        pa,
+                        f"[{d.index}] {d.physical_start:#x}-{d.physical_end:#x} is not covered "
+                        f"by {u.covered_start:#x}-{u.covered_end:#x}",
+                    )  # fmt: skip
+                )
     bitmap = ctx.read(pa + EFI_UNACCEPTED_MEMORY_HEADER_SIZE, nbytes, f"{name} bitmap", u.findings)
     if bitmap is None:
         return u

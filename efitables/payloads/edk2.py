@@ -394,7 +394,8 @@ def decode_image_execution_info(ctx: DecodeContext) -> ImageExecutionInfoTable:
         if off + EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE > len(data):
             t.findings.append(make(EXEC_RECORD, name, start + off, f"record [{i}] is not in the dump"))
             break
-        h = EFI_IMAGE_EXECUTION_INFO.parse(data[off : off + EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE])
+        action, info_size = struct.unpack_from("<II", data, off)
+        h = {"Action": action, "InfoSize": info_size}
         size = h["InfoSize"]
         if size < EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE or size > MAX_EXEC_INFO_SIZE or off + size > len(data):
             t.findings.append(make(EXEC_RECORD, name, start + off, f"record [{i}] InfoSize {size:#x}"))

@@ -8,12 +8,14 @@ entry of an accepted type.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed
 from efitables.payloads import register_decoder
 from efitables.payloads.base import ACPI_TYPES, BS_DATA, RT_DATA, DecodeContext, Payload
+from efitables.schemas.common import guid_from_bytes
 from efitables.schemas.payloads.esrt import (
     EFI_SYSTEM_RESOURCE_ENTRY,
     EFI_SYSTEM_RESOURCE_TABLE,
@@ -25,6 +27,11 @@ from efitables.schemas.payloads.esrt import (
 )
 
 EFI_SYSTEM_RESOURCE_TABLE_GUID = "b122a263-3661-4f68-9929-78f8b0d62180"
+
+#: The bulk path for entries (the construct schema declares the same 40 bytes).
+_ENTRY = struct.Struct("<16s6I")
+_ENTRY_FIELDS = [sc.name for sc in EFI_SYSTEM_RESOURCE_ENTRY.subcons]
+assert _ENTRY.size == ESRT_ENTRY_SIZE
 
 #: Linux esrt.c refuses tables with more entries than this.
 LINUX_MAX_ENTRIES = 128
@@ -117,7 +124,8 @@ def decode_esrt(ctx: DecodeContext) -> Esrt:
     e.size += len(body)
     for i in range(count):
         chunk = body[i * ESRT_ENTRY_SIZE : (i + 1) * ESRT_ENTRY_SIZE]
-        f = EFI_SYSTEM_RESOURCE_ENTRY.parse(chunk)
+        vals = _ENTRY.unpack_from(chunk)
+        f = dict(zip(_ENTRY_FIELDS, (guid_from_bytes(vals[0]), *vals[1:]), strict=True))
         e.entries.append(
             EsrtEntry(
                 address=pa + ESRT_HEADER_SIZE + i * ESRT_ENTRY_SIZE,

@@ -192,7 +192,7 @@ def walk_table(
             address=base + off,
             size=nxt - off,
             raw=data[off:nxt],
-            fields=SMBIOS_STRUCTURE.parse(data[off : off + 4]),
+            fields={"Type": t, "Length": ln, "Handle": handle},  # struct-decoded: this loop is bulk
             schema=SMBIOS_STRUCTURE,
             index=len(out),
             type=t,

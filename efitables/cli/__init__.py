@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # Commands live in their own modules and attach themselves to ``cli``.
-from efitables.cli import scan as _scan  # noqa: E402,F401
+from efitables.cli import scan as _scan  # noqa: E402,F401,I001 (order: show sections register in import order)
 from efitables.cli import show as _show  # noqa: E402,F401
 from efitables.cli import boot as _boot  # noqa: E402,F401
 from efitables.cli import snp as _snp  # noqa: E402,F401

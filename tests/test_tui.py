@@ -42,11 +42,15 @@ from efitables_tui.widgets.structure_tree import StructureTree  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "dumps" / "samples"
 SAMPLE_NAMES = ["ovmf64.raw", "ovmf64-virt.elf", "ovmf32.elf", "seabios.raw"]
-REAL = [
-    p
-    for p in (ROOT / "dumps" / "real" / "corpus").glob("*")
-    if p.suffix not in (".xz", ".json", ".log") and not p.name.endswith(".truth.json")
-]
+CORPUS = ROOT / "dumps" / "real" / "corpus"
+#: One container per real QEMU variant (the kdump if there is one: smaller to unpack than the ELF).
+REAL = sorted(
+    {
+        p.name.split(".")[0]: p
+        for p in sorted(CORPUS.glob("*.xz"), key=lambda p: "kdump" in p.name)
+        if ".elf" in p.name or ".kdump" in p.name
+    }.values()
+)
 SIZE = (140, 45)
 
 
@@ -121,14 +125,21 @@ def test_secret_spans_hide_vmpcks_only() -> None:
     class Seed(Parsed):
         kind = "SETUP_RNG_SEED"
 
+    class Declared(Parsed):  # a parser that names its own secret bytes (a method, like SETUP_RNG_SEED)
+        kind = "SETUP_RNG_SEED"
+
+        def secret_ranges(self) -> list[tuple[int, int]]:
+            return [(0x9000, 0x9010)]
+
     page = Page(address=0x80D000, size=4096)
     page.redacted = True  # type: ignore[attr-defined]
     seed = Seed(address=0x5000, size=32)
     seed.redacted = True  # type: ignore[attr-defined]
     from efitables_tui.nodes import Node
 
-    spans = secret_spans([Node("p", page.kind, obj=page), Node("s", seed.kind, obj=seed)])
-    assert spans == [(0x5000, 0x5020), (0x80D020, 0x80D0A0)]
+    declared = Declared(address=0x9000, size=64)
+    nodes = [Node("p", page.kind, obj=page), Node("s", seed.kind, obj=seed), Node("d", "x", obj=declared)]
+    assert secret_spans(nodes) == [(0x5000, 0x5020), (0x9000, 0x9010), (0x80D020, 0x80D0A0)]
 
 
 def test_window_for_is_bounded_and_handles_holes() -> None:
@@ -499,16 +510,35 @@ async def test_big_sparse_dump_opens_at_once(tmp_path: Path) -> None:
         assert "f0000000  6e 65 65 64 6c 65 20 69  6e 20 61 20 62 69 67 20  needle in a big " in screen_text(app)
 
 
-@pytest.mark.parametrize("path", REAL, ids=[p.name for p in REAL])
-async def test_real_dumps(path: Path) -> None:
-    app = EfitablesApp(Dump.open(str(path)))
+@pytest.mark.parametrize("packed", REAL, ids=[p.name for p in REAL])
+async def test_real_dumps(packed: Path, tmp_path: Path) -> None:
+    """Every view on a real QEMU dump (dumps/real/corpus, unpacked into tmp; skipped when absent)."""
+    import lzma
+
+    path = tmp_path / packed.name.removesuffix(".xz")
+    with lzma.open(packed) as src, open(path, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    app = EfitablesApp(Dump.open(str(path)), export_dir=str(tmp_path))
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(app, pilot, timeout=120)
-        assert app.dump_screen.model.nodes
-        for key in ("f", "escape", "m", "escape"):
+        model = app.dump_screen.model
+        assert any(n.kind == "range" for n in model.nodes)
+        for key, screen in (("f", FindingsScreen), ("m", MemoryMapScreen), ("c", CoverageScreen)):
             await pilot.press(key)
             await pilot.pause()
-        assert app.dump_screen.current is not None
+            assert isinstance(app.screen, screen)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.press("escape")
+            await pilot.pause()
+        # every parsed object can be shown and exported
+        ds = app.dump_screen
+        for node in [n for n in model.nodes if n.obj is not None][:200]:
+            ds.select_node(node)
+            ds.show_node(node)
+        await pilot.press("e")
+        await pilot.pause()
+        assert ds.last_export and Path(ds.last_export).exists()
 
 
 # -- snapshots --------------------------------------------------------------------------

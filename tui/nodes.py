@@ -337,7 +337,12 @@ def secret_spans(nodes: Iterable[Node]) -> list[tuple[int, int]]:
         o = n.obj
         if o is None or o.address is None:
             continue
-        explicit = getattr(o, "secret_ranges", None)
+        explicit = getattr(o, "secret_ranges", None)  # a parser's own list (method or attribute) wins
+        if callable(explicit):
+            try:
+                explicit = explicit()
+            except Exception:  # noqa: BLE001
+                explicit = None
         if isinstance(explicit, list | tuple):
             out.extend((int(a), int(b)) for a, b in explicit)
             continue

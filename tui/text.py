@@ -88,7 +88,11 @@ def value_meaning(value: Any) -> str:
         return ""
     if isinstance(value, bytes | bytearray | memoryview):
         b = bytes(value)
-        return b[:32].hex(" ") + (" …" if len(b) > 32 else "")
+        text = b[:32].hex(" ") + (" …" if len(b) > 32 else "")
+        stripped = b.rstrip(b"\0")
+        if stripped and len(b) <= 32 and all(0x20 <= c < 0x7F for c in stripped):
+            text += ' "' + stripped.decode("ascii") + '"'  # printable ASCII only: safe as-is
+        return text
     if isinstance(value, list | tuple):
         return f"[{len(value)} items]"
     if value is None:

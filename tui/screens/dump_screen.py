@@ -179,7 +179,10 @@ class DumpScreen(Screen[None]):
 
     def show_node(self, node: Node) -> None:
         self.current = node
-        title = plain(node.path, "bold", limit=300)
+        title = plain(node.label, "bold", limit=120)
+        if node.parent is not None:
+            title.append("  in ", style="dim")
+            title.append_text(plain(node.parent.label, "dim", limit=60))
         if node.address is not None:
             title.append(f"  {node.kind} @ {node.address:#x}, {node.size:#x} bytes", style="dim")
         else:
@@ -188,6 +191,7 @@ class DumpScreen(Screen[None]):
         self.query_one(FieldsTable).show_node(node)
         ft = self.query_one("#object-findings", FindingsTable)
         ft.show_findings(node.findings)
+        ft.display = bool(node.findings)
         self.query_one("#findings-title", Static).update(
             Text(f"findings of this object: {len(node.findings)}", style="bold" if node.findings else "dim")
         )
@@ -260,6 +264,7 @@ class DumpScreen(Screen[None]):
             self.query_one("#object-title", Static).update(Text(f"{pa:#x}: not inside any parsed object", "bold"))
             self.query_one(FieldsTable).show_node(None)
             self.query_one("#object-findings", FindingsTable).show_findings([])
+            self.query_one("#object-findings", FindingsTable).display = False
             if not self.eapp.dump.memory.is_readable(pa, 1):
                 self.notify(f"{pa:#x} is not in the dump", severity="warning")
         else:

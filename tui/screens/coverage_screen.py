@@ -115,8 +115,10 @@ def _cell(v: Any) -> Text:
     style = (
         "green"
         if low in ("covered", "ok", "mapped", "yes")
+        else "yellow"
+        if low in ("rounding-only", "partial", "assumed")
         else "red"
-        if low in ("not covered", "uncovered", "missing", "no", "unmapped", "fault")
+        if low in ("not-covered", "not covered", "uncovered", "missing", "no", "unmapped", "fault")
         else ""
     )
     return plain(s, style)

@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static, Tree
 from textual.worker import Worker, WorkerState
 
+from efitables.cli.render import printable
 from efitables.efi.scan import ScanCancelled
 from efitables.findings import Finding
 from efitables_tui.nodes import DumpModel, Node, build_model, quick_model
@@ -91,7 +92,7 @@ class DumpScreen(Screen[None]):
 
     def on_mount(self) -> None:
         dump = self.eapp.dump
-        self.sub_title = f"{dump.path} ({dump.memory.info.format})"
+        self.sub_title = printable(f"{dump.path} ({dump.memory.info.format})")
         self.model = quick_model(dump)
         tree = self.query_one(StructureTree)
         tree.populate(self.model)
@@ -157,6 +158,7 @@ class DumpScreen(Screen[None]):
         self.model = model
         self.loaded = True
         self.query_one("#progress-row").display = False
+        self.refresh_bindings()
         hexv = self.query_one(HexView)
         hexv.set_memory(self.eapp.dump.memory, model.is_secret)
         tree = self.query_one(StructureTree)
@@ -164,7 +166,9 @@ class DumpScreen(Screen[None]):
         start = next((n for n in model.roots if n.kind == "EFI_SYSTEM_TABLE"), model.roots[0])
         tree.select(start)
         n_err = sum(1 for f in model.findings if f.severity >= 2)
-        self.sub_title = f"{self.eapp.dump.path} — {len(model.nodes)} objects, {len(model.findings)} findings"
+        self.sub_title = printable(f"{self.eapp.dump.path}") + (
+            f" — {len(model.nodes)} objects, {len(model.findings)} findings"
+        )
         if n_err:
             self.sub_title += f" ({n_err} errors)"
         if model.truncated:
@@ -285,6 +289,12 @@ class DumpScreen(Screen[None]):
             self.notify("this finding names no object or address", severity="information")
 
     # -- actions ------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """'Cancel scan' is in the footer only while the dump is being parsed."""
+        if action == "cancel_scan":
+            return not self.loaded
+        return True
+
     def action_goto(self) -> None:
         self.app.push_screen(GotoModal(), lambda pa: self.goto(pa) if pa is not None else None)
 

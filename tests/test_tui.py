@@ -242,6 +242,30 @@ async def test_search_by_guid_and_name() -> None:
         assert app.dump_screen.current.obj.name == "gEfiMemoryTypeInformationGuid"
 
 
+async def test_guid_memory_search() -> None:
+    """A GUID offers a scan of memory for its EFI_GUID bytes; the hits list leads to the hex view."""
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        guid = "f1e2d3c4-b5a6-4798-8a9b-0c1d2e3f4a5b"  # the unknown GUID: in the config table array
+        await pilot.press("slash", *guid)
+        await pilot.pause()
+        ol = app.screen.query_one("#search-results")
+        ol.highlighted = ol.option_count - 1  # the "scan memory" entry comes last
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+        ds = app.dump_screen
+        assert 0x7E0178 in ds.last_memory_hits
+        assert "Found at" in screen_text(app)
+        await pilot.press("enter")  # the first hit
+        await pilot.pause()
+        await pilot.pause()
+        assert app.screen.query_one(HexView).cursor == ds.last_memory_hits[0]
+
+
 async def test_findings_view_jumps_to_the_object() -> None:
     _sample_or_skip("ovmf64.raw")
     app = EfitablesApp(open_sample("ovmf64.raw"))

@@ -34,7 +34,7 @@ from efitables_tui.screens.findings_screen import FindingsScreen
 from efitables_tui.screens.goto_modal import GotoModal
 from efitables_tui.screens.help_screen import HelpScreen
 from efitables_tui.screens.memmap_screen import MemoryMapScreen
-from efitables_tui.screens.search_modal import SearchModal
+from efitables_tui.screens.search_modal import AddressListModal, SearchModal
 from efitables_tui.text import plain
 from efitables_tui.widgets.fields_table import FieldsTable
 from efitables_tui.widgets.findings_table import FindingsTable
@@ -43,6 +43,10 @@ from efitables_tui.widgets.structure_tree import StructureTree
 
 if TYPE_CHECKING:
     from efitables_tui.app import EfitablesApp
+
+
+#: A memory search stops after this many hits.
+MAX_MEMORY_HITS = 1000
 
 
 class DumpScreen(Screen[None]):
@@ -64,6 +68,8 @@ class DumpScreen(Screen[None]):
         self.current: Node | None = None
         self.loaded = False
         self.last_export: str | None = None
+        self.scanning = False
+        self.last_memory_hits: list[int] = []
         #: (node, address): where the hex cursor goes when that node is next shown (go-to, findings).
         self._pending: tuple[Node, int | None] | None = None
         self._cancel = threading.Event()
@@ -145,7 +151,54 @@ class DumpScreen(Screen[None]):
     def _show_area(self, area: str) -> None:
         self.query_one("#progress-label", Label).update(plain(f"parsing: {area}"))
 
+    # -- scanning memory for bytes (a GUID) ----------------------------------------
+    def scan_memory(self, pattern: bytes) -> None:
+        if not self.loaded:
+            self.notify("still parsing the dump", severity="warning")
+            return
+        self.scanning = True
+        self._cancel.clear()
+        self.query_one("#progress-row").display = True
+        self.query_one("#progress-label", Label).update(Text(f"searching for {pattern.hex()} — x cancels"))
+        self.refresh_bindings()
+        self._scan_bytes(pattern)
+
+    @work(thread=True, exclusive=True, group="memscan")
+    def _scan_bytes(self, pattern: bytes) -> list[int]:
+        mem = self.eapp.dump.memory
+        total, done, hits = max(mem.total_size(), 1), 0, []
+        for pa, data in mem.chunks(chunk_size=16 << 20, overlap=len(pattern) - 1):
+            if self._cancel.is_set():
+                break
+            buf = bytes(data)
+            i = buf.find(pattern)
+            while i >= 0 and len(hits) < MAX_MEMORY_HITS:
+                if pa + i not in hits[-4:]:
+                    hits.append(pa + i)
+                i = buf.find(pattern, i + 1)
+            done += len(data)
+            self.app.call_from_thread(self._show_progress, min(done, total), total)
+            if len(hits) >= MAX_MEMORY_HITS:
+                break
+        return sorted(set(hits))
+
+    def _scan_done(self, hits: list[int]) -> None:
+        self.scanning = False
+        self.query_one("#progress-row").display = False
+        self.refresh_bindings()
+        self.last_memory_hits = hits
+        if not hits:
+            self.notify("not found in the dump's memory", severity="warning")
+            return
+        self.app.push_screen(AddressListModal(hits), lambda pa: self.goto(pa) if pa is not None else None)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "memscan":
+            if event.state == WorkerState.SUCCESS:
+                self._scan_done(event.worker.result)
+            elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+                self._scan_done([])
+            return
         if event.worker.group != "load":
             return
         if event.state == WorkerState.SUCCESS:
@@ -292,7 +345,7 @@ class DumpScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """'Cancel scan' is in the footer only while the dump is being parsed."""
         if action == "cancel_scan":
-            return not self.loaded
+            return not self.loaded or self.scanning
         return True
 
     def action_goto(self) -> None:
@@ -302,9 +355,11 @@ class DumpScreen(Screen[None]):
         if self.model is None:
             return
 
-        def chosen(node: Node | None) -> None:
-            if node is not None:
-                self.select_node(node)
+        def chosen(found: Node | bytes | None) -> None:
+            if isinstance(found, bytes):
+                self.scan_memory(found)
+            elif found is not None:
+                self.select_node(found)
                 self.query_one(StructureTree).focus()
 
         self.app.push_screen(SearchModal(self.model), chosen)
@@ -333,6 +388,9 @@ class DumpScreen(Screen[None]):
         self.app.push_screen(HelpScreen())
 
     def action_cancel_scan(self) -> None:
+        if self.scanning:
+            self._cancel.set()
+            return
         if self.loaded:
             self.notify("nothing to cancel", severity="information")
             return

@@ -1,6 +1,13 @@
-"""Search the parsed objects by GUID, name, kind or label; returns the chosen Node."""
+"""Search the parsed objects by GUID, name, kind or label; returns the chosen Node.
+
+A full GUID also offers a scan of the dump's memory for its 16 on-disk bytes
+(mixed-endian ``EFI_GUID``): the modal then returns those bytes, and the dump
+screen runs the scan in a worker.
+"""
 
 from __future__ import annotations
+
+import uuid
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,7 +20,15 @@ from efitables_tui.nodes import DumpModel, Node
 from efitables_tui.text import plain
 
 
-class SearchModal(ModalScreen[Node | None]):
+def guid_bytes(text: str) -> bytes | None:
+    """The EFI_GUID bytes (Data1-3 little-endian) of a GUID typed in canonical form, else None."""
+    try:
+        return uuid.UUID(text.strip()).bytes_le
+    except ValueError:
+        return None
+
+
+class SearchModal(ModalScreen[Node | bytes | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("down", "focus_results", "Results", show=False)]
 
     def __init__(self, model: DumpModel, query: str = "") -> None:
@@ -21,6 +36,7 @@ class SearchModal(ModalScreen[Node | None]):
         self.model = model
         self.initial = query
         self.results: list[Node] = []
+        self.scan_bytes: bytes | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="search-box", classes="modal-box"):
@@ -44,21 +60,54 @@ class SearchModal(ModalScreen[Node | None]):
             if n.address is not None:
                 text.append(f"  @{n.address:#x}", style="dim")
             ol.add_option(Option(text, id=str(i)))
+        self.scan_bytes = guid_bytes(query)
+        if self.scan_bytes is not None:
+            label = plain(f"Scan the dump's memory for {query.strip().lower()} (EFI_GUID bytes)")
+            ol.add_option(Option(label, id="scan"))
         self.query_one("#search-count", Label).update(f"{len(self.results)} match(es)" if query.strip() else "")
-        if self.results:
+        if self.results or self.scan_bytes is not None:
             ol.highlighted = 0
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if self.results:
-            ol = self.query_one("#search-results", OptionList)
-            i = ol.highlighted or 0
+    def _choose(self, i: int) -> None:
+        if i < len(self.results):
             self.dismiss(self.results[i])
+        elif self.scan_bytes is not None:
+            self.dismiss(self.scan_bytes)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        ol = self.query_one("#search-results", OptionList)
+        if ol.option_count:
+            self._choose(ol.highlighted or 0)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.results[event.option_index])
+        self._choose(event.option_index)
 
     def action_focus_results(self) -> None:
         self.query_one("#search-results", OptionList).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AddressListModal(ModalScreen[int | None]):
+    """Addresses where a memory search found its bytes; returns the chosen one."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, addresses: list[int]) -> None:
+        super().__init__()
+        self.addresses = addresses
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="search-box", classes="modal-box"):
+            yield Label(f"Found at {len(self.addresses)} address(es); enter: hex view there")
+            yield OptionList(*[Option(f"{pa:#x}", id=str(i)) for i, pa in enumerate(self.addresses)], id="hits")
+
+    def on_mount(self) -> None:
+        self.query_one("#hits", OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.addresses[event.option_index])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -8,6 +8,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
+from efitables.cli.render import printable
 from efitables_tui.commands import EfitablesCommands
 from efitables_tui.screens.dump_screen import DumpScreen
 
@@ -26,6 +27,7 @@ class EfitablesApp(App[None]):
     def __init__(self, dump: Any, *, export_dir: str = ".", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dump = dump
+        self.sub_title = printable(str(dump.path))  # screens pushed over the dump screen show it too
         self.export_dir = export_dir
         self.loaded = False
 

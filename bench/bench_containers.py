@@ -18,7 +18,8 @@ fresh child process, so that peak memory is that task's alone:
 
 Peak memory is the child's peak resident set (``ru_maxrss``, with the
 interpreter and efitables' imports, ~50-60 MiB, included; "task" is the part
-above what the imports reached) and tracemalloc's peak of Python allocations. The table ends with the ratios
+above what the imports reached) and tracemalloc's peak of Python allocations (from a second, traced run of the task;
+the time is the untraced run's). The table ends with the ratios
 kdump/ELF of the medians.
 """
 
@@ -83,47 +84,53 @@ def child(task: str, path: str) -> dict:
     from efitables.memory import open_memory
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    tracemalloc.start()
-    t0 = time.perf_counter()
     extra: dict = {}
-    if task == "open":
-        mem = open_memory(path)
-        mem.ranges()
-        extra["ranges"] = len(mem.ranges())
-    elif task == "read-all":
-        mem = open_memory(path)
-        n = 0
-        for r in mem.ranges():
-            for pa in range(r.start, r.end, 4 << 20):
-                n += len(mem.read(pa, min(4 << 20, r.end - pa)))
-        extra["bytes"] = n
-    elif task == "random":
-        mem = open_memory(path)
-        rs = mem.ranges()
-        total = sum(r.size for r in rs)
-        rnd = random.Random(1)
-        for _ in range(4000):
-            k = rnd.randrange(total - 64)
-            for r in rs:
-                if k < r.size - 64:
-                    mem.read(r.start + k, 64)
-                    break
-                k -= r.size
-    elif task == "parse":
-        d = efitables.open(path)
-        st = d.systab
-        extra["systab"] = st.address if st is not None else None
-        extra["config_tables"] = len(d.config_tables)
-        bp = d.boot_params
-        extra["boot_params"] = bp.address if bp is not None else None
-        extra["e820"] = len(d.e820.entries) if d.e820 is not None else None
-        extra["setup_data"] = len(d.setup_data) if d.setup_data is not None else None
-        mm = d.efi_memmap
-        extra["efi_memmap"] = len(mm.descriptors) if mm is not None else None
+
+    def work() -> None:
+        if task == "open":
+            mem = open_memory(path)
+            mem.ranges()
+            extra["ranges"] = len(mem.ranges())
+        elif task == "read-all":
+            mem = open_memory(path)
+            n = 0
+            for r in mem.ranges():
+                for pa in range(r.start, r.end, 4 << 20):
+                    n += len(mem.read(pa, min(4 << 20, r.end - pa)))
+            extra["bytes"] = n
+        elif task == "random":
+            mem = open_memory(path)
+            rs = mem.ranges()
+            total = sum(r.size for r in rs)
+            rnd = random.Random(1)
+            for _ in range(4000):
+                k = rnd.randrange(total - 64)
+                for r in rs:
+                    if k < r.size - 64:
+                        mem.read(r.start + k, 64)
+                        break
+                    k -= r.size
+        elif task == "parse":
+            d = efitables.open(path)
+            st = d.systab
+            extra["systab"] = st.address if st is not None else None
+            extra["config_tables"] = len(d.config_tables)
+            bp = d.boot_params
+            extra["boot_params"] = bp.address if bp is not None else None
+            extra["e820"] = len(d.e820.entries) if d.e820 is not None else None
+            extra["setup_data"] = len(d.setup_data) if d.setup_data is not None else None
+            mm = d.efi_memmap
+            extra["efi_memmap"] = len(mm.descriptors) if mm is not None else None
+
+    # timed untraced (tracemalloc slows allocation-heavy parsing several-fold), then again under tracemalloc
+    t0 = time.perf_counter()
+    work()
     elapsed = time.perf_counter() - t0
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    work()
     _cur, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"seconds": elapsed, "rss_kib": rss1, "rss_task_kib": rss1 - rss0, "py_peak_kib": peak // 1024, **extra}
 
 

@@ -27,8 +27,10 @@ from efitables.efi.discovery import SystabDiscovery, discover_systab
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.efi.scan import ProgressFn, ScanHits, scan
 from efitables.efi.systab import ConfigTable, SystemTable, parse_system_table
+from efitables.errors import MemoryReadError
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory import PhysicalMemory, open_memory
+from efitables.memory.base import MAX_PHYS_ADDR
 from efitables.snp import CcBlobReport, SnpCpuidTable, SnpSecretsPage, analyze_dump
 
 NO_SYSTAB = register(
@@ -91,11 +93,16 @@ class Dump:
 
     def _hinted_boot_params(self) -> list[tuple[int, str]]:
         """Zero pages known without scanning, best first."""
-        return [
-            (pa, "given with --boot-params" if how == "argument" else how)
-            for pa, how in self.boot_params_discovery.ranked()
-            if how != "scan"
-        ]
+        d = self.__dict__.get("boot_params_discovery")
+        if d is None and self.user_systab is not None and self.scan_mode != "always":
+            # --systab answers the EFI question; boot_params is then only a cross-check, not worth a sweep
+            d = discover_boot_params(
+                self.memory, given=self.user_boot_params, vmcoreinfo=self.memory.vmcoreinfo, scan=False
+            )
+        elif d is None:
+            d = self.boot_params_discovery
+        named = {"argument": "given with --boot-params"}
+        return [(pa, named.get(how, how)) for pa, how in d.ranked() if how != "scan"]
 
     def boot_params_candidates(self) -> list[tuple[int, str]]:
         """Candidate zero pages with how each was found, best first (scan hits last)."""
@@ -157,6 +164,34 @@ class Dump:
                     out["ConfigurationTable"] = (p.tables, "SETUP_EFI")
                 if p.fw_vendor:
                     out["FirmwareVendor"] = (p.fw_vendor, "SETUP_EFI")
+        for name, pa in self._kernel_efi_globals().items():
+            out.setdefault(name, (pa, "kallsyms"))
+        return out
+
+    def _kernel_efi_globals(self) -> dict[str, int]:
+        """The physical addresses the running kernel saved before SetVirtualAddressMap.
+
+        x86 Linux keeps ``efi_config_table``, ``efi_fw_vendor`` and ``efi_runtime``
+        (torvalds/linux arch/x86/platform/efi/efi.c; exported in /sys/firmware/efi);
+        they are read through kallsyms when VMCOREINFO locates it.
+        """
+        from efitables.kernel.kallsyms import load
+
+        ks = load(self.memory, self.memory.vmcoreinfo)
+        out: dict[str, int] = {}
+        if not ks.available:
+            return out
+        for field, sym in (("ConfigurationTable", "efi_config_table"), ("FirmwareVendor", "efi_fw_vendor"),
+                           ("RuntimeServices", "efi_runtime")):
+            spa = ks.physical(sym)
+            if spa is None:
+                continue
+            try:
+                value = self.memory.read_u64(spa, structure=sym)
+            except MemoryReadError:
+                continue
+            if 0 < value < MAX_PHYS_ADDR:
+                out[field] = value
         return out
 
     @cached_property
@@ -168,8 +203,8 @@ class Dump:
             self.memory,
             d.address,
             bits=d.bits,
-            memmap=self.efi_memmap,
-            physical_copies=self._systab_physical_copies(),
+            memmap=lambda: self.efi_memmap,
+            physical_copies=self._systab_physical_copies,
             found_by=d.route or "",
         )
         self._decode_payloads(st)
@@ -228,14 +263,12 @@ class Dump:
     def boot_params_discovery(self) -> BootParamsDiscovery:
         """How the zero page was found: --boot-params, the kernel's ``boot_params`` (kallsyms), or a scan."""
         mode = {"always": True, "never": False}.get(self.scan_mode)
-        hits = self.scan_hits.zero_pages if "scan_hits" in self.__dict__ else None
         return discover_boot_params(
             self.memory,
             given=self.user_boot_params,
             vmcoreinfo=self.memory.vmcoreinfo,
             scan=mode,
-            extra_hits=hits,
-            progress=self.progress,
+            positions=lambda: self.scan_hits.zero_pages,  # the one sweep, shared with the system-table search
         )
 
     @cached_property

@@ -17,10 +17,13 @@ def test_scan_finds_aligned_signatures_and_zero_pages_across_chunks():
     img.put(0x30003, EFI_SYSTEM_TABLE_SIGNATURE.to_bytes(8, "little"))  # unaligned
     img.put(0x5000 + 0x1C0, b"EL64")
     img.put(0x9000 + 0x202, b"HdrS")
+    img.put(0x17E30 + 0x1C0, b"EL32")  # the kernel's copy: a 16-byte-aligned global, not a page
+    img.put(0x1FBFC + 0x202, b"HdrS")  # a base 4- but not 8-byte aligned: ignored
+    img.put(0x37FF8 + 0x202, b"HdrS")  # a zero page across two 0x8000 chunks (they overlap by a page)
     mem = BytesMemory({0: bytes(img.regions[0])})
     hits = scan(mem, chunk_size=0x8000)
     assert hits.systab == [0x1FFF8]
-    assert hits.zero_pages == [0x5000, 0x9000]
+    assert hits.zero_pages == [0x5000, 0x9000, 0x17E30, 0x37FF8]
     assert hits.bytes_scanned == 0x40000
     assert scan(mem, exhaustive=True, chunk_size=0x8000).systab == [0x1FFF8, 0x30003]
 
@@ -57,8 +60,14 @@ def test_hint_avoids_the_scan(samples, expected):
     assert d.systab.address == exp["systab"]
     assert "scan_hits" not in d.__dict__  # no sweep was needed
     assert [r.status for r in d.systab_discovery.routes] == ["used", "unavailable"]
+    # --systab alone: the table needs no sweep, but its payloads are checked against the
+    # EFI memory map, which only the zero page names: one shared sweep finds it
     d = efitables.open(str(samples / "ovmf64.raw"), systab=exp["systab"])
-    assert d.systab.found_by == "user" and "scan_hits" not in d.__dict__
+    assert d.systab.found_by == "user" and "scan_hits" in d.__dict__
+    assert d.boot_params_discovery.route == "scan" and d.boot_params.address == exp["boot_params"]
+    assert d.efi_memmap is not None
+    d = efitables.open(str(samples / "ovmf64.raw"), systab=exp["systab"], scan="never")
+    assert d.systab.found_by == "user" and "scan_hits" not in d.__dict__ and d.efi_memmap is None
 
 
 def test_user_systab_disagreeing_with_efi_info(samples, expected):

@@ -26,12 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from efitables.efi.scan import CHUNK
+from efitables.efi.scan import scan as signature_scan
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
+from efitables.kernel import kallsyms
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
-from efitables.memory.vmcoreinfo import KERNEL_MAP_BASE, symbol_to_phys, vmcoreinfo_int
+from efitables.memory.vmcoreinfo import KERNEL_MAP_BASE
 from efitables.schemas.boot_params import (
     BOOT_E820_ENTRY_STRUCT,
     BOOT_FLAG,
@@ -51,24 +52,10 @@ NO_BOOT_PARAMS = register(
     "gave a plausible zero page.",
 )
 
-CHUNK = 16 * 1024 * 1024
 #: Candidates kept from a scan (a dump full of copies is hostile).
 MAX_CANDIDATES = 256
-#: Bounds of the kallsyms walk (a v6.x kernel has ~100k-250k symbols).
-MAX_KALLSYMS = 1 << 20
-KALLSYMS_READ = 1 << 16
-KSYM_NAME_LEN = 512
 _E820 = struct.Struct(BOOT_E820_ENTRY_STRUCT)
 _EFI_INFO = struct.Struct("<8I")
-
-KALLSYMS_KEYS = (
-    "kallsyms_names",
-    "kallsyms_num_syms",
-    "kallsyms_token_table",
-    "kallsyms_token_index",
-    "kallsyms_offsets",
-    "kallsyms_relative_base",
-)
 
 
 @dataclass
@@ -229,37 +216,23 @@ def scan_candidates(
     chunk_size: int = CHUNK,
     limit: int = MAX_CANDIDATES,
     progress: Callable[[int, int], None] | None = None,
+    positions: Callable[[], list[int]] | None = None,
 ) -> tuple[list[BootParamsCandidate], bool]:
-    """Stream the dump once for zero-page signatures; returns (plausible candidates ranked, truncated).
+    """Score the zero-page positions of the dump's signature sweep; returns (plausible candidates ranked, truncated).
 
-    ``progress(done, total)`` is called after each window (bytes of the dump).
+    The sweep is :func:`efitables.efi.scan.scan` (one streaming pass shared with the
+    system-table search); ``positions`` supplies its result when a caller already
+    has it. ``progress(done, total)`` is called after each window.
     """
-    positions: set[int] = set()
-    truncated = False
-    total, done = mem.total_size(), 0
-    for pa, data in mem.chunks(chunk_size=chunk_size, overlap=BOOT_PARAMS_SIZE):
-        done += len(data)
-        if progress is not None:
-            progress(min(done, total), total)
-        # u32 views at a stride of 8: EL64/EL32 sit at base+0x1C0 (0 mod 8), HdrS at base+0x202 (2 mod 8).
-        for rel, sigs in ((0x1C0, (EFI64_LOADER_SIGNATURE, EFI32_LOADER_SIGNATURE)), (0x202, (HDRS_MAGIC,))):
-            off = (rel - pa) % 8
-            count = (len(data) - off) // 4
-            if count <= 0:
-                continue
-            u32 = np.frombuffer(data, dtype="<u4", count=count, offset=off)[::2]
-            hit = u32 == sigs[0]
-            for sig in sigs[1:]:
-                hit |= u32 == sig
-            for i in np.flatnonzero(hit).tolist():
-                base = pa + off + 8 * i - rel
-                if base >= 0:
-                    positions.add(base)
-        if len(positions) > limit * 16:
-            truncated = True
-            break
+    if positions is not None:
+        found_at, truncated = positions(), False
+    else:
+        hits = signature_scan(mem, chunk_size=chunk_size, progress=progress)
+        found_at, truncated = hits.zero_pages, hits.truncated
+    if len(found_at) > limit * 16:
+        found_at, truncated = found_at[: limit * 16], True
     out = []
-    for base in sorted(positions):
+    for base in found_at:
         c = score_candidate(mem, base, "scan")
         if c.plausible:
             out.append(c)
@@ -277,94 +250,27 @@ class KallsymsResult:
     detail: str
 
 
-class _Reader:
-    """Bounded sequential reads of a kernel-image table (one window at a time)."""
-
-    def __init__(self, mem: PhysicalMemory, pa: int, what: str) -> None:
-        self.mem, self.pa, self.what = mem, pa, what
-        self.buf = b""
-        self.start = 0  # table offset of buf[0]
-
-    def byte(self, off: int) -> int:
-        i = off - self.start
-        if not 0 <= i < len(self.buf):
-            pa = self.pa + off
-            gap = self.mem.first_gap(pa, KALLSYMS_READ)
-            n = KALLSYMS_READ if gap is None else gap[0] - pa
-            if n <= 0:
-                raise MemoryReadError(pa, 1, missing=gap, structure=self.what)
-            self.buf, self.start, i = self.mem.read(pa, n, structure=self.what), off, 0
-        return self.buf[i]
-
-
 def kallsyms_lookup(mem: PhysicalMemory, info: dict[str, str] | None, name: str) -> KallsymsResult:
     """Resolve a kernel symbol through the kallsyms tables that VMCOREINFO locates.
 
-    Decoding follows kernel/kallsyms.c: ``kallsyms_names`` holds, per symbol, a
-    length (one byte, or two when the first has bit 7 set) and that many token
-    indices; ``kallsyms_token_index[i]`` is the offset of token ``i`` in
-    ``kallsyms_token_table``; the first character expanded is the symbol type.
-    The address is ``kallsyms_relative_base + (u32)offset`` for a non-negative
-    offset, and ``relative_base - 1 - offset`` for a negative one
-    (CONFIG_KALLSYMS_ABSOLUTE_PERCPU, kernels before v6.13).
+    The tables are decoded once per dump by :func:`efitables.kernel.kallsyms.load`
+    (torvalds/linux kernel/kallsyms.c); this only phrases the answer as a route.
     """
-    if not info:
-        return KallsymsResult(None, None, "no VMCOREINFO in the dump")
-    missing = [k for k in KALLSYMS_KEYS if f"SYMBOL({k})" not in info]
-    if missing:
-        return KallsymsResult(None, None, f"VMCOREINFO lacks {', '.join(f'SYMBOL({k})' for k in missing)}")
-    if vmcoreinfo_int(info, "NUMBER(phys_base)") is None:
-        return KallsymsResult(None, None, "VMCOREINFO lacks NUMBER(phys_base)")
-    phys = {k: symbol_to_phys(info, k) for k in KALLSYMS_KEYS}
-    if any(v is None for v in phys.values()):
-        return KallsymsResult(None, None, "a kallsyms SYMBOL() is not a kernel-image address")
-    try:
-        num = mem.read_u32(phys["kallsyms_num_syms"], structure="kallsyms_num_syms")
-        rel_base = mem.read_u64(phys["kallsyms_relative_base"], structure="kallsyms_relative_base")
-        index_raw = mem.read(phys["kallsyms_token_index"], 512, structure="kallsyms_token_index")
-        token_index = struct.unpack("<256H", index_raw)
-        table_len = max(token_index) + 256
-        table = mem.read(phys["kallsyms_token_table"], table_len, structure="kallsyms_token_table")
-    except MemoryReadError as e:
-        return KallsymsResult(None, None, f"kallsyms tables not in the dump: {e.reason}")
-    if not 0 < num <= MAX_KALLSYMS:
-        return KallsymsResult(None, None, f"kallsyms_num_syms {num} is implausible")
-    tokens = []
-    for off in token_index:
-        end = table.find(b"\0", off)
-        tokens.append(table[off : end if end >= 0 else len(table)])
-    want = name.encode()
-    names = _Reader(mem, phys["kallsyms_names"], "kallsyms_names")
-    off = 0
-    try:
-        for i in range(num):
-            n = names.byte(off)
-            off += 1
-            if n & 0x80:
-                n = (n & 0x7F) | names.byte(off) << 7
-                off += 1
-            if n > KSYM_NAME_LEN:
-                return KallsymsResult(None, None, f"kallsyms_names entry {i} has length {n}: not a kallsyms table")
-            expanded = b"".join(tokens[names.byte(off + j)] for j in range(n))
-            off += n
-            if expanded[1:] == want:
-                raw = mem.read(phys["kallsyms_offsets"] + 4 * i, 4, structure="kallsyms_offsets")
-                rel = struct.unpack("<i", raw)[0]
-                virt = rel_base + rel if rel >= 0 else rel_base - 1 - rel
-                virt &= 0xFFFFFFFFFFFFFFFF
-                pa = symbol_to_phys({**info, f"SYMBOL({name})": f"{virt:x}"}, name)
-                if pa is None:
-                    return KallsymsResult(virt, None, f"{name} = {virt:#x} is not a kernel-image address")
-                kind = chr(expanded[0]) if expanded else "?"
-                return KallsymsResult(
-                    virt,
-                    pa,
-                    f"kallsyms: {name} ({kind}) = {virt:#x}, physical {pa:#x} "
-                    f"(- {KERNEL_MAP_BASE:#x} + phys_base), symbol {i} of {num}",
-                )
-    except MemoryReadError as e:
-        return KallsymsResult(None, None, f"kallsyms_names not readable: {e.reason}")
-    return KallsymsResult(None, None, f"{name} is not among {num} kallsyms symbols")
+    ks = kallsyms.load(mem, info)
+    if ks.error is not None:
+        return KallsymsResult(None, None, ks.error)
+    virt = ks.virtual(name)
+    if virt is None:
+        return KallsymsResult(None, None, f"{name} is not among {ks.count} kallsyms symbols")
+    pa = ks.physical(name)
+    if pa is None:
+        return KallsymsResult(virt, None, f"{name} = {virt:#x} is not a kernel-image address")
+    return KallsymsResult(
+        virt,
+        pa,
+        f"kallsyms: {name} ({ks.kind(name)}) = {virt:#x}, physical {pa:#x} "
+        f"(- {KERNEL_MAP_BASE:#x} + phys_base), symbol {ks.index(name)} of {ks.count}",
+    )
 
 
 # -- the discovery -------------------------------------------------------------------
@@ -374,14 +280,15 @@ def discover_boot_params(
     given: int | None = None,
     vmcoreinfo: dict[str, str] | None = None,
     scan: bool | None = None,
-    extra_hits: list[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    positions: Callable[[], list[int]] | None = None,
 ) -> BootParamsDiscovery:
     """Run every route; the first trusted one that gives a plausible zero page is used.
 
     ``scan``: True always scans, False never, None (auto) scans only when neither
-    ``given`` nor kallsyms gave a plausible zero page. ``extra_hits`` are positions
-    another scanner reported (scored like scan hits).
+    ``given`` nor kallsyms gave a plausible zero page. ``positions`` returns the
+    zero-page positions of a signature sweep the caller runs (or already ran), so
+    the dump is swept once.
     """
     d = BootParamsDiscovery()
     if given is not None:
@@ -402,7 +309,7 @@ def discover_boot_params(
             d.routes.append(BootRoute("kallsyms", ks.physical, "rejected", f"{ks.detail}; {'; '.join(c.reasons[-3:])}"))
 
     if scan or (scan is None and d.address is None):
-        add_scan(mem, d, extra_hits, progress)
+        add_scan(mem, d, progress, positions)
     else:
         why = "not run (--scan never)" if scan is False else "not run (another route gave the zero page)"
         d.routes.append(BootRoute("scan", None, "unavailable", why))
@@ -413,28 +320,21 @@ def discover_boot_params(
 def add_scan(
     mem: PhysicalMemory,
     d: BootParamsDiscovery,
-    extra_hits: list[int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    positions: Callable[[], list[int]] | None = None,
 ) -> None:
-    """Scan the dump and add its ranked candidates (and ``extra_hits``) to ``d``."""
+    """Scan the dump and add its ranked candidates to ``d``."""
     d.scanned = True
     d.routes = [r for r in d.routes if r.name != "scan"]
-    found, truncated = scan_candidates(mem, progress=progress)
+    found, truncated = scan_candidates(mem, progress=progress, positions=positions)
     known = {c.address for c in d.candidates}
     new = [c for c in found if c.address not in known]
-    known.update(c.address for c in new)
-    for pa in extra_hits or []:
-        if pa not in known:
-            c = score_candidate(mem, pa, "scan")
-            if c.plausible:
-                new.append(c)
-                known.add(pa)
     new.sort(key=lambda c: (-c.score, c.address))
     d.candidates.extend(new)
     extra = " (truncated)" if truncated else ""
-    if new or found:
-        best = found[0] if found else new[0]
-        n = len({c.address for c in found} | {c.address for c in new})
+    if found:
+        best = found[0]
+        n = len(found)
         _use(d, BootRoute("scan", best.address, "", f"{n} plausible zero pages{extra}; best ranked"))
     else:
         d.routes.append(BootRoute("scan", None, "unavailable", f"no plausible zero page in the dump{extra}"))

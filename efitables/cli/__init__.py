@@ -80,7 +80,7 @@ from efitables.cli import scan as _scan  # noqa: E402,F401,I001 (order: show sec
 from efitables.cli import show as _show  # noqa: E402,F401
 from efitables.cli import boot as _boot  # noqa: E402,F401
 from efitables.cli import snp as _snp  # noqa: E402,F401
-from efitables.cli import coverage as _coverage  # noqa: E402,F401
 from efitables.cli import validate as _validate  # noqa: E402,F401
-from efitables.cli import diff as _diff  # noqa: E402,F401
 from efitables.cli import tui as _tui  # noqa: E402,F401
+from efitables.cli import diff as _diff  # noqa: E402,F401
+from efitables.cli import coverage as _coverage  # noqa: E402,F401

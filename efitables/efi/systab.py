@@ -359,7 +359,7 @@ def parse_system_table(
     pa: int,
     *,
     bits: int | None = None,
-    memmap: EfiMemoryMap | None = None,
+    memmap: EfiMemoryMap | Callable[[], EfiMemoryMap | None] | None = None,
     physical_copies: dict[str, tuple[int, str]] | Callable[[], dict[str, tuple[int, str]]] | None = None,
     found_by: str = "",
 ) -> SystemTable | None:
@@ -368,7 +368,8 @@ def parse_system_table(
     ``bits`` is decided by efi_info (EL64/EL32) when known, else by HeaderSize.
     ``physical_copies`` maps ``FirmwareVendor``/``ConfigurationTable``/``RuntimeServices``
     to ``(physical address, route name)`` from copies Linux kept (SETUP_EFI, the
-    kernel's own globals); a callable is only called if a pointer is virtual.
+    kernel's own globals). Either may be a callable, called only if a pointer is
+    virtual (finding them can take a sweep of the dump).
 
     A virtual pointer is translated, in order, by such a copy, by the memory map's
     ``VirtualStart``, or by the 2 MiB congruence Linux keeps between EFI virtual and
@@ -412,8 +413,14 @@ def parse_system_table(
     stored = {"FirmwareVendor": f.FirmwareVendor, "RuntimeServices": f.RuntimeServices,
               "ConfigurationTable": f.ConfigurationTable}
     copies: dict[str, tuple[int, str]] = {}
-    if physical_copies is not None and any(is_virtual_address(v, bits) for v in stored.values()):
-        copies = physical_copies() if callable(physical_copies) else physical_copies
+    if any(is_virtual_address(v, bits) for v in stored.values()):
+        if callable(physical_copies):
+            physical_copies = physical_copies()
+        copies = physical_copies or {}
+        if callable(memmap):
+            memmap = memmap()
+    elif callable(memmap):
+        memmap = None  # no pointer needs translating
     nr_low = f.NumberOfTableEntries & 0xFFFFFFFF if bits == 64 else f.NumberOfTableEntries
     validators: dict[str, Callable[[int], bool]] = {
         "FirmwareVendor": lambda c: _looks_like_vendor(mem, c),

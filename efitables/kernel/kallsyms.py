@@ -48,7 +48,7 @@ class Kallsyms:
     error: str | None = None
     count: int = 0
     phys_base: int = 0
-    _addr: dict[bytes, tuple[int, str]] = field(default_factory=dict, repr=False)
+    _addr: dict[bytes, tuple[int, str, int]] = field(default_factory=dict, repr=False)
 
     @property
     def available(self) -> bool:
@@ -62,6 +62,11 @@ class Kallsyms:
         hit = self._addr.get(name.encode())
         return hit[1] if hit else None
 
+    def index(self, name: str) -> int | None:
+        """The symbol's position in the kallsyms tables."""
+        hit = self._addr.get(name.encode())
+        return hit[2] if hit else None
+
     def physical(self, name: str) -> int | None:
         """Physical address of a kernel-image symbol, or None."""
         virt = self.virtual(name)
@@ -71,13 +76,12 @@ class Kallsyms:
 
 
 def load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
-    """Decode the kallsyms tables (cached on ``mem``); never raises for a bad dump."""
-    cached = getattr(mem, "_efitables_kallsyms", None)
-    if cached is not None:
-        return cached
-    ks = _load(mem, info)
-    mem._efitables_kallsyms = ks  # type: ignore[attr-defined]
-    return ks
+    """Decode the kallsyms tables (cached on ``mem`` per set of table addresses); never raises."""
+    key = tuple((info or {}).get(k) for k in (*(f"SYMBOL({k})" for k in KEYS), "NUMBER(phys_base)"))
+    cache: dict[tuple[str | None, ...], Kallsyms] = mem.__dict__.setdefault("_efitables_kallsyms", {})
+    if key not in cache:
+        cache[key] = _load(mem, info)
+    return cache[key]
 
 
 def _load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
@@ -128,5 +132,5 @@ def _load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
         rel = offsets[i]
         virt = (rel_base + rel if rel >= 0 else rel_base - 1 - rel) & 0xFFFFFFFFFFFFFFFF
         if sym[1:] not in addr:  # the first of duplicate static names wins
-            addr[sym[1:]] = (virt, chr(sym[0]) if sym else "?")
+            addr[sym[1:]] = (virt, chr(sym[0]) if sym else "?", i)
     return Kallsyms(None, num, phys_base, addr)

@@ -60,21 +60,29 @@ class Parsed:
         sev = [f.severity for f in self.all_findings()]
         return max(sev) if sev else None
 
-    def extra_dict(self) -> dict[str, Any]:
-        """Typed attributes of subclasses, JSON-ready (children rendered recursively)."""
+    def extra_dict(self, raw: bool = False) -> dict[str, Any]:
+        """Typed attributes of subclasses, JSON-ready (parsed children rendered recursively, with ``raw``)."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if f.name in _BASE_KEYS or f.name.startswith("_") or not f.repr:
                 continue
-            out[f.name] = jsonable(getattr(self, f.name))
+            out[f.name] = _render(getattr(self, f.name), raw)
         return out
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "address": self.address, "size": self.size}
-        d.update(self.extra_dict())
+        d.update(self.extra_dict(raw))
         if self.fields is not None:
             d["fields"] = jsonable(self.fields)
         d["findings"] = [f.to_dict() for f in self.findings]
         if raw:
             d["raw"] = self.raw.hex()
         return d
+
+
+def _render(v: Any, raw: bool) -> Any:
+    if isinstance(v, Parsed):
+        return v.to_dict(raw)
+    if isinstance(v, list | tuple) and any(isinstance(x, Parsed) for x in v):
+        return [_render(x, raw) for x in v]
+    return jsonable(v)

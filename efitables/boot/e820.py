@@ -97,11 +97,6 @@ class E820Table(Parsed):
     def ram_bytes(self) -> int:
         return sum(e.length for e in self.entries if e.type == 1)
 
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d["entries"] = [e.to_dict(raw) for e in self.entries]
-        return d
-
 
 def decode_entries(raw: bytes, address: int, count: int, source: str, first_index: int = 0) -> list[E820Entry]:
     """Decode ``count`` packed entries from ``raw`` (``struct`` fast path) with per-entry checks."""

@@ -308,11 +308,6 @@ class IndirectPayload(SetupPayload):
     def children(self) -> list[Parsed]:
         return [self.target] if self.target is not None else []
 
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d["target"] = self.target.to_dict(raw) if self.target is not None else None
-        return d
-
 
 @dataclass(kw_only=True)
 class SetupDataNode(Parsed):
@@ -340,11 +335,6 @@ class SetupDataNode(Parsed):
 
     def children(self) -> list[Parsed]:
         return [self.payload] if self.payload is not None else []
-
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d["payload"] = self.payload.to_dict(raw) if self.payload is not None else None
-        return d
 
 
 @dataclass(kw_only=True)
@@ -381,11 +371,6 @@ class SetupDataList(Parsed):
             if n.type == setup_type or (p is not None and p.setup_type == setup_type):
                 out.append(n)
         return out
-
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d["nodes"] = [n.to_dict(raw) for n in self.nodes]
-        return d
 
 
 # -- reading helpers -------------------------------------------------------------

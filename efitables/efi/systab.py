@@ -231,11 +231,6 @@ class ConfigTable(Parsed):
     def children(self) -> list[Parsed]:
         return [self.payload] if self.payload is not None else []
 
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d["payload"] = self.payload.to_dict(raw) if self.payload is not None else None
-        return d
-
 
 @dataclass(kw_only=True)
 class ConfigTableArray(Parsed):
@@ -251,11 +246,6 @@ class ConfigTableArray(Parsed):
 
     def children(self) -> list[Parsed]:
         return list(self.entries)
-
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d["entries"] = [e.to_dict(raw) for e in self.entries]
-        return d
 
 
 @dataclass(kw_only=True)
@@ -309,12 +299,6 @@ class SystemTable(Parsed):
         if self.config_table_array is not None:
             out.append(self.config_table_array)
         return out
-
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d["runtime_services"] = self.runtime_services.to_dict(raw) if self.runtime_services else None
-        d["config_table_array"] = self.config_table_array.to_dict(raw) if self.config_table_array else None
-        return d
 
 
 def quick_check(head: bytes) -> tuple[bool, str, int | None]:

@@ -105,8 +105,11 @@ def _load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
         table = mem.read(pa["kallsyms_token_table"], max(token_index) + KSYM_NAME_LEN, "kallsyms_token_table")
         offsets = struct.unpack(f"<{num}i", mem.read(pa["kallsyms_offsets"], 4 * num, "kallsyms_offsets"))
         names_pa = pa["kallsyms_names"]
-        gap = mem.first_gap(names_pa, MAX_NAMES_BYTES)
-        names = mem.read(names_pa, MAX_NAMES_BYTES if gap is None else gap[0] - names_pa, "kallsyms_names")
+        # the names end before the next kallsyms table the linker placed after them (scripts/kallsyms.c)
+        after = [v for v in pa.values() if v is not None and v > names_pa]
+        want = min([MAX_NAMES_BYTES, *(v - names_pa for v in after)])
+        gap = mem.first_gap(names_pa, want)
+        names = mem.read(names_pa, want if gap is None else gap[0] - names_pa, "kallsyms_names")
     except MemoryReadError as e:
         return Kallsyms(f"kallsyms tables not in the dump: {e.reason}")
     tokens = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import construct as cs
 
+from efitables.schemas.boot_params import SCREEN_INFO
 from efitables.schemas.common import EFI_GUID
 
 # -- LINUX_EFI_RANDOM_SEED ---------------------------------------------------
@@ -64,44 +65,7 @@ EFI_UNACCEPTED_UNIT_SIZE_X86 = 0x200000  # PMD_SIZE
 assert EFI_UNACCEPTED_MEMORY.sizeof() == EFI_UNACCEPTED_MEMORY_HEADER_SIZE
 
 # -- LINUX_EFI_SCREEN_INFO_TABLE: struct screen_info (packed, 64 bytes) -------
-SCREEN_INFO = cs.Struct(
-    "orig_x" / cs.Int8ul,
-    "orig_y" / cs.Int8ul,
-    "ext_mem_k" / cs.Int16ul,
-    "orig_video_page" / cs.Int16ul,
-    "orig_video_mode" / cs.Int8ul,
-    "orig_video_cols" / cs.Int8ul,
-    "flags" / cs.Int8ul,
-    "unused2" / cs.Int8ul,
-    "orig_video_ega_bx" / cs.Int16ul,
-    "unused3" / cs.Int16ul,
-    "orig_video_lines" / cs.Int8ul,
-    "orig_video_isVGA" / cs.Int8ul,
-    "orig_video_points" / cs.Int16ul,
-    "lfb_width" / cs.Int16ul,
-    "lfb_height" / cs.Int16ul,
-    "lfb_depth" / cs.Int16ul,
-    "lfb_base" / cs.Int32ul,
-    "lfb_size" / cs.Int32ul,
-    "cl_magic" / cs.Int16ul,
-    "cl_offset" / cs.Int16ul,
-    "lfb_linelength" / cs.Int16ul,
-    "red_size" / cs.Int8ul,
-    "red_pos" / cs.Int8ul,
-    "green_size" / cs.Int8ul,
-    "green_pos" / cs.Int8ul,
-    "blue_size" / cs.Int8ul,
-    "blue_pos" / cs.Int8ul,
-    "rsvd_size" / cs.Int8ul,
-    "rsvd_pos" / cs.Int8ul,
-    "vesapm_seg" / cs.Int16ul,
-    "vesapm_off" / cs.Int16ul,
-    "pages" / cs.Int16ul,
-    "vesa_attributes" / cs.Int16ul,
-    "capabilities" / cs.Int32ul,
-    "ext_lfb_base" / cs.Int32ul,
-    "_reserved" / cs.Bytes(2),
-)
+# one layout, declared with boot_params (it is boot_params.screen_info too)
 SCREEN_INFO_SIZE = 64
 assert SCREEN_INFO.sizeof() == SCREEN_INFO_SIZE
 VIDEO_CAPABILITY_64BIT_BASE = 0x2

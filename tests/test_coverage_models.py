@@ -390,3 +390,21 @@ def test_snp_guest_dump(tmp_path):
         assert dec["cc_blob"].verdict == COVERED and dec["snp_cpuid"].verdict == COVERED
         assert dec["snp_secrets"].verdict == ROUNDING and not dec["snp_secrets"].required  # no SVSM
         assert rep.ok
+
+
+def test_a_failing_area_parser_is_a_finding_not_silence(monkeypatch, samples):
+    """coverage reads other areas through the Dump; one that raises leaves its objects out, said as COVERAGE-INPUT."""
+    from efitables.coverage.objects import collect
+    from efitables.dump import Dump
+
+    def broken(self):
+        raise ValueError("decoder bug")
+
+    d = efitables.open(str(samples / "ovmf64.raw"), boot_params=0x13000)
+    monkeypatch.setattr(Dump, "setup_data", property(broken))
+    col = collect(d)
+    problems = [f for f in col.findings if f.code == "COVERAGE-INPUT"]
+    # dump.e820 merges SETUP_E820_EXT nodes, so it fails too; the zero page's own table is then used
+    assert [(f.structure, f.address) for f in problems] == [("setup_data", None), ("E820 table", None)]
+    assert "ValueError: decoder bug" in problems[0].message
+    assert col.inputs.systab == 0x7E0018 and col.map_inputs.regions  # the rest is still collected

@@ -16,6 +16,7 @@ reads of boot_params otherwise.
 from __future__ import annotations
 
 import struct
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from efitables.coverage.models import (
     Region,
     efi_type_to_e820,
 )
+from efitables.efi.scan import ScanCancelled
 from efitables.errors import MemoryReadError
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
@@ -297,11 +299,24 @@ def _attr(obj: Any, *names: str) -> Any:
     return None
 
 
-def _safe(fn: Any, default: Any = None) -> Any:
-    """Call a Dump property that another area owns; a failure there must not stop coverage."""
+#: Where :func:`_safe` reports, while :func:`collect` runs.
+_SINK: ContextVar[list[Finding] | None] = ContextVar("efitables_coverage_sink", default=None)
+
+
+def _safe(fn: Any, what: str, default: Any = None) -> Any:
+    """Call a Dump property that another area owns; a failure there must not stop coverage.
+
+    The failure is not silent: it becomes a ``COVERAGE-INPUT`` finding naming ``what``,
+    since an object left out for it may make a verdict look better than it is.
+    """
     try:
         return fn()
-    except Exception:  # noqa: BLE001 (an area parser's bug is its own finding, not ours)
+    except ScanCancelled:
+        raise
+    except Exception as e:  # noqa: BLE001 (an area parser's bug: reported here, coverage goes on)
+        sink = _SINK.get()
+        if sink is not None:
+            sink.append(make(COLLECT_PROBLEM, what, None, f"its parser failed ({type(e).__name__}: {e}); left out"))
         return default
 
 
@@ -319,11 +334,11 @@ class Collected:
 
 
 def _boot_params_address(dump: Any) -> int | None:
-    bp = _safe(lambda: dump.boot_params)
+    bp = _safe(lambda: dump.boot_params, "boot_params")
     a = _attr(bp, "address") if bp is not None else None
     if a is not None:
         return int(a)
-    info = _safe(lambda: dump.systab_discovery.efi_info)
+    info = _safe(lambda: dump.systab_discovery.efi_info, "boot_params.efi_info")
     if info is not None:
         return int(info.boot_params)
     return getattr(dump, "user_boot_params", None)
@@ -359,7 +374,7 @@ def _walk_setup(mem: PhysicalMemory, head: int, findings: list[Finding]) -> list
 
 def _setup_from_dump(dump: Any) -> list[SetupNode] | None:
     """setup_data nodes from the area parser, if the Dump has one."""
-    sd = _safe(lambda: dump.setup_data)
+    sd = _safe(lambda: dump.setup_data, "setup_data")
     if sd is None:
         return None
     nodes_src = _attr(sd, "nodes")
@@ -398,7 +413,7 @@ def _e820(mem: PhysicalMemory, bp: int, findings: list[Finding]) -> list[Region]
 
 def _e820_from_dump(dump: Any) -> list[Region] | None:
     for getter in (lambda: dump.e820, lambda: dump.boot_params.e820_table):
-        t = _safe(getter)
+        t = _safe(getter, "E820 table")
         entries = t if isinstance(t, list) else (_attr(t, "entries") if t is not None else None)
         if entries:
             out = []
@@ -413,7 +428,7 @@ def _e820_from_dump(dump: Any) -> list[Region] | None:
 
 
 def _efi_regions(dump: Any) -> list[Region]:
-    mm = _safe(lambda: dump.efi_memmap)
+    mm = _safe(lambda: dump.efi_memmap, "EFI memory map")
     out = []
     for d in getattr(mm, "descriptors", []) if mm is not None else []:
         t = efi_type_to_e820(d.type, d.attribute)
@@ -554,12 +569,20 @@ def locate_config_array(
 
 def collect(dump: Any) -> Collected:
     """Gather objects and map inputs from a Dump; every failure becomes a finding."""
-    mem: PhysicalMemory = dump.memory
     findings: list[Finding] = []
+    token = _SINK.set(findings)
+    try:
+        return _collect(dump, findings)
+    finally:
+        _SINK.reset(token)
+
+
+def _collect(dump: Any, findings: list[Finding]) -> Collected:
+    mem: PhysicalMemory = dump.memory
     inp = EarlyInputs()
     bp = _boot_params_address(dump)
     inp.boot_params = bp
-    st = _safe(lambda: dump.systab)
+    st = _safe(lambda: dump.systab, "EFI system table")
     inp.efi_boot = st is not None
     if bp is not None:
         try:
@@ -595,8 +618,8 @@ def collect(dump: Any) -> Collected:
         ):
             inp.config_array = None  # a translation that names no array: try by page offset below
         if inp.config_array is None and ptr is not None and ptr.stored and inp.nr_tables:
-            mm = _safe(lambda: dump.efi_memmap)
-            desc = _safe(lambda: mm.lookup(st.address)) if mm is not None else None
+            mm = _safe(lambda: dump.efi_memmap, "EFI memory map")
+            desc = _safe(lambda: mm.lookup(st.address), "EFI memory map") if mm is not None else None
             region = (desc.physical_start, desc.physical_end) if desc is not None else None
             loc = locate_config_array(mem, st.address, ptr.stored, inp.nr_tables, st.bits, region)
             if loc is not None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import struct
+
+import pytest
 
 from dumps.builder import config_tables, runtime_services, system_table, ucs2
 from efitables.boot.discovery import discover_boot_params, kallsyms_lookup, scan_candidates, score_candidate
@@ -309,3 +312,52 @@ def test_setup_data_node_running_past_its_e820_range():
     xc = crosscheck(mem, boot_params=bp, setup_data=sdl, efi_memmap=None, e820=e820_of(bp, sdl))
     f = [x for x in xc.findings if x.code == "BOOT-XC-SETUP-SPAN"]
     assert len(f) == 1 and "into E820_TYPE_RESERVED at 0x9f000" in f[0].message
+
+
+def _kallsyms_fixture(patch: dict[str, bytes] | None = None):
+    """Two symbols' tables at 0x100000; ``patch`` overwrites a table's first bytes (hostile values)."""
+    L = B.Layout(0x200000)
+    info = B.kallsyms_image(
+        L,
+        base_pa=0x100000,
+        phys_base=0,
+        symbols=[("T", "_text", 0xFFFFFFFF81000000), ("B", "boot_params", 0xFFFFFFFF81234560)],
+    )
+    for key, data in (patch or {}).items():
+        L.put(int(info[f"SYMBOL({key})"], 16) - 0xFFFFFFFF80000000, data)
+    return L.memory(), info
+
+
+@pytest.mark.parametrize(
+    "patch,error",
+    [
+        ({"kallsyms_num_syms": struct.pack("<I", 0)}, "kallsyms_num_syms 0 is implausible"),
+        ({"kallsyms_num_syms": struct.pack("<I", 0xFFFFFFFF)}, "kallsyms_num_syms 4294967295 is implausible"),
+        # more symbols claimed than the names table (bounded by the next table) holds
+        ({"kallsyms_num_syms": struct.pack("<I", 1000)}, "kallsyms_names ends after"),
+        # a two-byte length of 0x7f | 0x7f << 7 = 16383 > KSYM_NAME_LEN
+        ({"kallsyms_names": b"\xff\x7f"}, "kallsyms_names entry 0 has length 16383: not a kallsyms table"),
+    ],
+)
+def test_kallsyms_hostile_tables_are_explained(patch, error):
+    from efitables.kernel import kallsyms
+
+    mem, info = _kallsyms_fixture(patch)
+    ks = kallsyms.load(mem, info)
+    assert not ks.available and ks.error.startswith(error)
+    r = kallsyms_lookup(mem, info, "boot_params")
+    assert r.physical is None and r.detail == ks.error
+    d = discover_boot_params(mem, vmcoreinfo=info, scan=False)
+    assert d.address is None and d.routes[0].status == "unavailable"
+
+
+def test_kallsyms_decoded_once_per_table_set():
+    from efitables.kernel import kallsyms
+
+    mem, info = _kallsyms_fixture()
+    first = kallsyms.load(mem, info)
+    assert first.available and first.count == 2 and first.index("boot_params") == 1
+    assert kallsyms.load(mem, dict(info)) is first  # same tables: the cached decode
+    # another phys_base moves the tables (here out of the dump): decoded anew, not the cached answer
+    other = kallsyms.load(mem, {**info, "NUMBER(phys_base)": "0x1000000"})
+    assert other.error == "kallsyms tables not in the dump: physical range 0x1100000-0x1100004 is not in the dump"

@@ -6,11 +6,11 @@ planted system tables and decoys, warms the page cache, then times in the same
 run: grep, efitables' aligned sweep (the default) and its exhaustive (every
 byte offset) mode, each in a child process so its peak RSS is measured alone.
 Prints the sweep time (in the child, after imports) and the whole child process time, each
-as a ratio to grep, and peak RSS. The sweep looks for four signatures (``IBI SYST``,
-and a zero page's ``EL64``/``EL32``/``HdrS`` at every 8-byte-aligned base), grep for
-one. Targets: aligned sweep <= 2x grep's wall time (it was 0.54x when zero pages were
-only looked for page-aligned, but a second, 2.5 s pass then found the kernel's own
-16-byte-aligned copy), peak RSS < 256 MiB.
+as a ratio to grep, and peak RSS. Targets (issue 2): the aligned system-table sweep
+(``IBI SYST`` at 8-byte-aligned offsets, zero pages at page starts) <= 0.6x grep's
+wall time, peak RSS < 256 MiB. Also measured, with no target: the sweep the Dump
+runs when no hint names boot_params, which looks for zero pages at every
+8-byte-aligned base too (the kernel's own copy is not page-aligned).
 
     python bench/bench_scan.py [--size 2G] [--file bench/out/scan.raw] [--repeat 3]
 """
@@ -35,7 +35,7 @@ from efitables.memory import open_memory
 from efitables.efi.scan import scan
 t = time.perf_counter()
 with open_memory(sys.argv[1], "raw") as mem:
-    hits = scan(mem, exhaustive=sys.argv[2] == "1")
+    hits = scan(mem, exhaustive=sys.argv[2] == "1", zero_page_align=int(sys.argv[3]))
 print(json.dumps({"seconds": time.perf_counter() - t, "systab": len(hits.systab), "pages": len(hits.zero_pages)}))
 """
 
@@ -92,10 +92,12 @@ def main() -> None:
     grep_t, _, grep_out = best(["grep", "-c", "-F", "IBI SYST", str(path)])
     # ru_maxrss of RUSAGE_CHILDREN is the max over all children so far: measure ours in fresh interpreters
     # after grep (whose RSS is tiny), aligned first.
-    al_t, al_rss, al_out = best([sys.executable, "-c", CHILD, str(path), "0"])
-    ex_t, ex_rss, ex_out = best([sys.executable, "-c", CHILD, str(path), "1"])
+    al_t, al_rss, al_out = best([sys.executable, "-c", CHILD, str(path), "0", "4096"])
+    ex_t, ex_rss, ex_out = best([sys.executable, "-c", CHILD, str(path), "1", "4096"])
+    k_t, k_rss, k_out = best([sys.executable, "-c", CHILD, str(path), "0", "8"])
     al = json.loads(al_out.splitlines()[-1])
     ex = json.loads(ex_out.splitlines()[-1])
+    k = json.loads(k_out.splitlines()[-1])
     res = {
         "file_bytes": size,
         "grep_seconds": round(grep_t, 3),
@@ -110,14 +112,17 @@ def main() -> None:
         "exhaustive_ratio_to_grep": round(ex["seconds"] / grep_t, 3),
         "exhaustive_peak_rss_mib": round(ex_rss / 1024, 1),
         "throughput_aligned_gib_s": round(size / al["seconds"] / (1 << 30), 2),
+        "kernel_copy_sweep_seconds": round(k["seconds"], 3),
+        "kernel_copy_ratio_to_grep": round(k["seconds"] / grep_t, 3),
+        "kernel_copy_peak_rss_mib": round(k_rss / 1024, 1),
     }
     if a.json:
         print(json.dumps(res, indent=2))
         return
     for k, v in res.items():
         print(f"{k:28} {v}")
-    ok = res["aligned_ratio_to_grep"] <= 2.0 and res["aligned_peak_rss_mib"] < 256
-    print(f"target (sweep <= 2x grep, < 256 MiB RSS): {'met' if ok else 'NOT met'}")
+    ok = res["aligned_ratio_to_grep"] <= 0.6 and res["aligned_peak_rss_mib"] < 256
+    print(f"target (aligned sweep <= 0.6x grep, < 256 MiB RSS): {'met' if ok else 'NOT met'}")
     print("(process times add interpreter start-up and the numpy import, which the sweep does not control)")
 
 

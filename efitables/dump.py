@@ -25,7 +25,7 @@ from efitables.boot.discovery import BootParamsDiscovery, discover_boot_params, 
 from efitables.coverage import CoverageReport
 from efitables.efi.discovery import SystabDiscovery, discover_systab
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
-from efitables.efi.scan import ProgressFn, ScanHits, scan
+from efitables.efi.scan import KERNEL_COPY_ALIGN, ProgressFn, ScanHits, scan
 from efitables.efi.systab import ConfigTable, SystemTable, parse_system_table
 from efitables.errors import MemoryReadError
 from efitables.findings import Finding, Severity, make, register
@@ -89,7 +89,9 @@ class Dump:
     @cached_property
     def scan_hits(self) -> ScanHits:
         """One streaming signature pass (system tables and zero pages); runs on first use."""
-        return scan(self.memory, exhaustive=self.exhaustive, progress=self.progress)
+        return scan(
+            self.memory, exhaustive=self.exhaustive, zero_page_align=KERNEL_COPY_ALIGN, progress=self.progress
+        )
 
     def _hinted_boot_params(self) -> list[tuple[int, str]]:
         """Zero pages known without scanning, best first."""

@@ -21,9 +21,10 @@ def test_scan_finds_aligned_signatures_and_zero_pages_across_chunks():
     img.put(0x1FBFC + 0x202, b"HdrS")  # a base 4- but not 8-byte aligned: ignored
     img.put(0x37FF8 + 0x202, b"HdrS")  # a zero page across two 0x8000 chunks (they overlap by a page)
     mem = BytesMemory({0: bytes(img.regions[0])})
-    hits = scan(mem, chunk_size=0x8000)
+    hits = scan(mem, chunk_size=0x8000, zero_page_align=8)
     assert hits.systab == [0x1FFF8]
     assert hits.zero_pages == [0x5000, 0x9000, 0x17E30, 0x37FF8]
+    assert scan(mem, chunk_size=0x8000).zero_pages == [0x5000, 0x9000]  # page starts only
     assert hits.bytes_scanned == 0x40000
     assert scan(mem, exhaustive=True, chunk_size=0x8000).systab == [0x1FFF8, 0x30003]
 

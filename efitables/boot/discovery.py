@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from efitables.efi.scan import CHUNK
+from efitables.efi.scan import CHUNK, KERNEL_COPY_ALIGN
 from efitables.efi.scan import scan as signature_scan
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
@@ -227,7 +227,7 @@ def scan_candidates(
     if positions is not None:
         found_at, truncated = positions(), False
     else:
-        hits = signature_scan(mem, chunk_size=chunk_size, progress=progress)
+        hits = signature_scan(mem, chunk_size=chunk_size, zero_page_align=KERNEL_COPY_ALIGN, progress=progress)
         found_at, truncated = hits.zero_pages, hits.truncated
     if len(found_at) > limit * 16:
         found_at, truncated = found_at[: limit * 16], True

@@ -13,6 +13,7 @@ from efitables.cli import EXIT_OK, EXIT_OPEN, cli, scan_progress
 from efitables.cli.render import hexa, make_console, safe
 from efitables.efi.discovery import check_candidate
 from efitables.efi.efi_info import read_efi_info
+from efitables.efi.scan import KERNEL_COPY_ALIGN
 from efitables.efi.scan import scan as run_scan
 from efitables.errors import EfitablesError
 from efitables.memory import FORMATS, open_memory
@@ -32,7 +33,7 @@ def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool) -> Non
         sys.exit(EXIT_OPEN)
     with mem, scan_progress(not as_json) as progress:
         t0 = time.perf_counter()
-        hits = run_scan(mem, exhaustive=exhaustive, progress=progress)
+        hits = run_scan(mem, exhaustive=exhaustive, zero_page_align=KERNEL_COPY_ALIGN, progress=progress)
         secs = time.perf_counter() - t0
         cands = [check_candidate(mem, pa) for pa in hits.systab]
         pages = []

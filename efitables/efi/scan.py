@@ -5,10 +5,12 @@ window at a time) finds, with numpy compares rather than Python loops:
 
 * ``IBI SYST`` at 8-byte-aligned addresses (EFI tables are naturally aligned),
   or at any byte in exhaustive mode;
-* 8-byte-aligned positions that may start a ``struct boot_params``: ``EL64``/``EL32``
-  at +0x1C0 (efi_info; the EFI stub's zero page has nothing else) or ``HdrS`` at
-  +0x202 (setup_header). Loaders' copies are pages, but the kernel's own copy is a
-  global in its image (16-byte aligned), so the sweep is not page-granular.
+* positions that may start a ``struct boot_params``: ``EL64``/``EL32`` at +0x1C0
+  (efi_info; the EFI stub's zero page has nothing else) or ``HdrS`` at +0x202
+  (setup_header). ``zero_page_align=PAGE`` looks at page starts only (loaders'
+  copies; nearly free); ``zero_page_align=8`` at every 8-byte-aligned base, which
+  also finds the kernel's own copy, a global in its image (not page-aligned),
+  at about three times the cost of the system-table compare.
 
 Hits are only positions: callers validate them with cheap ``struct`` checks
 before any construct parse.
@@ -28,6 +30,8 @@ from efitables.schemas.efi_tables import EFI_SYSTEM_TABLE_SIGNATURE
 SIG_BYTES = EFI_SYSTEM_TABLE_SIGNATURE.to_bytes(8, "little")
 CHUNK = 16 * 1024 * 1024
 PAGE = 4096
+#: The zero-page alignment the Dump sweeps with: the kernel's own copy is not page-aligned.
+KERNEL_COPY_ALIGN = 8
 #: A scan never keeps more hits than this (a dump full of copies is hostile).
 MAX_HITS = 65536
 
@@ -52,10 +56,13 @@ def scan(
     *,
     exhaustive: bool = False,
     zero_pages: bool = True,
+    zero_page_align: int = PAGE,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     chunk_size: int = CHUNK,
 ) -> ScanHits:
+    if zero_page_align not in (PAGE, 8):
+        raise ValueError(f"zero_page_align {zero_page_align}: PAGE or 8")
     total = mem.total_size()
     hits = ScanHits()
     systab: set[int] = set()
@@ -84,7 +91,19 @@ def scan(
                 for i in np.flatnonzero(arr == EFI_SYSTEM_TABLE_SIGNATURE)[:MAX_HITS].tolist():
                     systab.add(pa + off + 8 * i)
                 del arr
-        if zero_pages:
+        if zero_pages and zero_page_align == PAGE:
+            off = (-pa) % PAGE
+            npages = (n - off) // PAGE
+            if npages > 0:
+                u32 = np.frombuffer(data, dtype="<u4", count=npages * 1024, offset=off).reshape(npages, 1024)
+                sig = u32[:, 0x1C0 // 4]
+                m = (sig == EFI64_LOADER_SIGNATURE) | (sig == EFI32_LOADER_SIGNATURE)
+                u16 = np.frombuffer(data, dtype="<u2", count=npages * 2048, offset=off).reshape(npages, 2048)
+                m |= (u16[:, 0x202 // 2] == 0x6448) & (u16[:, 0x204 // 2] == 0x5372)  # "HdrS"
+                for i in np.flatnonzero(m)[:MAX_HITS].tolist():
+                    pages.add(pa + off + PAGE * i)
+                del u32, u16, sig, m
+        elif zero_pages:
             off = (-pa) % 4
             cnt = (n - off) // 4
             if cnt > 1:
@@ -97,7 +116,7 @@ def scan(
                 for rel, idx in ((0x1C0, el), (0x200, hdrs)):
                     for i in idx[:MAX_HITS].tolist():
                         base = pa + off + 4 * i - rel
-                        if base >= 0 and base % 8 == 0:
+                        if base >= 0 and base % zero_page_align == 0:
                             pages.add(base)
                 del u32, el, hdrs
         if len(systab) >= MAX_HITS or len(pages) >= MAX_HITS:

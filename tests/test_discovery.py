@@ -104,3 +104,19 @@ def test_no_efi_on_seabios(samples):
     d = efitables.open(str(samples / "seabios.raw"))
     assert d.systab is None and d.config_tables == []
     assert [f.code for f in d.findings] == ["EFI-SYSTAB-NOT-FOUND"]
+
+
+def test_a_flood_of_one_signature_caps_that_kind_only(monkeypatch):
+    """A dump full of 'EL64' (hostile or unlucky) stops collecting zero pages, not the system-table sweep."""
+    import efitables.efi.scan as S
+
+    monkeypatch.setattr(S, "MAX_HITS", 64)
+    img = Image()
+    img.add_region(0, 0x100000)
+    img.put(0, b"EL64\0\0\0\0" * 0x1000)  # 4096 zero-page hits in the first 32 KiB
+    img.put(0xF0018, system_table(64, vendor=0, revision=0x20046, fw_revision=0, runtime=0, nr_tables=0, tables=0))
+    mem = BytesMemory({0: bytes(img.regions[0])})
+    hits = scan(mem, chunk_size=0x8000, zero_page_align=8)
+    assert hits.systab == [0xF0018] and not hits.systab_truncated
+    assert hits.zero_pages_truncated and hits.truncated and len(hits.zero_pages) == 64
+    assert hits.bytes_scanned == 0x100000  # the sweep went to the end

@@ -210,12 +210,13 @@ def discover_systab(
             # Prefer a candidate other routes name; else the first.
             named = {r.address for r in d.routes if r.address is not None}
             best = next((c for c in accepted if c.address in named), accepted[0])
-            extra = f" ({len(accepted)} accepted of {len(d.candidates)} signature hits)"
+            capped = ", capped: later ones not looked at" if hits.systab_truncated else ""
+            extra = f" ({len(accepted)} accepted of {len(d.candidates)} signature hits{capped})"
             _add(d, Route("scan", best.address, "", f"signature scan{extra}", best.bits))
         else:
-            d.routes.append(
-                Route("scan", None, "unavailable", f"no valid system table among {len(d.candidates)} signature hits")
-            )
+            capped = " (capped: later ones not looked at)" if hits.systab_truncated else ""
+            why = f"no valid system table among {len(d.candidates)} signature hits{capped}"
+            d.routes.append(Route("scan", None, "unavailable", why))
     else:
         d.routes.append(Route("scan", None, "unavailable", "not run (a hint was available)"))
 

@@ -48,7 +48,13 @@ class ScanHits:
     systab: list[int] = field(default_factory=list)
     zero_pages: list[int] = field(default_factory=list)
     bytes_scanned: int = 0
-    truncated: bool = False  # MAX_HITS reached
+    #: MAX_HITS reached: that kind is no longer collected, the sweep goes on for the other
+    systab_truncated: bool = False
+    zero_pages_truncated: bool = False
+
+    @property
+    def truncated(self) -> bool:
+        return self.systab_truncated or self.zero_pages_truncated
 
 
 def scan(
@@ -74,7 +80,11 @@ def scan(
         if cancel is not None and cancel():
             raise ScanCancelled
         n = len(data)
-        if exhaustive:
+        want_systab = len(systab) < MAX_HITS
+        want_pages = zero_pages and len(pages) < MAX_HITS
+        if not (want_systab or want_pages):
+            break  # a hostile dump full of signatures: both kinds are capped
+        if want_systab and exhaustive:
             # eight shifted 64-bit views: every byte offset, still a vector compare
             for shift in range(8):
                 cnt = (n - shift) // 8
@@ -83,7 +93,7 @@ def scan(
                     for i in np.flatnonzero(arr == EFI_SYSTEM_TABLE_SIGNATURE)[:MAX_HITS].tolist():
                         systab.add(pa + shift + 8 * i)
                     del arr
-        else:
+        elif want_systab:
             off = (-pa) % 8
             cnt = (n - off) // 8
             if cnt > 0:
@@ -91,7 +101,7 @@ def scan(
                 for i in np.flatnonzero(arr == EFI_SYSTEM_TABLE_SIGNATURE)[:MAX_HITS].tolist():
                     systab.add(pa + off + 8 * i)
                 del arr
-        if zero_pages and zero_page_align == PAGE:
+        if want_pages and zero_page_align == PAGE:
             off = (-pa) % PAGE
             npages = (n - off) // PAGE
             if npages > 0:
@@ -103,7 +113,7 @@ def scan(
                 for i in np.flatnonzero(m)[:MAX_HITS].tolist():
                     pages.add(pa + off + PAGE * i)
                 del u32, u16, sig, m
-        elif zero_pages:
+        elif want_pages:
             off = (-pa) % 4
             cnt = (n - off) // 4
             if cnt > 1:
@@ -119,15 +129,14 @@ def scan(
                         if base >= 0 and base % zero_page_align == 0:
                             pages.add(base)
                 del u32, el, hdrs
-        if len(systab) >= MAX_HITS or len(pages) >= MAX_HITS:
-            hits.truncated = True
-            break
         end = pa + n
         done += end - max(pa, last_end) if end > last_end else 0
         last_end = max(last_end, end)
         if progress is not None:
             progress(min(done, total), total)
-    hits.systab = sorted(systab)
-    hits.zero_pages = sorted(pages)
+    hits.systab_truncated = len(systab) >= MAX_HITS
+    hits.zero_pages_truncated = len(pages) >= MAX_HITS
+    hits.systab = sorted(systab)[:MAX_HITS]
+    hits.zero_pages = sorted(pages)[:MAX_HITS]
     hits.bytes_scanned = done
     return hits

@@ -126,3 +126,13 @@ def test_table_not_in_dump():
     t = smbios_table()
     ep = decode_payload(_mem(smbios2_ep(0x50000000, t), t), Entry(SMBIOS_TABLE_GUID, EP))
     assert codes(ep) == ["DUMP-READ"] and not ep.table_read
+
+
+def test_entry_point_not_in_dump():
+    """A VendorTable pointing into a hole: an empty entry point that names the read, for either anchor."""
+    mem = BytesMemory({0x1000: bytes(0x1000)})
+    for guid, kind in ((SMBIOS_TABLE_GUID, "SMBIOS_ENTRY_POINT"), (SMBIOS3_TABLE_GUID, "SMBIOS3_ENTRY_POINT")):
+        ep = decode_payload(mem, Entry(guid, EP))
+        assert ep.address == EP and ep.size == 0 and ep.version == "?" and not ep.checksum_ok
+        assert codes(ep) == ["DUMP-READ"] and ep.findings[0].address == EP
+        assert ep.kind == kind

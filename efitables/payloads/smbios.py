@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed
@@ -243,26 +244,34 @@ def _linux_fixup(ver: int) -> int:
     return {0x021F: 0x0203, 0x0221: 0x0203, 0x0233: 0x0206}.get(ver, ver)
 
 
+_EP = TypeVar("_EP", bound=SmbiosEntryPoint)
+
+
+def _unreadable(cls: type[_EP], pa: int, findings: list) -> _EP:
+    """An entry point whose bytes are not in the dump: an empty record carrying the read finding."""
+    ep = cls(
+        address=pa,
+        size=0,
+        anchor="",
+        checksum_ok=False,
+        entry_point_length=0,
+        major_version=0,
+        minor_version=0,
+        doc_rev=None,
+        version="?",
+        table_address=0,
+        table_length=0,
+    )
+    ep.findings.extend(findings)
+    return ep
+
+
 def decode_smbios2(ctx: DecodeContext) -> SmbiosEntryPoint:
     pa = ctx.address
     findings: list = []
     raw = ctx.read(pa, SMBIOS_ENTRY_POINT_SIZE, "SMBIOS entry point", findings)
     if raw is None:
-        ep = SmbiosEntryPoint(
-            address=pa,
-            size=0,
-            anchor="",
-            checksum_ok=False,
-            entry_point_length=0,
-            major_version=0,
-            minor_version=0,
-            doc_rev=None,
-            version="?",
-            table_address=0,
-            table_length=0,
-        )
-        ep.findings.extend(findings)
-        return ep
+        return _unreadable(SmbiosEntryPoint, pa, findings)
     f = SMBIOS_TABLE_ENTRY_POINT.parse(raw)
     ep_len = f["EntryPointLength"]
     ver = _linux_fixup((f["MajorVersion"] << 8) | f["MinorVersion"])
@@ -318,21 +327,7 @@ def decode_smbios3(ctx: DecodeContext) -> Smbios3EntryPoint:
     findings: list = []
     raw = ctx.read(pa, SMBIOS3_ENTRY_POINT_SIZE, "SMBIOS3 entry point", findings)
     if raw is None:
-        ep = Smbios3EntryPoint(
-            address=pa,
-            size=0,
-            anchor="",
-            checksum_ok=False,
-            entry_point_length=0,
-            major_version=0,
-            minor_version=0,
-            doc_rev=None,
-            version="?",
-            table_address=0,
-            table_length=0,
-        )
-        ep.findings.extend(findings)
-        return ep
+        return _unreadable(Smbios3EntryPoint, pa, findings)
     f = SMBIOS_TABLE_3_0_ENTRY_POINT.parse(raw)
     ep_len = f["EntryPointLength"]
     ep = Smbios3EntryPoint(

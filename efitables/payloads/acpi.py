@@ -91,12 +91,9 @@ RSDT_XSDT_MISMATCH = register(
 
 
 @dataclass(kw_only=True)
-class AcpiTableHeader(Parsed):
-    """A table listed by the RSDT/XSDT: its header, and whether its checksum holds."""
+class AcpiHeader(Parsed):
+    """EFI_ACPI_DESCRIPTION_HEADER's fields, and whether the table's checksum holds."""
 
-    kind = "ACPI_TABLE"
-
-    index: int
     signature: str
     length: int
     revision: int
@@ -106,6 +103,15 @@ class AcpiTableHeader(Parsed):
     oem_revision: int
     creator_id: str
     creator_revision: int
+
+
+@dataclass(kw_only=True)
+class AcpiTableHeader(AcpiHeader):
+    """A table listed by the RSDT/XSDT: its header, and whether its checksum holds."""
+
+    kind = "ACPI_TABLE"
+
+    index: int
 
     @property
     def title(self) -> str:
@@ -126,20 +132,11 @@ def _header_fields(h: dict) -> dict:
 
 
 @dataclass(kw_only=True)
-class AcpiSdt(Parsed):
+class AcpiSdt(AcpiHeader):
     """The RSDT (32-bit entries) or XSDT (64-bit entries)."""
 
     kind = "ACPI_SDT"
 
-    signature: str
-    length: int
-    revision: int
-    checksum_ok: bool | None
-    oem_id: str
-    oem_table_id: str
-    oem_revision: int
-    creator_id: str
-    creator_revision: int
     entry_count: int
     entries: list[int] = field(default_factory=list)
     tables: list[AcpiTableHeader] = field(default_factory=list)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import construct as cs
 
 from efitables.schemas.boot_params import BOOT_E820_ENTRY
+from efitables.schemas.payloads.fdt import FDT_HEADER, FDT_HEADER_SIZE, FDT_MAGIC  # noqa: F401 (re-exported)
 
 SETUP_NONE = 0
 SETUP_E820_EXT = 1
@@ -81,21 +82,7 @@ assert STRUCT_SETUP_INDIRECT.sizeof() == SETUP_INDIRECT_SIZE
 #: SETUP_E820_EXT: ``len / 20`` packed ``boot_e820_entry`` records.
 E820_EXT_ENTRY = BOOT_E820_ENTRY
 
-FDT_MAGIC = 0xD00DFEED
-FDT_HEADER_SIZE = 40
-FDT_HEADER = cs.Struct(
-    "magic" / cs.Int32ub,
-    "totalsize" / cs.Int32ub,
-    "off_dt_struct" / cs.Int32ub,
-    "off_dt_strings" / cs.Int32ub,
-    "off_mem_rsvmap" / cs.Int32ub,
-    "version" / cs.Int32ub,
-    "last_comp_version" / cs.Int32ub,
-    "boot_cpuid_phys" / cs.Int32ub,
-    "size_dt_strings" / cs.Int32ub,
-    "size_dt_struct" / cs.Int32ub,
-)
-assert FDT_HEADER.sizeof() == FDT_HEADER_SIZE
+# SETUP_DTB: the flattened device tree header, declared once in schemas/payloads/fdt.py
 
 PCI_ROM_SIGNATURE = 0xAA55  # bytes 55 AA at the start of an option ROM
 PCI_SETUP_ROM_SIZE = 0x40

@@ -148,3 +148,17 @@ def test_format_can_be_forced(tmp_path):
     assert mem.read(0, 3) == b"abc"
     with pytest.raises(DumpOpenError, match="unknown format"):
         open_memory(str(p), "qcow2")
+
+
+@pytest.mark.parametrize("fmt", ["elf", "kdump", "lime"])
+def test_a_refused_container_leaves_no_open_file(tmp_path, fmt):
+    """Every file-backed container opens read-only and closes the file when its headers are refused."""
+    from efitables.memory.base import FileMemory
+
+    path = tmp_path / f"junk.{fmt}"
+    path.write_bytes(b"\x7fELF" + bytes(4092) if fmt != "elf" else b"\x7fELF\x02\x01\x01" + bytes(57))
+    with pytest.raises(DumpFormatError) as refused:
+        open_memory(str(path), fmt)
+    assert refused.value.path == str(path)
+    made = [e.frame.f_locals["self"] for e in refused.traceback if isinstance(e.frame.f_locals.get("self"), FileMemory)]
+    assert made and all(m._fh.closed and m._fh.mode == "rb" for m in made)

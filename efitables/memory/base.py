@@ -215,6 +215,31 @@ class PhysicalMemory(ABC):
         return f"<{type(self).__name__} {os.path.basename(self.path)}>"
 
 
+class FileMemory(PhysicalMemory):
+    """A container read from one file: opened read-only, kept open for lazy reads.
+
+    Subclasses parse their headers in :meth:`_init`; if it raises, the file is
+    closed before the error propagates.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._fh = open(path, "rb")  # noqa: SIM115 (kept open for lazy reads)
+        try:
+            self.info.file_size = os.fstat(self._fh.fileno()).st_size
+            self._init()
+        except BaseException:
+            self.close()
+            raise
+
+    @abstractmethod
+    def _init(self) -> None:
+        """Read the container's headers (``self.info.file_size`` is set)."""
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 class BytesMemory(PhysicalMemory):
     """Physical memory from in-memory segments ``{pa: bytes}``; for tests and fixtures."""
 

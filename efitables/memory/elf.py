@@ -23,7 +23,7 @@ from elftools.elf.elffile import ELFFile
 
 from efitables.errors import DumpFormatError, MemoryReadError
 from efitables.findings import Severity, make, register
-from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory, PhysRange
+from efitables.memory.base import MAX_PHYS_ADDR, FileMemory, PhysRange
 from efitables.memory.raw import shrank_reason
 from efitables.memory.vmcoreinfo import MAX_VMCOREINFO, parse_vmcoreinfo
 
@@ -66,21 +66,11 @@ class ElfNote:
     offset: int
 
 
-class ElfMemory(PhysicalMemory):
+class ElfMemory(FileMemory):
     format = "elf"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._fh = open(path, "rb")  # noqa: SIM115 (kept open for lazy reads)
-        try:
-            self._init()
-        except Exception:
-            self._fh.close()
-            raise
-
     def _init(self) -> None:
-        size = os.fstat(self._fh.fileno()).st_size
-        self.info.file_size = size
+        size = self.info.file_size
         try:
             elf = ELFFile(self._fh)
             ehdr = elf.header
@@ -234,5 +224,3 @@ class ElfMemory(PhysicalMemory):
             raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
         return data
 
-    def close(self) -> None:
-        self._fh.close()

@@ -70,7 +70,7 @@ from dataclasses import dataclass
 from efitables.errors import DumpFormatError, MemoryReadError
 from efitables.findings import Severity, make, register
 from efitables.memory import ContainerFormat, register_format
-from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory, PhysRange
+from efitables.memory.base import MAX_PHYS_ADDR, FileMemory, PhysRange
 from efitables.memory.raw import shrank_reason
 from efitables.memory.vmcoreinfo import MAX_VMCOREINFO, parse_vmcoreinfo
 
@@ -466,25 +466,16 @@ _NONFF = re.compile(rb"[^\xff]")
 # ---------------------------------------------------------------------------
 # The container
 # ---------------------------------------------------------------------------
-class KdumpMemory(PhysicalMemory):
+class KdumpMemory(FileMemory):
     """A kdump-compressed dump, plain or flattened."""
 
     format = "kdump"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._fh = open(path, "rb")  # noqa: SIM115 (kept open for lazy reads)
-        self._file: _PlainFile | _FlatFile | None = None
-        try:
-            self._init()
-        except Exception:
-            self.close()
-            raise
+    _file: _PlainFile | _FlatFile | None = None
 
     # -- opening ----------------------------------------------------------
     def _init(self) -> None:
-        size = os.fstat(self._fh.fileno()).st_size
-        self.info.file_size = size
+        size = self.info.file_size
         if size < 8:
             raise DumpFormatError(self.path, f"file of {size} bytes is too short for a kdump header")
         head = self._fh.read(16)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from efitables.errors import DumpFormatError, MemoryReadError
 from efitables.findings import Severity, make, register
 from efitables.memory import ContainerFormat, register_format
-from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory, PhysRange
+from efitables.memory.base import MAX_PHYS_ADDR, FileMemory, PhysRange
 from efitables.memory.raw import shrank_reason
 
 LIME_MAGIC = 0x4C694D45
@@ -75,21 +75,11 @@ class LimeRange:
     header_offset: int
 
 
-class LimeMemory(PhysicalMemory):
+class LimeMemory(FileMemory):
     format = "lime"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._fh = open(path, "rb")  # noqa: SIM115 (kept open for lazy reads)
-        try:
-            self._init()
-        except Exception:
-            self.close()
-            raise
-
     def _init(self) -> None:
-        size = os.fstat(self._fh.fileno()).st_size
-        self.info.file_size = size
+        size = self.info.file_size
         if size < HEADER_SIZE:
             raise DumpFormatError(self.path, f"file of {size} bytes is shorter than a LiME header")
         fd = self._fh.fileno()
@@ -162,8 +152,6 @@ class LimeMemory(PhysicalMemory):
             raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
         return data
 
-    def close(self) -> None:
-        self._fh.close()
 
 
 def _sniff(head: bytes) -> bool:

@@ -610,7 +610,8 @@ def _collect(dump: Any, findings: list[Finding]) -> Collected:
         inp.nr_tables = st.nr_tables & 0xFFFFFFFF
         inp.config_array = st.config_table_address
         ptr = getattr(st, "config_table_ptr", None)
-        heuristic = ptr is not None and ptr.route not in ("physical", "null", "SETUP_EFI")
+        # a translation (memory map, congruence) is checked; a physical copy Linux kept is not
+        heuristic = ptr is not None and ptr.route not in ("physical", "null", "SETUP_EFI", "kallsyms")
         if (
             inp.config_array is not None
             and heuristic

@@ -40,6 +40,13 @@ NO_SYSTAB = register(
     "No route (efi_info, a debug pointer, the signature scan or --systab) gave a system table: "
     "the dump is not of an EFI-booted machine, or the table is not in it.",
 )
+NOT_EFI_BOOT = register(
+    "EFI-NOT-EFI-BOOT",
+    Severity.INFO,
+    "No EFI system table, and boot_params says the kernel was not booted through EFI",
+    "The zero page's efi_info has no EL64/EL32 loader signature (a BIOS or other non-EFI boot) and "
+    "no other route found a system table: nothing is missing.",
+)
 SYSTAB_UNPARSABLE = register("EFI-SYSTAB-UNREADABLE", Severity.ERROR, "The system table's address is not in the dump")
 
 ScanMode = Literal["auto", "always", "never"]
@@ -354,7 +361,13 @@ class Dump:
         out: list[Finding] = []
         d = self.systab_discovery
         if d.address is None:
-            out.append(make(NO_SYSTAB, "EFI_SYSTEM_TABLE", None, "; ".join(f"{r.name}: {r.detail}" for r in d.routes)))
+            routes = "; ".join(f"{r.name}: {r.detail}" for r in d.routes)
+            bp = self.boot_params
+            if bp is not None and bp.efi_bits is None and self.scan_mode != "never" and self.user_systab is None:
+                why = f"boot_params @ {bp.address:#x} ({bp.found_by}) has no EFI loader signature; {routes}"
+                out.append(make(NOT_EFI_BOOT, "EFI_SYSTEM_TABLE", None, why))
+            else:
+                out.append(make(NO_SYSTAB, "EFI_SYSTEM_TABLE", None, routes))
         elif self.systab is None:
             out.append(make(SYSTAB_UNPARSABLE, "EFI_SYSTEM_TABLE", d.address, f"found by {d.route}"))
         else:

@@ -21,6 +21,7 @@ ACPI20 = "8868e871-e4f1-11d3-bc22-0080c73c8881"
 SMBIOS = "eb9d2d31-2d88-11d3-9a16-0090273fc14d"
 UNKNOWN = "11111111-2222-3333-4444-555555555555"
 DXE = "05ad34ba-6f02-4214-952e-4da0398e2bb9"
+ESRT = "b122a263-3661-4f68-9929-78f8b0d62180"
 
 DESCS = [  # (type, start, pages, attribute)
     (7, 0x0, 0x9F, 0xF),
@@ -47,14 +48,20 @@ def efi_layout(*, setup_tables: int = 0x7E0100, efi_info_systab: int = 0x7E0018,
     L = B.Layout(0xC00000)
     mm = B.memory_map(DESCS)
     L.put(0x960000, mm)
-    entries = [(ACPI20, 0xA00000), (SMBIOS, 0x810000), (DXE, 0x200000), (UNKNOWN, 0xB80000)]
+    entries = [(ACPI20, 0xA00000), (SMBIOS, 0x810000), (DXE, 0x200000), (UNKNOWN, 0xB80000), (ESRT, 0x300000)]
     L.put(0x7E0100, config_tables(64, entries))
     L.put(0x7E0200, ucs2("EDK II"))
     L.put(0x7E0400, runtime_services(64, 0x20046, 0x7E1000))
     L.put(
         0x7E0018,
         system_table(
-            64, vendor=0x7E0200, revision=0x20046, fw_revision=0x10000, runtime=0x7E0400, nr_tables=4, tables=0x7E0100
+            64,
+            vendor=0x7E0200,
+            revision=0x20046,
+            fw_revision=0x10000,
+            runtime=0x7E0400,
+            nr_tables=len(entries),
+            tables=0x7E0100,
         ),
     )
     L.put(0xA00000, b"RSD PTR ")
@@ -226,7 +233,11 @@ def test_crosschecks_agree_and_regions_are_typed():
     assert r["configuration table [0] ACPI_20_TABLE_GUID"].efi_type == "EFI_ACPI_RECLAIM_MEMORY"
     smb = r["configuration table [1] SMBIOS_TABLE_GUID"]
     assert smb.efi_type == "EFI_BOOT_SERVICES_DATA" and "stale or overwritten" in smb.verdict
-    assert r["configuration table [2] EFI_DXE_SERVICES_TABLE_GUID"].verdict == "free RAM to the kernel"
+    # DXE services: firmware-internal, read only while booting; in free memory by design
+    dxe = r["configuration table [2] EFI_DXE_SERVICES_TABLE_GUID"]
+    assert dxe.efi_type == "EFI_CONVENTIONAL_MEMORY" and dxe.verdict.startswith("boot-time table")
+    # the ESRT is read by the running kernel (esrt_init reserves it): free RAM under it is a hazard
+    assert r["configuration table [4] EFI_SYSTEM_RESOURCE_TABLE_GUID"].verdict == "free RAM to the kernel"
     assert r[f"configuration table [3] {UNKNOWN}"].verdict == "outside the EFI memory map"
     assert r["setup_data node [0] SETUP_EFI"].verdict == "ok: loader data the kernel reserves"
     assert r["setup_data node [0] SETUP_EFI"].efi_type == "EFI_LOADER_DATA"
@@ -238,7 +249,8 @@ def test_crosschecks_agree_and_regions_are_typed():
         by_code.setdefault(f.code, []).append(f.structure)
     assert by_code == {
         "BOOT-XC-BOOT-SERVICES": ["configuration table [1] SMBIOS_TABLE_GUID"],
-        "BOOT-XC-FREE-RAM": ["configuration table [2] EFI_DXE_SERVICES_TABLE_GUID"],
+        "BOOT-XC-BOOT-TIME": ["configuration table [2] EFI_DXE_SERVICES_TABLE_GUID"],
+        "BOOT-XC-FREE-RAM": ["configuration table [4] EFI_SYSTEM_RESOURCE_TABLE_GUID"],
         "BOOT-XC-UNMAPPED": [f"configuration table [3] {UNKNOWN}"],
     }
     j = json.loads(json.dumps(d.to_dict()))["boot"]["crosschecks"]
@@ -285,7 +297,13 @@ def test_runtime_only_map_of_a_kexec_boot_falls_back_to_e820():
     acpi = r["configuration table [0] ACPI_20_TABLE_GUID"]
     assert acpi.efi_type == "EFI_ACPI_RECLAIM_MEMORY"
     dxe = r["configuration table [2] EFI_DXE_SERVICES_TABLE_GUID"]  # was conventional: now only E820 RAM
-    assert dxe.efi_type is None and dxe.verdict == "free RAM to the kernel (E820 RAM)"
+    assert dxe.efi_type is None and dxe.verdict == "boot-time table in memory freed after boot: stale or reused"
+    esrt = r["configuration table [4] EFI_SYSTEM_RESOURCE_TABLE_GUID"]  # a table the kernel reads: a hazard
+    assert esrt.efi_type is None and esrt.verdict == "free RAM to the kernel (E820 RAM)"
+    by_code = {f.code: f for f in xc.findings if f.code in ("BOOT-XC-BOOT-TIME", "BOOT-XC-FREE-RAM")}
+    assert by_code["BOOT-XC-BOOT-TIME"].address == 0x200000 and by_code["BOOT-XC-BOOT-TIME"].severity.name == "INFO"
+    assert by_code["BOOT-XC-FREE-RAM"].address == 0x300000 and by_code["BOOT-XC-FREE-RAM"].severity.name == "WARNING"
+    assert "E820 RAM, no EFI descriptor" in by_code["BOOT-XC-BOOT-TIME"].message
     unknown = r[f"configuration table [3] {UNKNOWN}"]  # in no map at all: not called "unmapped" for a partial map
     assert unknown.verdict == "in neither the (runtime-only) EFI map nor E820"
     assert "BOOT-XC-UNMAPPED" not in codes(xc.findings)

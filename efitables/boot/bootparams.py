@@ -51,7 +51,15 @@ BP_NOT_ZERO_PAGE = register(
     "boot_params has neither 'HdrS' nor an EL64/EL32 efi_info",
     "Nothing at this address identifies a zero page; every field shown may be unrelated data.",
 )
-BP_BOOT_FLAG = register("BOOT-PARAMS-BOOT-FLAG", Severity.WARNING, "setup_header boot_flag is not 0xAA55")
+BP_BOOT_FLAG = register(
+    "BOOT-PARAMS-BOOT-FLAG",
+    Severity.INFO,
+    "setup_header boot_flag is not 0xAA55",
+    "The boot protocol defines it as 0xAA55 for loaders to check in the kernel image; a zero page "
+    "with another value still boots. "
+    "A kernel started by kexec holds 0x0055 in its own copy (seen in dumps/real, confirmed by the "
+    "guest's /sys/kernel/boot_params/data).",
+)
 BP_VERSION = register(
     "BOOT-PARAMS-VERSION", Severity.WARNING, "Boot protocol version is outside 2.00-2.ff (or is the burnt 2.14)"
 )

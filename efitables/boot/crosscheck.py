@@ -36,6 +36,7 @@ from efitables.efi.memmap import EfiMemoryMap, MemoryDescriptor
 from efitables.findings import Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.model import Parsed
+from efitables.payloads import decoder_for
 from efitables.schemas.boot_params import e820_type_name
 
 XC_MISMATCH = register(
@@ -58,6 +59,15 @@ XC_BOOT_SERVICES = register(
     "An object lies in EFI boot-services memory: stale or overwritten after boot",
     "Linux frees boot-services memory after SetVirtualAddressMap unless it keeps the region "
     "(EFI_MEMORY_RUNTIME set); what the dump holds there may be stale or overwritten, not corrupt.",
+)
+XC_BOOT_TIME = register(
+    "BOOT-XC-BOOT-TIME",
+    Severity.INFO,
+    "A table that only boot-time code reads lies in memory the kernel frees: stale or reused after boot",
+    "Firmware-internal tables (HOB list, DXE services, memory type information, debug image info) and "
+    "the EFI stub's LINUX_EFI_INITRD_MEDIA table are read before or during early boot; their memory "
+    "(loader or boot-services data, or E820 RAM in a kexec'd kernel's runtime-only map) is free RAM "
+    "afterwards. Their bytes in a dump of a running system may be reused, which is expected.",
 )
 XC_UNMAPPED = register("BOOT-XC-UNMAPPED", Severity.WARNING, "An object lies outside every EFI memory map descriptor")
 XC_NOT_IN_DUMP = register("BOOT-XC-NOT-IN-DUMP", Severity.WARNING, "An object's memory is not in the dump")
@@ -304,7 +314,9 @@ def crosscheck(
         if arr is not None:
             region("configuration table array", arr.address, arr.size, "firmware")
         for t in getattr(systab, "config_tables", [])[:MAX_REGION_TABLES]:
-            region(f"configuration table [{t.index}] {t.name or t.guid}", t.table_address, 1, "firmware")
+            info = decoder_for(t.guid)
+            role = "boot-time" if info is not None and info.boot_only else "firmware"
+            region(f"configuration table [{t.index}] {t.name or t.guid}", t.table_address, 1, role)
     elif efi_info_st:
         region("EFI system table", efi_info_st, 0x78, "firmware")
     if setup_data is not None:
@@ -394,7 +406,12 @@ def _region(
     e820_name = e820_type_name(e.type) if e is not None else None
     full_map = memmap is not None and any(x.type == 7 for x in memmap.descriptors)
     verdict = "ok"
-    if role == "firmware":
+    if role == "boot-time" and ((d is not None and d.type in _FREE) or (d is None and e is not None and e.type == 1)):
+        # a table only boot-time code reads, in memory Linux frees: where it belongs, and stale now
+        verdict = "boot-time table in memory freed after boot: stale or reused"
+        where = f"in {efi_type}" if d is not None else "in E820 RAM, no EFI descriptor"
+        xc.findings.append(make(XC_BOOT_TIME, obj, pa, f"{where}: only read while booting"))
+    elif role in ("firmware", "boot-time"):
         if d is not None:
             if d.type in _KEPT:
                 verdict = "ok: memory the kernel keeps"

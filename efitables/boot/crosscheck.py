@@ -33,7 +33,7 @@ from efitables.boot.setup_data import (
     SetupDataList,
 )
 from efitables.efi.memmap import EfiMemoryMap, MemoryDescriptor
-from efitables.findings import Severity, make, register
+from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.model import Parsed
 from efitables.payloads import decoder_for
@@ -59,15 +59,6 @@ XC_BOOT_SERVICES = register(
     "An object lies in EFI boot-services memory: stale or overwritten after boot",
     "Linux frees boot-services memory after SetVirtualAddressMap unless it keeps the region "
     "(EFI_MEMORY_RUNTIME set); what the dump holds there may be stale or overwritten, not corrupt.",
-)
-XC_BOOT_TIME = register(
-    "BOOT-XC-BOOT-TIME",
-    Severity.INFO,
-    "A table that only boot-time code reads lies in memory the kernel frees: stale or reused after boot",
-    "Firmware-internal tables (HOB list, DXE services, memory type information, debug image info) and "
-    "the EFI stub's LINUX_EFI_INITRD_MEDIA table are read before or during early boot; their memory "
-    "(loader or boot-services data, or E820 RAM in a kexec'd kernel's runtime-only map) is free RAM "
-    "afterwards. Their bytes in a dump of a running system may be reused, which is expected.",
 )
 XC_UNMAPPED = register("BOOT-XC-UNMAPPED", Severity.WARNING, "An object lies outside every EFI memory map descriptor")
 XC_NOT_IN_DUMP = register("BOOT-XC-NOT-IN-DUMP", Severity.WARNING, "An object's memory is not in the dump")
@@ -301,10 +292,10 @@ def crosscheck(
         _compare(xc, "CC blob: boot_params vs SETUP_CC_BLOB vs EFI table", cc_values)
 
     # 4. regions
-    def region(obj: str, pa: int | None, size: int, role: str) -> RegionCheck | None:
+    def region(obj: str, pa: int | None, size: int, role: str, report: bool = True) -> RegionCheck | None:
         if pa is None or pa <= 0 or pa >= MAX_PHYS_ADDR:
             return None
-        r = _region(xc, mem, obj, pa, max(size, 1), role, efi_memmap, e820)
+        r = _region(xc.findings if report else [], mem, obj, pa, max(size, 1), role, efi_memmap, e820)
         xc.regions.append(r)
         return r
 
@@ -314,9 +305,10 @@ def crosscheck(
         if arr is not None:
             region("configuration table array", arr.address, arr.size, "firmware")
         for t in getattr(systab, "config_tables", [])[:MAX_REGION_TABLES]:
-            info = decoder_for(t.guid)
-            role = "boot-time" if info is not None and info.boot_only else "firmware"
-            region(f"configuration table [{t.index}] {t.name or t.guid}", t.table_address, 1, role)
+            # a decoded payload's region is judged by its decoder (payloads.check_region: stale,
+            # unexpected type, kept by Linux or not); the row is still shown, without a second finding
+            report = decoder_for(t.guid) is None
+            region(f"configuration table [{t.index}] {t.name or t.guid}", t.table_address, 1, "firmware", report)
     elif efi_info_st:
         region("EFI system table", efi_info_st, 0x78, "firmware")
     if setup_data is not None:
@@ -389,7 +381,7 @@ def _config_table(systab: Any, names: tuple[str, ...], prefer: int | None) -> in
 
 
 def _region(
-    xc: CrossChecks,
+    findings: list[Finding],
     mem: PhysicalMemory,
     obj: str,
     pa: int,
@@ -406,12 +398,7 @@ def _region(
     e820_name = e820_type_name(e.type) if e is not None else None
     full_map = memmap is not None and any(x.type == 7 for x in memmap.descriptors)
     verdict = "ok"
-    if role == "boot-time" and ((d is not None and d.type in _FREE) or (d is None and e is not None and e.type == 1)):
-        # a table only boot-time code reads, in memory Linux frees: where it belongs, and stale now
-        verdict = "boot-time table in memory freed after boot: stale or reused"
-        where = f"in {efi_type}" if d is not None else "in E820 RAM, no EFI descriptor"
-        xc.findings.append(make(XC_BOOT_TIME, obj, pa, f"{where}: only read while booting"))
-    elif role in ("firmware", "boot-time"):
+    if role == "firmware":
         if d is not None:
             if d.type in _KEPT:
                 verdict = "ok: memory the kernel keeps"
@@ -420,18 +407,18 @@ def _region(
                     verdict = "ok: boot-services memory the kernel kept (EFI_MEMORY_RUNTIME set)"
                 else:
                     verdict = "boot-services memory: stale or overwritten after boot"
-                    xc.findings.append(
+                    findings.append(
                         make(XC_BOOT_SERVICES, obj, pa, f"in {efi_type}: the kernel frees it after boot")
                     )
             elif d.type in _FREE:
                 verdict = "free RAM to the kernel"
-                xc.findings.append(make(XC_FREE_RAM, obj, pa, f"in {efi_type}"))
+                findings.append(make(XC_FREE_RAM, obj, pa, f"in {efi_type}"))
         elif e is not None and e.type == 1:
             verdict = "free RAM to the kernel (E820 RAM)"
-            xc.findings.append(make(XC_FREE_RAM, obj, pa, "in E820 RAM, no EFI descriptor"))
+            findings.append(make(XC_FREE_RAM, obj, pa, "in E820 RAM, no EFI descriptor"))
         elif full_map:
             verdict = "outside the EFI memory map"
-            xc.findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
+            findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
         elif e is not None and e.type in _E820_KEPT:
             # a runtime-only map (kexec'd kernel, efi.md 6.4) does not list ACPI or reserved memory
             why = "; the runtime-only EFI map omits it" if memmap is not None and memmap.descriptors else ""
@@ -441,10 +428,10 @@ def _region(
     elif role == "setup_data":
         if d is not None and d.type == 7:
             verdict = "conventional memory: nothing reserved it before the kernel did"
-            xc.findings.append(make(XC_FREE_RAM, obj, pa, f"setup_data in {efi_type}"))
+            findings.append(make(XC_FREE_RAM, obj, pa, f"setup_data in {efi_type}"))
         elif d is None and full_map and (e is None or e.type not in _E820_KEPT | {1}):
             verdict = "outside the EFI memory map"
-            xc.findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
+            findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
         else:
             verdict = "ok: loader data the kernel reserves"
     else:  # loader-temporary: the command line, copied by the kernel to boot_command_line
@@ -453,5 +440,5 @@ def _region(
         verdict = f"freed after boot ({where}): may be stale or overwritten" if freed else "ok"
     if not in_dump:
         verdict += "; not in the dump"
-        xc.findings.append(make(XC_NOT_IN_DUMP, obj, pa, f"{size:#x} bytes at {pa:#x}"))
+        findings.append(make(XC_NOT_IN_DUMP, obj, pa, f"{size:#x} bytes at {pa:#x}"))
     return RegionCheck(obj, pa, size, role, efi_type, runtime, e820_name, in_dump, verdict)

@@ -44,16 +44,14 @@ def register_decoder(
     *,
     expected_types: frozenset[int] | None = None,
     kept: bool = False,
-    boot_only: bool = False,
 ) -> None:
     """Register ``decoder`` for configuration tables with ``guid`` (canonical text, any case).
 
     ``expected_types``: EFI memory types the payload is allocated in; ``kept``: Linux reserves
-    the payload, so finding it in boot-time memory does not make it stale; ``boot_only``:
-    only boot-time code reads it, so memory Linux frees afterwards is where it belongs.
+    the payload, so finding it in boot-time memory does not make it stale.
     """
     key = _canonical(guid)
-    DECODERS[key] = DecoderInfo(key, decoder, expected_types, kept, boot_only)
+    DECODERS[key] = DecoderInfo(key, decoder, expected_types, kept)
 
 
 def decoder_for(guid: str) -> DecoderInfo | None:

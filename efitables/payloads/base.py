@@ -122,9 +122,6 @@ class DecoderInfo:
     expected_types: frozenset[int] | None = None
     #: Linux keeps (memblock-reserves) the payload, so boot-time memory does not make it stale.
     kept: bool = False
-    #: Only boot-time code reads it (firmware, the EFI stub, early boot): lying in memory
-    #: Linux frees afterwards is by design, not a hazard.
-    boot_only: bool = False
 
     def __call__(self, ctx: DecodeContext) -> Parsed | None:
         return self.func(ctx)

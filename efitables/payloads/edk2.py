@@ -440,15 +440,12 @@ def decode_guid_copy(ctx: DecodeContext) -> GuidCopy:
 
 
 _DXE_TYPES = frozenset({BS_DATA})
-# firmware-internal tables: no OS reads them after ExitBootServices
-register_decoder(EFI_HOB_LIST_GUID, decode_hob_list, expected_types=_DXE_TYPES, boot_only=True)
-register_decoder(EFI_DEBUG_IMAGE_INFO_TABLE_GUID, decode_debug_image_info, expected_types=_DXE_TYPES, boot_only=True)
-register_decoder(
-    EFI_DXE_SERVICES_TABLE_GUID, decode_dxe_services, expected_types=frozenset({BS_DATA, RT_DATA}), boot_only=True
-)
+register_decoder(EFI_HOB_LIST_GUID, decode_hob_list, expected_types=_DXE_TYPES)
+register_decoder(EFI_DEBUG_IMAGE_INFO_TABLE_GUID, decode_debug_image_info, expected_types=_DXE_TYPES)
+register_decoder(EFI_DXE_SERVICES_TABLE_GUID, decode_dxe_services, expected_types=frozenset({BS_DATA, RT_DATA}))
 register_decoder(
     EFI_IMAGE_SECURITY_DATABASE_GUID, decode_image_execution_info, expected_types=frozenset({RT_DATA, BS_DATA})
 )
-register_decoder(EFI_MEMORY_TYPE_INFORMATION_GUID, decode_memory_type_info, expected_types=_DXE_TYPES, boot_only=True)
+register_decoder(EFI_MEMORY_TYPE_INFORMATION_GUID, decode_memory_type_info, expected_types=_DXE_TYPES)
 for _g in GUIDED_SECTION_GUIDS:
-    register_decoder(_g, decode_guid_copy, expected_types=_DXE_TYPES, boot_only=True)
+    register_decoder(_g, decode_guid_copy, expected_types=_DXE_TYPES)

@@ -670,9 +670,7 @@ def decode_coco_secret(ctx: DecodeContext) -> CocoSecretArea:
 _RECLAIM = frozenset({ACPI_RECLAIM})
 register_decoder(LINUX_EFI_RANDOM_SEED_TABLE_GUID, decode_random_seed, expected_types=_RECLAIM, kept=True)
 register_decoder(LINUX_EFI_MEMRESERVE_TABLE_GUID, decode_memreserve, kept=True)
-# the EFI stub installs it in loader data; efi_config_parse_tables reads base/size once and reserves the
-# initrd itself, not the table (drivers/firmware/efi/efi.c)
-register_decoder(LINUX_EFI_INITRD_MEDIA_GUID, decode_initrd, boot_only=True)
+register_decoder(LINUX_EFI_INITRD_MEDIA_GUID, decode_initrd)
 register_decoder(LINUX_EFI_SCREEN_INFO_TABLE_GUID, decode_screen_info, expected_types=_RECLAIM, kept=True)
 register_decoder(LINUX_EFI_BOOT_MEMMAP_GUID, decode_boot_memmap, expected_types=_RECLAIM, kept=True)
 register_decoder(LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID, decode_unaccepted, expected_types=_RECLAIM, kept=True)

@@ -29,6 +29,10 @@ def test_show_text(samples):
         "0x100000000",
     ):
         assert text in r.output
+    # a payload in boot-services memory Linux frees is marked where it is summarised; ACPI (reclaim) is not
+    dxe = "[2] EFI_DXE_SERVICES_TABLE_GUID: DXE services table rev 1.70 (CRC32 ok) [in possibly stale memory]"
+    assert dxe in r.output
+    assert "[0] ACPI_20_TABLE_GUID: ACPI RSDP rev 2 OEM 'BOCHS' @ 0x700000" in r.output
 
 
 def test_show_json_keys(samples, expected):

@@ -15,6 +15,7 @@ from rich.table import Table
 from efitables.cli.render import hexa, kv_table, safe
 from efitables.dump import Dump
 from efitables.model import Parsed
+from efitables.payloads.base import in_stale_memory
 
 Rows = list[tuple[str, str]]
 Tables = list[Table]
@@ -207,6 +208,11 @@ RENDERERS: dict[str, Callable[[Tables, Parsed], Rows]] = {
 }
 
 
+def summary(p: Parsed) -> str:
+    """A payload's title, marked when its bytes lie in memory freed after boot (they may be reused)."""
+    return p.title + (" [in possibly stale memory]" if in_stale_memory(p) else "")
+
+
 def payload_section(con: Console, d: Dump) -> None:
     """One block per decoded configuration-table payload: a heading, its fields, then its sub-tables."""
     seen: dict[tuple[str, int | None], int] = {}
@@ -215,7 +221,7 @@ def payload_section(con: Console, d: Dump) -> None:
         if p is None:
             continue
         where = hexa(p.address) + (f" +{p.size:#x}" if p.size else "")
-        con.print(f"[bold]{safe(f'[{t.index}]')} {safe(t.name or t.guid)}[/]: {safe(p.title)} @ {where}")
+        con.print(f"[bold]{safe(f'[{t.index}]')} {safe(t.name or t.guid)}[/]: {safe(summary(p))} @ {where}")
         key = (p.kind, p.address)
         if key in seen:
             con.print(f"  same object as {safe(f'[{seen[key]}]')}\n")

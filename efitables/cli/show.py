@@ -13,6 +13,7 @@ from rich.table import Table
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
 from efitables.cli.options import dump_options
 from efitables.cli.payloads import payload_section
+from efitables.cli.payloads import summary as payload_summary
 from efitables.cli.render import findings_table, hexa, kv_table, make_console, safe
 from efitables.dump import Dump
 from efitables.errors import EfitablesError
@@ -106,7 +107,7 @@ def efi_section(con: Console, d: Dump) -> None:
     for c in ("#", "GUID", "name", "VendorTable", "in dump", "payload"):
         t.add_column(c)
     for e in st.config_tables:
-        payload = e.payload.title if e.payload is not None else ""
+        payload = payload_summary(e.payload) if e.payload is not None else ""
         t.add_row(
             str(e.index),
             e.guid,

@@ -350,6 +350,11 @@ def check_subregion(
         )
 
 
+def in_stale_memory(payload: Parsed) -> bool:
+    """True when the payload's region check found its memory freed or unknown after boot."""
+    return any(f.code in (PAYLOAD_STALE, PAYLOAD_NOT_IN_MAP) for f in payload.findings)
+
+
 def downgrade_stale(payload: Parsed, note: str = "in possibly stale memory") -> None:  # noqa: D417
     """Make every finding of ``payload`` and its children INFO: its bytes may simply be reused memory."""
     import dataclasses

@@ -340,33 +340,35 @@ def test_samples(samples, expected):
 
 def test_virtual_config_pointer_is_located():
     """After SetVirtualAddressMap an untranslatable pointer still gives the page offset (real-world.md)."""
-    from efitables.coverage.objects import locate_config_array
+    from efitables.efi.systab import page_offset_candidates, parse_system_table
 
     virt = 0xFFFFFFFEFF1EBC98
     img = kexec_machine(cfg=0x7E0C98, cfg_pointer=virt, stale_cfg=0x7E2C98)
     mem = memory(img)
-    n = len(CONFIG_GUIDS)
-    # The live array next to the System Table wins over a stale copy farther away.
-    assert locate_config_array(mem, SYSTAB, virt, n, 64, (0x7E0000, 0x800000)) == (0x7E0C98, 1)
-    assert locate_config_array(mem, SYSTAB, virt + 8, n, 64, (0x7E0000, 0x800000)) is None
-    assert locate_config_array(mem, SYSTAB, virt, 0, 64, None) is None
-    # Through the Dump: whichever route resolves the pointer, the array is the live one.
+    # every page within 2 MiB of the System Table, at the pointer's page offset (bounded by a descriptor if known)
+    cands = page_offset_candidates(virt, SYSTAB, None)
+    assert SYSTAB == 0x7E0018 and (cands[0], cands[-1], len(cands)) == (0x5E0C98, 0x9DFC98, 1024)
+    # The live array next to the System Table wins over a stale copy farther away; the choice is said.
+    st = parse_system_table(mem, SYSTAB)
+    assert st.config_table_ptr.route == "efi-va-page-offset" and st.config_table_address == 0x7E0C98
+    msg = next(f.message for f in st.findings if f.message.startswith("ConfigurationTable"))
+    assert "via efi-va-page-offset" in msg and "1 other page(s) hold one too (stale copies?)" in msg
+    # a pointer whose offset names no array stays untranslated (a warning), not guessed
+    bad = kexec_machine(cfg=0x7E0C98, cfg_pointer=virt + 8, stale_cfg=0x7E2C98)
+    st = parse_system_table(memory(bad), SYSTAB)
+    assert st.config_table_ptr.route == "untranslated" and "EFI-SYSTAB-UNTRANSLATED" in [f.code for f in st.findings]
+    # Through the Dump: coverage takes the array the System Table parser resolved.
     d = open_dump(img)
     rep = d.coverage("v6.12")
     arr = next(o for o in rep.objects if o.kind == "efi_config_array")
     assert arr.start == 0x7E0C98
-    # This VA is not 2 MiB-congruent to the array, so no translation names it: located by page offset.
-    f = next(f for f in rep.findings if f.code == "COVERAGE-CFGTAB-LOCATED")
-    assert f.address == 0x7E0C98 and "1 other page" in f.message
     assert verdicts(rep)["EFI configuration table array"] == COVERED
     assert verdicts(d.coverage("v5.3"))["EFI configuration table array"] == ROUNDING
-    # A Linux-like VA (congruent modulo 2 MiB): the System Table parser translates it; no guess needed.
+    # A Linux-like VA (congruent modulo 2 MiB): translated the same, preferred over the stale copy.
     linux_va = 0xFFFFFFFEFF000000 | (0x7E0C98 & 0x1FFFFF)
     d = open_dump(kexec_machine(cfg=0x7E0C98, cfg_pointer=linux_va, stale_cfg=0x7E2C98))
-    rep = d.coverage("v6.12")
-    assert next(o for o in rep.objects if o.kind == "efi_config_array").start == 0x7E0C98
-    if d.systab.config_table_address == 0x7E0C98:
-        assert "COVERAGE-CFGTAB-LOCATED" not in [f.code for f in rep.findings]
+    assert d.systab.config_table_address == 0x7E0C98
+    assert next(o for o in d.coverage("v6.12").objects if o.kind == "efi_config_array").start == 0x7E0C98
 
 
 def test_snp_guest_dump(tmp_path):

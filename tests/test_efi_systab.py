@@ -203,9 +203,13 @@ def test_virtual_pointers_translated_through_memmap_or_reported():
     img.regions[0][0x6000 + 16 : 0x6000 + 24] = struct.pack("<Q", VA)  # VirtualStart
     mem = mem_of(img)
     st = parse_system_table(mem, 0x1018)
-    assert codes(st) == ["EFI-SYSTAB-UNTRANSLATED"]
-    assert st.config_table_address is None and st.firmware_vendor is None
-    assert st.config_table_ptr.stored == 0x1100 + VA  # never presented as physical
+    # no map: the array and RuntimeServices are found by their page offset near the table (each checked);
+    # the vendor string, too weak a check for a guess, stays untranslated
+    assert [f.code for f in st.findings] == ["EFI-SYSTAB-UNTRANSLATED"] + ["EFI-SYSTAB-VIRTUAL-POINTER"] * 2
+    assert st.firmware_vendor is None and st.firmware_vendor_ptr.physical is None
+    assert st.firmware_vendor_ptr.stored == 0x2000 + VA  # never presented as physical
+    assert (st.config_table_ptr.route, st.config_table_address) == ("efi-va-page-offset", 0x1100)
+    assert (st.runtime_services_ptr.route, st.runtime_services_ptr.physical) == ("efi-va-page-offset", 0x3000)
     mm = parse_memmap(mem, 0x6000, 48, 48, 1)
     st = parse_system_table(mem, 0x1018, memmap=mm)
     assert codes(st) == ["EFI-SYSTAB-VIRTUAL-POINTER"]
@@ -213,6 +217,22 @@ def test_virtual_pointers_translated_through_memmap_or_reported():
     assert st.firmware_vendor == "EDK II" and len(st.config_tables) == 2
     st = parse_system_table(mem, 0x1018, physical_copies={"ConfigurationTable": (0x1100, "SETUP_EFI")})
     assert st.config_table_ptr.route == "SETUP_EFI" and len(st.config_tables) == 2
+
+
+def test_a_memory_map_translation_that_names_no_table_is_rejected():
+    """A VirtualStart off by a page sends the array pointer to zeroes: congruence finds the real one, and says so."""
+    img = machine(vendor=0x2000 + VA, runtime=0x3000 + VA, tables=0x1100 + VA)
+    from dumps.builder import memory_map
+
+    img.put(0x6000, memory_map([dict(Type=6, PhysicalStart=0x0, NumberOfPages=0x10, Attribute=(1 << 63) | 8)]))
+    img.regions[0][0x6000 + 16 : 0x6000 + 24] = struct.pack("<Q", VA - 0x1000)  # VirtualStart, one page off
+    mem = mem_of(img)
+    st = parse_system_table(mem, 0x1018, memmap=parse_memmap(mem, 0x6000, 48, 48, 1))
+    assert (st.config_table_ptr.route, st.config_table_address) == ("efi-va-congruence", 0x1100)
+    assert (st.runtime_services_ptr.route, st.runtime_services_ptr.physical) == ("efi-va-congruence", 0x3000)
+    msg = next(f.message for f in st.findings if f.message.startswith("ConfigurationTable"))
+    assert msg.endswith("via efi-va-congruence; the memory map's translation 0x2100 holds none")
+    assert len(st.config_tables) == 2
 
 
 def test_config_table_count_zero():

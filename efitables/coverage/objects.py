@@ -62,14 +62,6 @@ COLLECT_PROBLEM = register(
     "A pointer the coverage check follows (setup_data, CC blob, E820) is outside the dump or "
     "malformed; the object is listed with what is known or left out.",
 )
-CFG_LOCATED = register(
-    "COVERAGE-CFGTAB-LOCATED",
-    Severity.INFO,
-    "The configuration table array was located by its GUIDs (the System Table's pointer is virtual)",
-    "After SetVirtualAddressMap the ConfigurationTable pointer is an EFI virtual address that the dump's "
-    "memory map could not translate; the page offset survives the mapping, so each page of the System "
-    "Table's memory region is tried at that offset and the one whose entries carry known GUIDs is used.",
-)
 SETUP_LOOP = register(
     "COVERAGE-SETUP-LOOP", Severity.WARNING, "The setup_data list loops or exceeds the cap while collecting objects"
 )
@@ -515,58 +507,6 @@ def _cc_blob(dump: Any, mem: PhysicalMemory, inp: EarlyInputs, bp: int | None) -
             inp.svsm = None
 
 
-#: Pages tried when locating a virtual configuration table array (4 MiB).
-MAX_LOCATE_PAGES = 1024
-
-
-def array_score(mem: PhysicalMemory, pa: int, nr: int, bits: int) -> int:
-    """Distinct known GUIDs (not all-zero / all-ones) among ``nr`` entries at ``pa``; -1 if unreadable."""
-    from efitables import guids
-    from efitables.schemas.common import guid_from_bytes
-
-    esize = EFI_CONFIG_ENTRY_SIZE.get(bits, 24)
-    n = min(nr, MAX_CONFIG_ENTRIES)
-    if n == 0 or not mem.is_readable(pa, n * esize):
-        return -1
-    raw = mem.read(pa, n * esize, structure="EFI_CONFIGURATION_TABLE array (candidate)")
-    gs = {raw[i * esize : i * esize + 16] for i in range(n)} - {bytes(16), b"\xff" * 16}
-    return sum(1 for g in gs if guids.lookup(guid_from_bytes(g)))
-
-
-def locate_config_array(
-    mem: PhysicalMemory, systab: int, stored: int, nr: int, bits: int, region: Range | None
-) -> tuple[int, int] | None:
-    """``(address, other candidates)`` of an array whose pointer ``stored`` is virtual.
-
-    The page offset of an EFI virtual address is the physical one (and Linux keeps
-    VA and PA congruent modulo 2 MiB); each page of ``region`` (the System Table's
-    descriptor, within 2 MiB of it) is tried at that offset. Most known GUIDs wins,
-    then 2 MiB congruence, then the page nearest the System Table (EDK2 leaves stale
-    copies behind; OVMF puts the live array next to the table).
-    """
-    n = min(nr, MAX_CONFIG_ENTRIES)
-    if n == 0:
-        return None
-    lo, hi = region if region is not None else (systab - (2 << 20), systab + (2 << 20))
-    lo, hi = max(lo, systab - (2 << 20), 0), min(hi, systab + (2 << 20))
-    off = stored & 0xFFF
-    found: list[tuple[int, int]] = []
-    page = lo & ~0xFFF
-    for _ in range(MAX_LOCATE_PAGES):
-        if page >= hi:
-            break
-        pa = page + off
-        page += 0x1000
-        known = array_score(mem, pa, n, bits)
-        if known * 2 > n:
-            found.append((pa, known))
-    if not found:
-        return None
-    mod = (1 << 21) - 1
-    best = max(found, key=lambda c: (c[1], (c[0] & mod) == (stored & mod), -abs(c[0] - systab)))
-    return best[0], len(found) - 1
-
-
 def collect(dump: Any) -> Collected:
     """Gather objects and map inputs from a Dump; every failure becomes a finding."""
     findings: list[Finding] = []
@@ -609,32 +549,6 @@ def _collect(dump: Any, findings: list[Finding]) -> Collected:
         inp.systab_bits = st.bits
         inp.nr_tables = st.nr_tables & 0xFFFFFFFF
         inp.config_array = st.config_table_address
-        ptr = getattr(st, "config_table_ptr", None)
-        # a translation (memory map, congruence) is checked; a physical copy Linux kept is not
-        heuristic = ptr is not None and ptr.route not in ("physical", "null", "SETUP_EFI", "kallsyms")
-        if (
-            inp.config_array is not None
-            and heuristic
-            and array_score(mem, inp.config_array, inp.nr_tables, st.bits) * 2 <= min(inp.nr_tables, MAX_CONFIG_ENTRIES)
-        ):
-            inp.config_array = None  # a translation that names no array: try by page offset below
-        if inp.config_array is None and ptr is not None and ptr.stored and inp.nr_tables:
-            mm = _safe(lambda: dump.efi_memmap, "EFI memory map")
-            desc = _safe(lambda: mm.lookup(st.address), "EFI memory map") if mm is not None else None
-            region = (desc.physical_start, desc.physical_end) if desc is not None else None
-            loc = locate_config_array(mem, st.address, ptr.stored, inp.nr_tables, st.bits, region)
-            if loc is not None:
-                inp.config_array, others = loc
-                more = f"; {others} other page(s) also hold such an array (stale copies?)" if others else ""
-                findings.append(
-                    make(
-                        CFG_LOCATED,
-                        "EFI_CONFIGURATION_TABLE array",
-                        inp.config_array,
-                        f"ConfigurationTable {ptr.stored:#x} is virtual ({ptr.route}); "
-                        f"array taken at {inp.config_array:#x}{more}",
-                    )
-                )
     # A SETUP_EFI node's physical ``tables`` is what the (kexec'd) decompressor uses.
     for nd in inp.setup_nodes:
         if nd.type == SETUP_EFI and nd.len >= 0x18:

@@ -117,7 +117,8 @@ class ResolvedPointer:
 
     stored: int
     physical: int | None
-    route: str  # "null", "physical", "efi-memmap", "SETUP_EFI", "untranslated"
+    route: str  # "null", "physical", "SETUP_EFI", "kallsyms", "efi-memmap", "efi-va-congruence",
+    # "efi-va-page-offset", "untranslated"
 
     @property
     def is_virtual(self) -> bool:
@@ -155,6 +156,33 @@ def congruent_candidates(va: int, memmap: EfiMemoryMap) -> list[int]:
             if pa >= d.physical_start:
                 out.append(pa)
             pa += TWO_MIB
+    return out
+
+
+#: Pages tried by the page-offset search (4 MiB around the system table).
+MAX_PAGE_OFFSET_CANDIDATES = 1024
+
+
+def page_offset_candidates(va: int, systab_pa: int, memmap: EfiMemoryMap | None) -> list[int]:
+    """Addresses within 2 MiB of the system table with ``va``'s offset inside a 4 KiB page.
+
+    The last resort for a virtual pointer nothing else translates (no memory map, or
+    a VA that is not 2 MiB-congruent): EFI maps whole pages, so the page offset
+    survives, and firmware keeps its runtime tables close together (OVMF puts the
+    array in the system table's own page). Bounded by the system table's descriptor
+    when a memory map is known.
+    """
+    lo, hi = systab_pa - TWO_MIB, systab_pa + TWO_MIB
+    d = memmap.lookup(systab_pa) if memmap is not None else None
+    if d is not None:
+        lo, hi = max(lo, d.physical_start), min(hi, d.physical_end)
+    off = va & 0xFFF
+    page = max(lo, 0) & ~0xFFF
+    out: list[int] = []
+    while page + off < hi and len(out) < MAX_PAGE_OFFSET_CANDIDATES:
+        if page + off >= lo:
+            out.append(page + off)
+        page += 0x1000
     return out
 
 
@@ -356,9 +384,12 @@ def parse_system_table(
     virtual (finding them can take a sweep of the dump).
 
     A virtual pointer is translated, in order, by such a copy, by the memory map's
-    ``VirtualStart``, or by the 2 MiB congruence Linux keeps between EFI virtual and
-    physical addresses, each congruent candidate checked against the structure it
-    must hold (:func:`congruent_candidates`).
+    ``VirtualStart`` (rejected if the memory there does not hold the structure), by
+    the 2 MiB congruence Linux keeps between EFI virtual and physical addresses
+    (:func:`congruent_candidates`), or, for ``ConfigurationTable`` and
+    ``RuntimeServices``, by the page offset near the system table
+    (:func:`page_offset_candidates`); every candidate is checked against the
+    structure it must hold.
     """
     try:
         head = mem.read(pa, 24, structure=S)
@@ -412,12 +443,25 @@ def parse_system_table(
         "ConfigurationTable": lambda c: _looks_like_config_array(mem, c, nr_low, bits),
     }
     resolved = {}
+    notes: dict[str, str] = {}
     for name, value in stored.items():
         p = resolve_pointer(value, bits, memmap, copies.get(name))
+        if p.route == "efi-memmap" and name != "FirmwareVendor" and not validators[name](p.physical):
+            # VirtualStart names memory that holds no such structure (a stale or bogus map): try the others
+            notes[name] = f"; the memory map's translation {p.physical:#x} holds none"
+            p = ResolvedPointer(value, None, "untranslated")
         if p.route == "untranslated" and memmap is not None:
             hits = [c for c in congruent_candidates(value, memmap) if validators[name](c)]
             if len(hits) == 1:
                 p = ResolvedPointer(value, hits[0], "efi-va-congruence")
+        if p.route == "untranslated" and name != "FirmwareVendor":  # a UCS-2 string is too weak a check
+            hits = [c for c in page_offset_candidates(value, pa, memmap) if validators[name](c)]
+            if hits:
+                # nearest first: EDK2 leaves stale copies of the array farther away
+                best = min(hits, key=lambda c: ((c - value) % TWO_MIB != 0, abs(c - pa)))
+                p = ResolvedPointer(value, best, "efi-va-page-offset")
+                others = f", {len(hits) - 1} other page(s) hold one too (stale copies?)" if len(hits) > 1 else ""
+                notes[name] = notes.get(name, "") + f"; nearest of the pages holding one at that offset{others}"
         resolved[name] = p
     fw_vendor, rt, ct = resolved["FirmwareVendor"], resolved["RuntimeServices"], resolved["ConfigurationTable"]
     for name, p in (("FirmwareVendor", fw_vendor), ("RuntimeServices", rt), ("ConfigurationTable", ct)):
@@ -427,12 +471,18 @@ def parse_system_table(
                     SYSTAB_UNTRANSLATED,
                     S,
                     pa,
-                    f"{name} {p.stored:#x} is an EFI virtual address and no memory map or physical copy translates it",
+                    f"{name} {p.stored:#x} is an EFI virtual address and no memory map or physical copy "
+                    f"translates it{notes.get(name, '')}",
                 )
             )
         elif p.is_virtual:
             findings.append(
-                make(SYSTAB_VIRTUAL, S, pa, f"{name} {p.stored:#x} is virtual; physical {p.physical:#x} via {p.route}")
+                make(
+                    SYSTAB_VIRTUAL,
+                    S,
+                    pa,
+                    f"{name} {p.stored:#x} is virtual; physical {p.physical:#x} via {p.route}{notes.get(name, '')}",
+                )
             )
     if f.BootServices:
         findings.append(make(SYSTAB_BOOT_SERVICES, S, pa, f"BootServices {f.BootServices:#x}"))

@@ -25,6 +25,7 @@ from typing import Any
 from efitables.dump import Dump
 from efitables.findings import Finding
 from efitables.model import Parsed
+from efitables.payloads.base import in_stale_memory
 from efitables.schemas.common import jsonable
 
 #: Dump areas compared, in order (those the Dump has). Each is a Parsed or None.
@@ -46,9 +47,18 @@ class ObjectSnapshot:
     address: int | None
     size: int
     fields: dict[str, Scalar] = field(default_factory=dict)
+    #: in memory freed after boot (its payload's region check said so, or its parent's): changes may be reuse
+    stale: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "kind": self.kind, "address": self.address, "size": self.size, "fields": self.fields}
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "address": self.address,
+            "size": self.size,
+            "fields": self.fields,
+            "stale": self.stale,
+        }
 
 
 @dataclass
@@ -67,6 +77,7 @@ class Change:
     old_address: int | None = None
     new_address: int | None = None
     fields: dict[str, tuple[Scalar, Scalar]] = field(default_factory=dict)
+    stale: bool = False  # the object lies in memory freed after boot in either dump
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +87,7 @@ class Change:
             "old_address": self.old_address,
             "new_address": self.new_address,
             "fields": {k: {"old": v[0], "new": v[1]} for k, v in self.fields.items()},
+            "stale": self.stale,
         }
 
 
@@ -212,16 +224,16 @@ def snapshot(d: Dump) -> Snapshot:
             0,
             {"address": disc.address, "route": disc.route, "bits": disc.bits},
         )
-    stack: list[tuple[Parsed, str]] = []
+    stack: list[tuple[Parsed, str, bool]] = []
     for name in reversed(AREAS):
         if not hasattr(type(d), name):
             continue
         v = getattr(d, name)
         if isinstance(v, Parsed):
-            stack.append((v, ""))
+            stack.append((v, "", False))
     visited: set[int] = set()
     while stack:
-        p, parent = stack.pop()
+        p, parent, parent_stale = stack.pop()
         if id(p) in visited:
             continue
         visited.add(id(p))
@@ -231,8 +243,9 @@ def snapshot(d: Dump) -> Snapshot:
         key = _identity(p, parent, seen)
         # A configuration table is where its VendorTable points, not where its array entry is.
         where = getattr(p, "table_address", p.address) if p.kind == "EFI_CONFIGURATION_TABLE" else p.address
-        objects[key] = ObjectSnapshot(key, p.kind, where, p.size, object_fields(p))
-        stack.extend((c, key) for c in reversed(p.children()) if isinstance(c, Parsed))
+        stale = parent_stale or in_stale_memory(p)
+        objects[key] = ObjectSnapshot(key, p.kind, where, p.size, object_fields(p), stale)
+        stack.extend((c, key, stale) for c in reversed(p.children()) if isinstance(c, Parsed))
     from efitables.checks import run_checks
 
     return Snapshot(d.path, objects, list(dict.fromkeys([*d.findings, *run_checks(d)])), truncated)
@@ -250,7 +263,7 @@ def diff_snapshots(a: Snapshot, b: Snapshot) -> DumpDiff:
     for key, oa in a.objects.items():
         ob = b.objects.get(key)
         if ob is None:
-            out.changes.append(Change("removed", key, oa.kind, old_address=oa.address))
+            out.changes.append(Change("removed", key, oa.kind, old_address=oa.address, stale=oa.stale))
             continue
         fields = {
             k: (oa.fields.get(k), ob.fields.get(k))
@@ -259,13 +272,14 @@ def diff_snapshots(a: Snapshot, b: Snapshot) -> DumpDiff:
         }
         if oa.size != ob.size:
             fields["size"] = (oa.size, ob.size)
+        stale = oa.stale or ob.stale
         if oa.address != ob.address:
-            out.changes.append(Change("moved", key, oa.kind, oa.address, ob.address, fields))
+            out.changes.append(Change("moved", key, oa.kind, oa.address, ob.address, fields, stale))
         elif fields:
-            out.changes.append(Change("changed", key, oa.kind, oa.address, ob.address, fields))
+            out.changes.append(Change("changed", key, oa.kind, oa.address, ob.address, fields, stale))
     for key, ob in b.objects.items():
         if key not in a.objects:
-            out.changes.append(Change("added", key, ob.kind, new_address=ob.address))
+            out.changes.append(Change("added", key, ob.kind, new_address=ob.address, stale=ob.stale))
     ca = Counter(_finding_key(f) for f in a.findings)
     cb = Counter(_finding_key(f) for f in b.findings)
     gone, new = ca - cb, cb - ca

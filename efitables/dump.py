@@ -229,7 +229,9 @@ class Dump:
         decoded = []
         for t in st.config_tables:
             if t.payload is None and t.readable:
-                t.payload = decode_payload(self.memory, t, show_secrets=self.show_secrets, memmap=self.efi_memmap)
+                t.payload = decode_payload(
+                    self.memory, t, show_secrets=self.show_secrets, memmap=self.efi_memmap, e820=lambda: self.e820
+                )
             if t.payload is not None:
                 decoded.append((t.name or t.guid, t.payload))
         link_payloads(self.memory, [p for _, p in decoded])

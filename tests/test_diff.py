@@ -121,3 +121,24 @@ def test_cli(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "No differences." in r.stdout
     r = CliRunner().invoke(cli, ["diff", str(SAMPLES / "ovmf64.raw"), str(tmp_path / "missing.raw")])
     assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_changes_in_stale_memory_are_marked() -> None:
+    """A payload in memory Linux frees after boot (and all below it) is marked: its changes may be mere reuse."""
+    import copy
+
+    with Dump.open(str(SAMPLES / "ovmf64-virt.elf")) as d:
+        s = snapshot(d)
+    stale = sorted(k for k, o in s.objects.items() if o.stale)
+    assert stale == [
+        "configuration table EFI_DXE_SERVICES_TABLE_GUID / EFI_DXE_SERVICES_TABLE",
+        "configuration table gEfiHobListGuid / EDK2_HOB_LIST",
+        "configuration table gEfiMemoryTypeInformationGuid / EFI_MEMORY_TYPE_INFORMATION",
+    ]
+    b = copy.deepcopy(s)
+    b.objects[stale[1]].fields["boot_mode"] = 7
+    acpi = next(k for k in s.objects if k.endswith("ACPI_20_TABLE_GUID"))
+    b.objects[acpi].fields["table_address"] = 0x12345
+    dd = diff_snapshots(s, b)
+    assert {c.key: c.stale for c in dd.changes} == {stale[1]: True, acpi: False}
+    assert {c["key"]: c["stale"] for c in dd.to_dict()["changes"]} == {stale[1]: True, acpi: False}

@@ -166,3 +166,29 @@ def test_outside_a_runtime_only_map_is_unknown_not_wrong():
     mem = BytesMemory({PA: bytes(page), 0x100000: rt_map})
     r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, PA), memmap=parse_memmap(mem, 0x100000, len(rt_map), 48, 1))
     assert codes(r) == ["PAYLOAD-NOT-IN-MAP"]
+
+
+def test_e820_says_what_a_runtime_only_map_leaves_out():
+    """E820 ACPI memory is kept whatever the runtime-only map omits; E820 RAM is where reuse happens."""
+    import struct
+
+    from efitables.boot.e820 import build_table, decode_entries
+
+    rt_map = memory_map([dict(Type=6, PhysicalStart=0x7E0000, NumberOfPages=0x10, Attribute=(1 << 63) | 8)])
+    raw = struct.pack("<QQI", PA, 0x1000, 3) + struct.pack("<QQI", PA + 0x1000, 0x1000, 1)  # ACPI, then RAM
+    e820 = build_table(None, decode_entries(raw, 0, 2, "boot_params"), 2, 0)
+    page = bytearray(0x2000)
+    page[0:36] = rsdp(2, 0, PA + 0x100)
+    x = rsdt([PA + 0x200], xsdt=True)
+    page[0x100 : 0x100 + len(x)] = x
+    facp = acpi_table(b"FACP", bytes(10))
+    page[0x200 : 0x200 + len(facp)] = facp
+    page[0x1000 : 0x1000 + 16] = s.LINUX_EFI_INITRD.build(dict(base=0x200000, size=0x1000))
+    mem = BytesMemory({PA: bytes(page), 0x100000: rt_map})
+    mm = parse_memmap(mem, 0x100000, len(rt_map), 48, 1)
+    r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, PA), memmap=mm, e820=e820)
+    assert codes(r) == []  # E820_TYPE_ACPI: kept, so judged like any table, and clean
+    i = decode_payload(mem, Entry(LINUX_EFI_INITRD_MEDIA_GUID, PA + 0x1000), memmap=mm, e820=lambda: e820)
+    assert codes(i) == ["PAYLOAD-NOT-IN-MAP"]
+    assert i.findings[0].message == f"{PA + 0x1000:#x} is outside the runtime-only memory map and in E820 RAM: " \
+        "the bytes may have been reused"

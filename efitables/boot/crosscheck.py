@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from efitables.boot.bootparams import BootParams
-from efitables.boot.e820 import E820Table
+from efitables.boot.e820 import E820_KEPT_TYPES, E820Table
 from efitables.boot.setup_data import (
     CcBlobPayload,
     EfiSetupPayload,
@@ -84,7 +84,7 @@ MAX_REGION_TABLES = 256
 _KEPT = {0, 5, 6, 9, 10, 11, 12, 13, 14}  # reserved, runtime, ACPI, MMIO, PAL, persistent
 _BOOT_SERVICES = {3, 4}
 _FREE = {1, 2, 7, 15}  # loader code/data, conventional, unaccepted
-_E820_KEPT = {2, 3, 4, 7, 12, 128}
+_E820_KEPT = E820_KEPT_TYPES
 
 
 @dataclass

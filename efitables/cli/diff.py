@@ -43,7 +43,8 @@ def _print_text(dd: DumpDiff) -> None:
             where = f" {hexa(c.old_address)} -> {hexa(c.new_address)}"
         else:
             where = f" @ {hexa(c.old_address)}" if c.old_address is not None else ""
-        con.print(f"{_MARK[c.change]} {safe(c.key)}{where}", soft_wrap=True)
+        stale = " [dim](in possibly stale memory: changes may be reuse)[/]" if c.stale else ""
+        con.print(f"{_MARK[c.change]} {safe(c.key)}{where}{stale}", soft_wrap=True)
         items = list(c.fields.items())
         for name, (old, new) in items[:MAX_FIELDS_SHOWN]:
             con.print(f"      {safe(name)}: {_val(old)} -> {_val(new)}", soft_wrap=True)

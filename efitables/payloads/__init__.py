@@ -68,6 +68,7 @@ def decode_payload(
     show_secrets: bool = False,
     region_type: int | None = None,
     memmap: Any = None,
+    e820: Any = None,
 ) -> Parsed | None:
     """Decode what a configuration table entry points to.
 
@@ -75,7 +76,8 @@ def decode_payload(
     ``.name`` is used in findings when present. ``region_type`` is the EFI
     memory type of the descriptor holding the address (or pass ``memmap``, an
     :class:`~efitables.efi.memmap.EfiMemoryMap`, to look it up and to check
-    sub-structures). Returns None when no decoder is registered for the GUID or the pointer is NULL.
+    sub-structures; ``e820``, an :class:`~efitables.boot.e820.E820Table`, tells what a
+    runtime-only map leaves out). Returns None when no decoder is registered for the GUID or the pointer is NULL.
     """
     guid = str(config_table_entry.guid)
     info = decoder_for(guid)
@@ -93,6 +95,7 @@ def decode_payload(
         show_secrets=show_secrets,
         region_type=region_type,
         memmap=memmap,
+        e820=e820,
         bits=bits,
     )
     if address == 0:

@@ -80,6 +80,9 @@ class DecodeContext:
     show_secrets: bool = False
     region_type: int | None = None
     memmap: Any = None
+    #: The E820 table (``lookup(pa)``), or a callable giving it when first needed: says what a
+    #: runtime-only EFI map does not list.
+    e820: Any = None
     #: Firmware word size (32 for a mixed-mode system): UINTN/pointer fields of firmware tables follow it.
     bits: int = 64
     #: Per-decode state a decoder may keep (caches, byte budgets).
@@ -242,12 +245,19 @@ def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] |
                 )
             )
     elif ctx.memmap is not None and ctx.runtime_only_map:
+        from efitables.boot.e820 import E820_KEPT_TYPES
+
+        table = ctx.e820() if callable(ctx.e820) else ctx.e820
+        e = table.lookup(payload.address) if table is not None else None
+        if e is not None and e.type in E820_KEPT_TYPES:
+            return False  # ACPI, NVS or reserved to E820: the kernel keeps it, whatever the EFI map omits
+        where = " and in E820 RAM" if e is not None and e.type == 1 else ""
         payload.findings.append(
             make(
                 PAYLOAD_NOT_IN_MAP,
                 ctx.name or ctx.guid,
                 payload.address,
-                f"{payload.address:#x} is outside the runtime-only memory map: the bytes may have been reused",
+                f"{payload.address:#x} is outside the runtime-only memory map{where}: the bytes may have been reused",
             )
         )
         return True

@@ -376,3 +376,30 @@ def test_kallsyms_decoded_once_per_table_set():
     # another phys_base moves the tables (here out of the dump): decoded anew, not the cached answer
     other = kallsyms.load(mem, {**info, "NUMBER(phys_base)": "0x1000000"})
     assert other.error == "kallsyms tables not in the dump: physical range 0x1100000-0x1100004 is not in the dump"
+
+
+def test_e820_ram_absent_from_the_dump_is_said_per_entry():
+    """real-world.md: the map says RAM, the dump has no bytes (SMRAM, a filtered kdump): an info per entry."""
+    from efitables.boot.crosscheck import MAX_RAM_GAP_FINDINGS, crosscheck
+    from efitables.boot.e820 import build_table, decode_entries
+    from efitables.memory import BytesMemory
+
+    mem = BytesMemory({0: bytes(0x30000), 0x50000: bytes(0x50000), 0x100000: bytes(0x100000)})
+    raw = b"".join(
+        struct.pack("<QQI", a, n, t)
+        for a, n, t in [(0, 0xA0000, 1), (0xA0000, 0x60000, 2), (0x100000, 0x100000, 1), (0x200000, 0x1000, 1)]
+    )
+    e820 = build_table(None, decode_entries(raw, 0, 4, "boot_params"), 4, 0)
+    xc = crosscheck(mem, boot_params=None, setup_data=None, efi_memmap=None, e820=e820)
+    got = [(f.structure, f.address, f.message) for f in xc.findings if f.code == "BOOT-XC-RAM-NOT-IN-DUMP"]
+    assert got == [
+        ("E820 entry [0] RAM 0x0-0xa0000", 0, "0x20000 bytes in 1 range(s) absent from the dump: 0x30000-0x50000"),
+        ("E820 entry [3] RAM 0x200000-0x201000", 0x200000, "0x1000 bytes in 1 range(s) absent from the dump: "
+         "0x200000-0x201000"),
+    ]  # the reserved entry is not RAM; the fully present one says nothing
+    # a filtered dump missing most RAM: bounded, with a closing note
+    many = b"".join(struct.pack("<QQI", 0x1000000 + i * 0x2000, 0x1000, 1) for i in range(40))
+    e820 = build_table(None, decode_entries(many, 0, 40, "boot_params"), 40, 0)
+    xc = crosscheck(mem, boot_params=None, setup_data=None, efi_memmap=None, e820=e820)
+    f = [x for x in xc.findings if x.code == "BOOT-XC-RAM-NOT-IN-DUMP"]
+    assert len(f) == MAX_RAM_GAP_FINDINGS + 1 and f[-1].message == "more E820 RAM entries with absent bytes"

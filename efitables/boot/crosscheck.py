@@ -60,6 +60,14 @@ XC_BOOT_SERVICES = register(
     "Linux frees boot-services memory after SetVirtualAddressMap unless it keeps the region "
     "(EFI_MEMORY_RUNTIME set); what the dump holds there may be stale or overwritten, not corrupt.",
 )
+XC_RAM_NOT_IN_DUMP = register(
+    "BOOT-XC-RAM-NOT-IN-DUMP",
+    Severity.INFO,
+    "E820 RAM that the dump holds no bytes of",
+    "The E820 table says RAM, but the dump has no bytes there: SMRAM (absent from QEMU dumps "
+    "when SMM is on), memory a kdump filter left out, or a dump of part of the machine. "
+    "Structures placed there cannot be checked.",
+)
 XC_UNMAPPED = register("BOOT-XC-UNMAPPED", Severity.WARNING, "An object lies outside every EFI memory map descriptor")
 XC_NOT_IN_DUMP = register("BOOT-XC-NOT-IN-DUMP", Severity.WARNING, "An object's memory is not in the dump")
 XC_STALE_CMDLINE = register(
@@ -319,6 +327,8 @@ def crosscheck(
             tgt = getattr(p, "target", None)
             if tgt is not None:
                 region(f"setup_data node [{n.index}] indirect payload", tgt.address, max(tgt.length, 1), "setup_data")
+    if e820 is not None:
+        _ram_not_in_dump(xc, mem, e820)
     if bp is not None and bp.acpi_rsdp_addr:
         region("ACPI RSDP (acpi_rsdp_addr)", bp.acpi_rsdp_addr, 20, "firmware")
     if bp is not None and bp.ramdisk_image and bp.ramdisk_size:
@@ -336,6 +346,36 @@ def crosscheck(
                 )
             )
     return xc
+
+
+#: E820 RAM entries reported as absent from the dump (a filtered kdump can miss thousands).
+MAX_RAM_GAP_FINDINGS = 16
+
+
+def _ram_not_in_dump(xc: CrossChecks, mem: PhysicalMemory, e820: E820Table) -> None:
+    """real-world.md: the map says RAM, the dump has no bytes (SMRAM, filtered pages): say so, per entry."""
+    reported = 0
+    for e in e820.entries:
+        if e.type != 1 or e.length <= 0 or e.addr >= MAX_PHYS_ADDR:
+            continue
+        holes = mem.gaps(e.addr, min(e.length, MAX_PHYS_ADDR - e.addr), limit=1024)
+        if not holes:
+            continue
+        if reported == MAX_RAM_GAP_FINDINGS:
+            xc.findings.append(make(XC_RAM_NOT_IN_DUMP, "E820 table", None, "more E820 RAM entries with absent bytes"))
+            return
+        reported += 1
+        missing = sum(b - a for a, b in holes)
+        more = "" if len(holes) < 1024 else " (at least)"
+        first = ", ".join(f"{a:#x}-{b:#x}" for a, b in holes[:3]) + (", ..." if len(holes) > 3 else "")
+        xc.findings.append(
+            make(
+                XC_RAM_NOT_IN_DUMP,
+                f"E820 entry [{e.index}] RAM {e.addr:#x}-{e.end:#x}",
+                e.addr,
+                f"{missing:#x} bytes{more} in {len(holes)} range(s) absent from the dump: {first}",
+            )
+        )
 
 
 def _check_span(xc: CrossChecks, obj: str, pa: int, size: int, e820: E820Table | None) -> None:

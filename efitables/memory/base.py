@@ -134,6 +134,18 @@ class PhysicalMemory(ABC):
             cur = self._ranges[i].end
         return None
 
+    def gaps(self, pa: int, size: int, limit: int = 64) -> list[tuple[int, int]]:
+        """The absent sub-ranges of ``[pa, pa+size)``, in order, at most ``limit`` of them."""
+        out: list[tuple[int, int]] = []
+        end = pa + size
+        while pa < end and len(out) < limit:
+            gap = self.first_gap(pa, end - pa)
+            if gap is None:
+                break
+            out.append(gap)
+            pa = gap[1]
+        return out
+
     def is_readable(self, pa: int, size: int = 1) -> bool:
         if pa < 0 or size < 0 or pa + size > MAX_PHYS_ADDR:
             return False

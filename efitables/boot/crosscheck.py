@@ -322,7 +322,8 @@ def crosscheck(
     if setup_data is not None:
         for n in setup_data:
             region(f"setup_data node [{n.index}] {n.type_name}", n.address, n.size, "setup_data")
-            _check_span(xc, f"setup_data node [{n.index}] {n.type_name}", n.address, n.size, e820)
+            if n.address is not None:
+                _check_span(xc, f"setup_data node [{n.index}] {n.type_name}", n.address, n.size, e820)
             p = n.payload
             tgt = getattr(p, "target", None)
             if tgt is not None:

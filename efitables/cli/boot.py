@@ -89,15 +89,15 @@ def payload_summary(p: SetupPayload | None) -> str:
 def boot_section(con: Console, d: Dump) -> None:
     disc = d.boot_params_discovery
     t = Table(title="boot_params routes", title_justify="left")
-    for c in ("route", "address", "status", "detail"):
-        t.add_column(c)
+    for col in ("route", "address", "status", "detail"):
+        t.add_column(col)
     for r in disc.routes:
         t.add_row(r.name, hexa(r.address), r.status, safe(r.detail))
     con.print(t)
     if len(disc.candidates) > 1:
         t = Table(title=f"boot_params candidates ({len(disc.candidates)})", title_justify="left")
-        for c in ("address", "found by", "identity", "score", "reasons"):
-            t.add_column(c)
+        for col in ("address", "found by", "identity", "score", "reasons"):
+            t.add_column(col)
         for c in disc.candidates[:20]:
             t.add_row(hexa(c.address), c.found_by, c.identity or "-", str(c.score), safe("; ".join(c.reasons)))
         con.print(t)
@@ -155,8 +155,8 @@ def setup_section(con: Console, d: Dump) -> None:
         return
     title = f"setup_data ({len(lst.nodes)} nodes{'' if lst.complete else ', walk stopped early'})"
     t = Table(title=title, title_justify="left")
-    for c in ("#", "address", "type", "len", "next", "payload"):
-        t.add_column(c)
+    for col in ("#", "address", "type", "len", "next", "payload"):
+        t.add_column(col)
     for n in lst.nodes[:MAX_ROWS]:
         t.add_row(
             str(n.index), hexa(n.address), n.type_name, str(n.len), hexa(n.next), safe(payload_summary(n.payload))
@@ -177,8 +177,8 @@ def e820_section(con: Console, d: Dump) -> None:
         return
     title = f"E820 table ({e.from_boot_params} from boot_params, {e.from_setup_data} from SETUP_E820_EXT)"
     t = Table(title=title, title_justify="left")
-    for c in ("#", "range", "size", "type", "source"):
-        t.add_column(c)
+    for col in ("#", "range", "size", "type", "source"):
+        t.add_column(col)
     for x in e.entries[:MAX_ROWS]:
         t.add_row(str(x.index), f"{x.addr:#x}-{x.end:#x}", f"{x.length:#x}", x.type_name, x.source)
     if len(e.entries) > MAX_ROWS:
@@ -193,16 +193,16 @@ _STATUS = {"agrees": "[green]agrees[/]", "disagrees": "[red]disagrees[/]"}
 def crosscheck_section(con: Console, d: Dump) -> None:
     xc = d.boot_crosschecks
     t = Table(title="boot / EFI cross-checks", title_justify="left")
-    for c in ("check", "status", "values", "detail"):
-        t.add_column(c)
+    for col in ("check", "status", "values", "detail"):
+        t.add_column(col)
     for c in xc.checks:
         values = ", ".join(f"{k} {hexa(v)}" for k, v in c.values.items())
         t.add_row(c.name, _STATUS.get(c.status, c.status), values, safe(c.detail))
     con.print(t)
     if xc.regions:
         t = Table(title="Where each object lives", title_justify="left")
-        for c in ("object", "address", "EFI type", "E820 type", "verdict"):
-            t.add_column(c)
+        for col in ("object", "address", "EFI type", "E820 type", "verdict"):
+            t.add_column(col)
         for r in xc.regions[:MAX_ROWS]:
             efi = (r.efi_type or "-") + (" +RUNTIME" if r.efi_runtime else "")
             verdict = r.verdict if r.verdict.startswith("ok") else f"[yellow]{r.verdict}[/]"

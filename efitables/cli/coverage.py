@@ -70,8 +70,8 @@ def render(rep: CoverageReport) -> None:
             w = rep.walk
             title += f" @ {w.root:#x} ({safe(w.root_source)}, {w.levels}-level, C-bit {w.cbit or '-'})"
         t = Table(title=title, title_justify="left")
-        for c in ("object", "range", "verdict", "rule / detail", "read by"):
-            t.add_column(c)
+        for col in ("object", "range", "verdict", "rule / detail", "read by"):
+            t.add_column(col)
         for r in rows:
             verdict = f"[{_STYLE[r.verdict]}]{r.verdict}[/]" + ("" if r.required else " [dim](optional)[/]")
             detail = "; ".join(r.rules) if r.rules else ""

@@ -8,6 +8,7 @@ of its own is shown by its scalar attributes.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +16,12 @@ from rich.table import Table
 from efitables.cli.render import hexa, kv_table, safe
 from efitables.dump import Dump
 from efitables.model import Parsed
+from efitables.payloads.acpi import Rsdp
 from efitables.payloads.base import in_stale_memory
+from efitables.payloads.edk2 import ImageExecutionInfoTable, MemoryTypeInformation
+from efitables.payloads.linux_tables import BootMemmap, Memreserve, RandomSeed, UnacceptedMemory
+from efitables.payloads.memattr import MemoryAttributesTable
+from efitables.payloads.smbios import SmbiosEntryPoint
 
 Rows = list[tuple[str, str]]
 Tables = list[Table]
@@ -56,7 +62,7 @@ def _table(title: str, cols: Iterable[str], rows: list[list[str]]) -> Table:
     return t
 
 
-def _rsdp(con: Tables, p: Parsed) -> Rows:
+def _rsdp(con: Tables, p: Rsdp) -> Rows:
     rows = [
         ("signature", safe(p.signature)),
         ("OEM ID", safe(p.oem_id)),
@@ -91,7 +97,7 @@ def _rsdp(con: Tables, p: Parsed) -> Rows:
     return rows
 
 
-def _smbios(con: Tables, p: Parsed) -> Rows:
+def _smbios(con: Tables, p: SmbiosEntryPoint) -> Rows:
     rows = [
         ("anchor", safe(p.anchor)),
         ("version", safe(p.version)),
@@ -116,7 +122,7 @@ def _smbios(con: Tables, p: Parsed) -> Rows:
     return rows
 
 
-def _memattr(con: Tables, p: Parsed) -> Rows:
+def _memattr(con: Tables, p: MemoryAttributesTable) -> Rows:
     ents = [
         [
             str(e.index),
@@ -136,7 +142,7 @@ def _memattr(con: Tables, p: Parsed) -> Rows:
     ]
 
 
-def _memreserve(con: Tables, p: Parsed) -> Rows:
+def _memreserve(con: Tables, p: Memreserve) -> Rows:
     ranges = [[str(i), f"{b:#x}-{b + s:#x}", f"{s:#x}"] for i, (b, s) in enumerate(p.ranges)]
     if ranges:
         con.append(_table(f"Reserved ranges ({len(ranges)})", ("#", "physical", "size"), ranges))
@@ -147,11 +153,11 @@ def _memreserve(con: Tables, p: Parsed) -> Rows:
     ]
 
 
-def _seed(con: Tables, p: Parsed) -> Rows:
+def _seed(con: Tables, p: RandomSeed) -> Rows:
     return [("size", str(p.seed_size)), ("seed", safe(p.seed) if p.seed is not None else "-")]
 
 
-def _unaccepted(con: Tables, p: Parsed) -> Rows:
+def _unaccepted(con: Tables, p: UnacceptedMemory) -> Rows:
     rows = [
         ("version", str(p.version)),
         ("unit size", f"{p.unit_size:#x}"),
@@ -165,7 +171,7 @@ def _unaccepted(con: Tables, p: Parsed) -> Rows:
     return rows
 
 
-def _boot_memmap(con: Tables, p: Parsed) -> Rows:
+def _boot_memmap(con: Tables, p: BootMemmap) -> Rows:
     n = len(p.memmap.descriptors) if p.memmap is not None else 0
     return [
         ("map_size", f"{p.map_size:#x}"),
@@ -177,7 +183,7 @@ def _boot_memmap(con: Tables, p: Parsed) -> Rows:
     ]
 
 
-def _memory_type_info(con: Tables, p: Parsed) -> Rows:
+def _memory_type_info(con: Tables, p: MemoryTypeInformation) -> Rows:
     if not p.terminated:
         return [("records", f"{len(p.bins)} without a Type-16 terminator (see --json)")]
     rows = [[str(b["type"]), safe(b["type_name"]), f"{b['number_of_pages']:#x}"] for b in p.bins]
@@ -185,7 +191,7 @@ def _memory_type_info(con: Tables, p: Parsed) -> Rows:
     return []
 
 
-def _image_exec(con: Tables, p: Parsed) -> Rows:
+def _image_exec(con: Tables, p: ImageExecutionInfoTable) -> Rows:
     rows = [[str(i.index), i.action_name + ("" if i.initialized else " (uninit)"), safe(i.name),
              "-" if i.device_path_size is None else str(i.device_path_size),
              "-" if i.signature_list_size is None else str(i.signature_list_size)] for i in p.images]  # fmt: skip
@@ -194,7 +200,8 @@ def _image_exec(con: Tables, p: Parsed) -> Rows:
     return [("NumberOfImages", str(p.number_of_images))]
 
 
-RENDERERS: dict[str, Callable[[Tables, Parsed], Rows]] = {
+#: by ``kind``; each renderer takes the payload class of that kind
+RENDERERS: dict[str, Callable[[Tables, Any], Rows]] = {
     "ACPI_RSDP": _rsdp,
     "SMBIOS_ENTRY_POINT": _smbios,
     "SMBIOS3_ENTRY_POINT": _smbios,

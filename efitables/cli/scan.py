@@ -60,14 +60,14 @@ def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool) -> Non
     con = make_console()
     con.print(f"scanned {hits.bytes_scanned:#x} bytes in {secs:.2f} s")
     t = Table(title=f"'IBI SYST' hits ({len(cands)})", title_justify="left")
-    for c in ("address", "kind", "verdict", "why"):
-        t.add_column(c)
+    for col in ("address", "kind", "verdict", "why"):
+        t.add_column(col)
     for c in cands:
         t.add_row(hexa(c.address), c.kind, "[green]accepted[/]" if c.accepted else "[red]rejected[/]", safe(c.reason))
     con.print(t)
     t = Table(title=f"Zero-page candidates ({len(pages)})", title_justify="left")
-    for c in ("address", "efi_info"):
-        t.add_column(c)
+    for col in ("address", "efi_info"):
+        t.add_column(col)
     for pa, problems, _info in pages:
         t.add_row(hexa(pa), "plausible" if not problems else safe("; ".join(problems)))
     con.print(t)

@@ -52,8 +52,8 @@ def container_section(con: Console, d: Dump) -> None:
 def efi_section(con: Console, d: Dump) -> None:
     disc = d.systab_discovery
     t = Table(title="EFI system table routes", title_justify="left")
-    for c in ("route", "address", "status", "detail"):
-        t.add_column(c)
+    for col in ("route", "address", "status", "detail"):
+        t.add_column(col)
     for r in disc.routes:
         t.add_row(r.name, hexa(r.address), r.status, safe(r.detail))
     con.print(t)
@@ -104,8 +104,8 @@ def efi_section(con: Console, d: Dump) -> None:
         )
     )
     t = Table(title=f"Configuration tables ({len(st.config_tables)})", title_justify="left")
-    for c in ("#", "GUID", "name", "VendorTable", "in dump", "payload"):
-        t.add_column(c)
+    for col in ("#", "GUID", "name", "VendorTable", "in dump", "payload"):
+        t.add_column(col)
     for e in st.config_tables:
         payload = payload_summary(e.payload) if e.payload is not None else ""
         t.add_row(
@@ -132,8 +132,8 @@ def memmap_section(con: Console, d: Dump) -> None:
         title=f"EFI memory map @ {mm.address:#x} ({len(mm.descriptors)} descriptors, stride {mm.descriptor_size})",
         title_justify="left",
     )
-    for c in ("#", "type", "physical", "pages", "virtual", "attributes"):
-        t.add_column(c)
+    for col in ("#", "type", "physical", "pages", "virtual", "attributes"):
+        t.add_column(col)
     for x in mm.descriptors:
         t.add_row(
             str(x.index),

@@ -155,7 +155,7 @@ class WalkResult:
             self.identity_leaves.sort(key=lambda x: x.va)
             self._starts = [x.va for x in self.identity_leaves]
         i = max(0, bisect.bisect_right(self._starts, r[0]) - 1)
-        out = []
+        out: list[Leaf] = []
         while i < len(self.identity_leaves) and len(out) < limit:
             lf = self.identity_leaves[i]
             if lf.va >= r[1]:

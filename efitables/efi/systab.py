@@ -446,7 +446,9 @@ def parse_system_table(
     notes: dict[str, str] = {}
     for name, value in stored.items():
         p = resolve_pointer(value, bits, memmap, copies.get(name))
-        if p.route == "efi-memmap" and name != "FirmwareVendor" and not validators[name](p.physical):
+        if p.route == "efi-memmap" and p.physical is not None and name != "FirmwareVendor" and not validators[name](
+            p.physical
+        ):
             # VirtualStart names memory that holds no such structure (a stale or bogus map): try the others
             notes[name] = f"; the memory map's translation {p.physical:#x} holds none"
             p = ResolvedPointer(value, None, "untranslated")

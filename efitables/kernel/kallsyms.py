@@ -93,8 +93,9 @@ def _load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
     phys_base = vmcoreinfo_int(info, "NUMBER(phys_base)")
     if phys_base is None:
         return Kallsyms("VMCOREINFO lacks NUMBER(phys_base)")
-    pa = {k: symbol_to_phys(info, k) for k in KEYS}
-    if any(v is None for v in pa.values()):
+    found = {k: symbol_to_phys(info, k) for k in KEYS}
+    pa = {k: v for k, v in found.items() if v is not None}
+    if len(pa) != len(KEYS):
         return Kallsyms("a kallsyms SYMBOL() is not a kernel-image address")
     try:
         num = mem.read_u32(pa["kallsyms_num_syms"], "kallsyms_num_syms")
@@ -106,7 +107,7 @@ def _load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
         offsets = struct.unpack(f"<{num}i", mem.read(pa["kallsyms_offsets"], 4 * num, "kallsyms_offsets"))
         names_pa = pa["kallsyms_names"]
         # the names end before the next kallsyms table the linker placed after them (scripts/kallsyms.c)
-        after = [v for v in pa.values() if v is not None and v > names_pa]
+        after = [v for v in pa.values() if v > names_pa]
         want = min([MAX_NAMES_BYTES, *(v - names_pa for v in after)])
         gap = mem.first_gap(names_pa, want)
         names = mem.read(names_pa, want if gap is None else gap[0] - names_pa, "kallsyms_names")
@@ -116,7 +117,7 @@ def _load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
     for off in token_index:
         end = table.find(b"\0", off)
         tokens.append(table[off : end if end >= 0 else len(table)])
-    addr: dict[bytes, tuple[int, str]] = {}
+    addr: dict[bytes, tuple[int, str, int]] = {}
     off, n_names = 0, len(names)
     for i in range(num):
         if off >= n_names:

@@ -15,8 +15,9 @@ part of the direct-map ones).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -103,7 +104,7 @@ class ElfMemory(FileMemory):
         self._set_ranges([PhysRange(s.pa, s.end) for s in self._segs])
         self._seg_by_start = {s.pa: s for s in self._segs}
 
-    def _load_segment(self, idx: int, ph: dict, file_size: int) -> list[_Seg]:
+    def _load_segment(self, idx: int, ph: Mapping[str, Any], file_size: int) -> list[_Seg]:
         pa, off, filesz, memsz = ph["p_paddr"], ph["p_offset"], ph["p_filesz"], ph["p_memsz"]
         where = f"PT_LOAD[{idx}] p_paddr={pa:#x}"
         if memsz < filesz or pa + memsz > MAX_PHYS_ADDR:
@@ -157,7 +158,7 @@ class ElfMemory(FileMemory):
             out.append(s)
         return out
 
-    def _read_notes(self, idx: int, ph: dict, file_size: int) -> None:
+    def _read_notes(self, idx: int, ph: Mapping[str, Any], file_size: int) -> None:
         off, filesz = ph["p_offset"], ph["p_filesz"]
         if filesz > MAX_NOTE_SEGMENT or off + filesz > file_size:
             self.info.findings.append(

@@ -402,7 +402,7 @@ def decode_image_execution_info(ctx: DecodeContext) -> ImageExecutionInfoTable:
             break
         body_end = off + size
         q = off + EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE
-        chars = []
+        chars: list[str] = []
         while q + 2 <= body_end and len(chars) < MAX_NAME_CHARS:
             c = struct.unpack_from("<H", data, q)[0]
             q += 2

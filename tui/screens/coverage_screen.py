@@ -169,7 +169,7 @@ class CoverageScreen(Screen[int | None]):
             status.update(Text("Coverage: computing…"))
         elif event.state == WorkerState.ERROR:
             status.update(plain(f"Coverage failed: {event.worker.error}", "red"))
-        elif event.state == WorkerState.SUCCESS:
+        elif event.state == WorkerState.SUCCESS and event.worker.result is not None:
             model, result = event.worker.result
             self.show_result(model, result)
 

@@ -166,7 +166,8 @@ class DumpScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="memscan")
     def _scan_bytes(self, pattern: bytes) -> list[int]:
         mem = self.eapp.dump.memory
-        total, done, hits = max(mem.total_size(), 1), 0, []
+        total, done = max(mem.total_size(), 1), 0
+        hits: list[int] = []
         for pa, data in mem.chunks(chunk_size=16 << 20, overlap=len(pattern) - 1):
             if self._cancel.is_set():
                 break
@@ -195,7 +196,7 @@ class DumpScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "memscan":
             if event.state == WorkerState.SUCCESS:
-                self._scan_done(event.worker.result)
+                self._scan_done(event.worker.result or [])
             elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
                 self._scan_done([])
             return

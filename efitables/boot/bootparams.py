@@ -22,7 +22,6 @@ from efitables.schemas.boot_params import (
     BOOT_FLAG,
     BOOT_PARAMS,
     BOOT_PARAMS_SIZE,
-    CC_BLOB_SEV_HDR_MAGIC,
     COMMAND_LINE_SIZE,
     E820_MAX_ENTRIES_ZEROPAGE,
     E820_TABLE_OFFSET,
@@ -85,9 +84,6 @@ BP_CMDLINE_SIZE = register(
 )
 BP_RSDP = register(
     "BOOT-PARAMS-RSDP", Severity.WARNING, "acpi_rsdp_addr does not point to an 'RSD PTR ' signature in the dump"
-)
-BP_CC_BLOB = register(
-    "BOOT-PARAMS-CC-BLOB", Severity.WARNING, "cc_blob_address does not point to a CC blob with the 'AMDE' magic"
 )
 BP_RAMDISK = register("BOOT-PARAMS-RAMDISK", Severity.WARNING, "The initrd address plus size overflows")
 BP_EFI_INFO = register(
@@ -272,12 +268,7 @@ def parse_boot_params(mem: PhysicalMemory, pa: int, *, found_by: str = "") -> Bo
                 findings.append(make(BP_RSDP, S, pa + 0x70, f"no 'RSD PTR ' at {f.acpi_rsdp_addr:#x}"))
         except MemoryReadError as e:
             findings.append(make(BP_RSDP, S, pa + 0x70, e.reason))
-    if f.cc_blob_address:
-        try:
-            if mem.read_u32(f.cc_blob_address, structure="cc_blob_sev_info") != CC_BLOB_SEV_HDR_MAGIC:
-                findings.append(make(BP_CC_BLOB, S, pa + 0x13C, f"no 'AMDE' magic at {f.cc_blob_address:#x}"))
-        except MemoryReadError as e:
-            findings.append(make(BP_CC_BLOB, S, pa + 0x13C, e.reason))
+    # cc_blob_address is followed, and its blob judged, by the SNP analysis (efitables.snp), once
 
     bp = BootParams(
         address=pa,

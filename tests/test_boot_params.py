@@ -12,12 +12,12 @@ from efitables.boot.bootparams import read_cmdline
 from efitables.dump import Dump
 from efitables.schemas.boot_params import (
     BOOT_PARAMS,
-    CC_BLOB_SEV_HDR_MAGIC,
     OFFSETS,
     SETUP_HEADER,
     loader_name,
 )
 from efitables.schemas.common import struct_layout
+from efitables.schemas.snp import CC_BLOB_SEV_HDR_MAGIC
 from tests import builders_boot as B
 
 BP = 0x10000
@@ -143,8 +143,6 @@ def test_rsdp_and_cc_blob_pointers_are_checked():
     L.put(BP, B.boot_params(acpi_rsdp_addr=0x50000, cc_blob_address=0x60000, eddbuf_entries=9))
     assert codes(parse_boot_params(L.memory(), BP).findings) == ["BOOT-PARAMS-EDD-COUNT", "BOOT-PARAMS-RSDP"]
     # cc_blob_address is followed by the SNP analysis, which reports the blob once (not boot_params too)
-    from efitables.dump import Dump
-
     d = Dump(L.memory(), boot_params=BP, scan="never")
     magic = [f for f in d.findings if f.code == "SNP-BLOB-MAGIC"]
     assert [(f.address, f.severity.name) for f in magic] == [(0x60000, "ERROR")]

@@ -27,7 +27,7 @@ from efitables.boot.setup_data import (
     walk_setup_data,
 )
 from efitables.schemas import setup_data as sd
-from efitables.schemas.boot_params import CC_BLOB_SEV_HDR_MAGIC
+from efitables.schemas.snp import CC_BLOB_SEV_HDR_MAGIC
 from tests import builders_boot as B
 
 

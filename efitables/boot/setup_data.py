@@ -24,7 +24,7 @@ from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.model import Parsed
-from efitables.schemas.boot_params import BOOT_E820_ENTRY_SIZE, CC_BLOB_SEV_HDR_MAGIC
+from efitables.schemas.boot_params import BOOT_E820_ENTRY_SIZE
 from efitables.schemas.setup_data import (
     APPLE_PROPERTIES_HEADER,
     CC_SETUP_DATA,
@@ -58,6 +58,7 @@ from efitables.schemas.setup_data import (
     STRUCT_SETUP_INDIRECT,
     setup_type_name,
 )
+from efitables.schemas.snp import CC_BLOB_SEV_HDR_MAGIC
 
 #: Real lists hold 0-5 nodes; anything past this is a loop or garbage.
 MAX_NODES = 256

@@ -251,6 +251,23 @@ def config_tables(bits: int, entries: list[tuple[str, int]]) -> bytes:
     return b"".join(schema.build(dict(VendorGuid=g, VendorTable=t)) for g, t in entries)
 
 
+def acpi_sdt_header(sig: bytes, length: int, **over: object) -> dict:
+    """Fields of an EFI_ACPI_DESCRIPTION_HEADER as QEMU's tables carry them (Checksum 0: fix it after)."""
+    h: dict = dict(
+        Signature=sig,
+        Length=length,
+        Revision=1,
+        Checksum=0,
+        OemId=b"BOCHS ",
+        OemTableId=b"BXPC    ",
+        OemRevision=1,
+        CreatorId=b"BXPC",
+        CreatorRevision=1,
+    )
+    h.update(over)
+    return h
+
+
 def memory_map(descs: list[dict], desc_size: int = 48) -> bytes:
     out = b""
     for d in descs:

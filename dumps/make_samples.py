@@ -23,6 +23,7 @@ from pathlib import Path
 
 from dumps.builder import (
     Image,
+    acpi_sdt_header,
     config_tables,
     elf_note,
     runtime_services,
@@ -104,22 +105,9 @@ def acpi_payloads() -> dict[int, bytes]:
     """RSDT and XSDT listing one FACP, every checksum valid (efitables.schemas.payloads.acpi)."""
     from efitables.schemas.payloads.acpi import EFI_ACPI_DESCRIPTION_HEADER, RSDT, XSDT, fix_checksum
 
-    def header(sig: bytes, length: int) -> dict:
-        return dict(
-            Signature=sig,
-            Length=length,
-            Revision=1,
-            Checksum=0,
-            OemId=b"BOCHS ",
-            OemTableId=b"BXPC    ",
-            OemRevision=1,
-            CreatorId=b"BXPC",
-            CreatorRevision=1,
-        )
-
-    facp = EFI_ACPI_DESCRIPTION_HEADER.build(header(b"FACP", 116)) + bytes(80)
-    rsdt = RSDT.build(dict(Header=header(b"RSDT", 40), Entry=[FACP]))
-    xsdt = XSDT.build(dict(Header=header(b"XSDT", 44), Entry=[FACP]))
+    facp = EFI_ACPI_DESCRIPTION_HEADER.build(acpi_sdt_header(b"FACP", 116)) + bytes(80)
+    rsdt = RSDT.build(dict(Header=acpi_sdt_header(b"RSDT", 40), Entry=[FACP]))
+    xsdt = XSDT.build(dict(Header=acpi_sdt_header(b"XSDT", 44), Entry=[FACP]))
     return {
         RSDP + 0x100: fix_checksum(rsdt, 9, len(rsdt)),
         RSDP + 0x200: fix_checksum(xsdt, 9, len(xsdt)),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import construct as cs
 
+from dumps.builder import acpi_sdt_header as sdt_header
 from efitables.schemas.payloads import acpi, edk2, esrt, linux_tables, memattr, smbios, tcg
 from efitables.schemas.payloads.acpi import fix_checksum
 
@@ -30,22 +31,6 @@ def roundtrip(schema: cs.Construct, data: bytes) -> cs.Container:
     except cs.SizeofError:
         pass
     return obj
-
-
-def sdt_header(sig: bytes, length: int, **over) -> dict:
-    h = dict(
-        Signature=sig,
-        Length=length,
-        Revision=1,
-        Checksum=0,
-        OemId=b"BOCHS ",
-        OemTableId=b"BXPC    ",
-        OemRevision=1,
-        CreatorId=b"BXPC",
-        CreatorRevision=1,
-    )
-    h.update(over)
-    return h
 
 
 def acpi_table(sig: bytes, body: bytes = b"", **over) -> bytes:

@@ -102,16 +102,8 @@ class Dump:
 
     def _hinted_boot_params(self) -> list[tuple[int, str]]:
         """Zero pages known without scanning, best first."""
-        d = self.__dict__.get("boot_params_discovery")
-        if d is None and self.user_systab is not None and self.scan_mode != "always":
-            # --systab answers the EFI question; boot_params is then only a cross-check, not worth a sweep
-            d = discover_boot_params(
-                self.memory, given=self.user_boot_params, vmcoreinfo=self.memory.vmcoreinfo, scan=False
-            )
-        elif d is None:
-            d = self.boot_params_discovery
         named = {"argument": "given with --boot-params"}
-        return [(pa, named.get(how, how)) for pa, how in d.ranked() if how != "scan"]
+        return [(pa, named.get(how, how)) for pa, how in self.boot_params_discovery.ranked() if how != "scan"]
 
     def boot_params_candidates(self) -> list[tuple[int, str]]:
         """Candidate zero pages with how each was found, best first (scan hits last)."""
@@ -212,7 +204,7 @@ class Dump:
             self.memory,
             d.address,
             bits=d.bits,
-            memmap=lambda: self.efi_memmap,
+            memmap=self.efi_memmap,
             physical_copies=self._systab_physical_copies,
             found_by=d.route or "",
         )

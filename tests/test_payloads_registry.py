@@ -106,13 +106,19 @@ def test_region_type_from_argument():
     assert [(f.code, f.severity) for f in i.findings] == [("LINUX-INITRD-RANGE", Severity.WARNING)]
 
 
-def test_acpi_tables_in_the_wrong_memory_type():
-    page = bytearray(0x3000)
+def _acpi_pages(size: int, facp_at: int) -> bytearray:
+    """An RSDP at PA, its XSDT at PA + 0x100 listing one FACP at PA + ``facp_at``."""
+    page = bytearray(size)
     page[0:36] = rsdp(2, 0, PA + 0x100)
-    x = rsdt([PA + 0x2000], xsdt=True)
+    x = rsdt([PA + facp_at], xsdt=True)
     page[0x100 : 0x100 + len(x)] = x
     facp = acpi_table(b"FACP", bytes(10))
-    page[0x2000 : 0x2000 + len(facp)] = facp
+    page[facp_at : facp_at + len(facp)] = facp
+    return page
+
+
+def test_acpi_tables_in_the_wrong_memory_type():
+    page = _acpi_pages(0x3000, 0x2000)
     mm_raw = memory_map(
         [
             dict(Type=9, PhysicalStart=PA, NumberOfPages=2, Attribute=8),
@@ -157,12 +163,7 @@ def test_outside_a_runtime_only_map_is_unknown_not_wrong():
     assert codes(i) == ["LINUX-INITRD-RANGE", "PAYLOAD-NOT-IN-MAP"]
     assert {f.severity for f in i.findings} == {Severity.INFO}
     # ACPI tables the RSDP lists are not flagged either.
-    page = bytearray(0x1000)
-    page[0:36] = rsdp(2, 0, PA + 0x100)
-    x = rsdt([PA + 0x200], xsdt=True)
-    page[0x100 : 0x100 + len(x)] = x
-    facp = acpi_table(b"FACP", bytes(10))
-    page[0x200 : 0x200 + len(facp)] = facp
+    page = _acpi_pages(0x1000, 0x200)
     mem = BytesMemory({PA: bytes(page), 0x100000: rt_map})
     r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, PA), memmap=parse_memmap(mem, 0x100000, len(rt_map), 48, 1))
     assert codes(r) == ["PAYLOAD-NOT-IN-MAP"]
@@ -177,12 +178,7 @@ def test_e820_says_what_a_runtime_only_map_leaves_out():
     rt_map = memory_map([dict(Type=6, PhysicalStart=0x7E0000, NumberOfPages=0x10, Attribute=(1 << 63) | 8)])
     raw = struct.pack("<QQI", PA, 0x1000, 3) + struct.pack("<QQI", PA + 0x1000, 0x1000, 1)  # ACPI, then RAM
     e820 = build_table(None, decode_entries(raw, 0, 2, "boot_params"), 2, 0)
-    page = bytearray(0x2000)
-    page[0:36] = rsdp(2, 0, PA + 0x100)
-    x = rsdt([PA + 0x200], xsdt=True)
-    page[0x100 : 0x100 + len(x)] = x
-    facp = acpi_table(b"FACP", bytes(10))
-    page[0x200 : 0x200 + len(facp)] = facp
+    page = _acpi_pages(0x2000, 0x200)
     page[0x1000 : 0x1000 + 16] = s.LINUX_EFI_INITRD.build(dict(base=0x200000, size=0x1000))
     mem = BytesMemory({PA: bytes(page), 0x100000: rt_map})
     mm = parse_memmap(mem, 0x100000, len(rt_map), 48, 1)

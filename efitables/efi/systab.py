@@ -371,7 +371,7 @@ def parse_system_table(
     pa: int,
     *,
     bits: int | None = None,
-    memmap: EfiMemoryMap | Callable[[], EfiMemoryMap | None] | None = None,
+    memmap: EfiMemoryMap | None = None,
     physical_copies: dict[str, tuple[int, str]] | Callable[[], dict[str, tuple[int, str]]] | None = None,
     found_by: str = "",
 ) -> SystemTable | None:
@@ -380,8 +380,7 @@ def parse_system_table(
     ``bits`` is decided by efi_info (EL64/EL32) when known, else by HeaderSize.
     ``physical_copies`` maps ``FirmwareVendor``/``ConfigurationTable``/``RuntimeServices``
     to ``(physical address, route name)`` from copies Linux kept (SETUP_EFI, the
-    kernel's own globals). Either may be a callable, called only if a pointer is
-    virtual (finding them can take a sweep of the dump).
+    kernel's own globals); a callable is only called if a pointer is virtual.
 
     A virtual pointer is translated, in order, by such a copy, by the memory map's
     ``VirtualStart`` (rejected if the memory there does not hold the structure), by
@@ -428,14 +427,8 @@ def parse_system_table(
     stored = {"FirmwareVendor": f.FirmwareVendor, "RuntimeServices": f.RuntimeServices,
               "ConfigurationTable": f.ConfigurationTable}
     copies: dict[str, tuple[int, str]] = {}
-    if any(is_virtual_address(v, bits) for v in stored.values()):
-        if callable(physical_copies):
-            physical_copies = physical_copies()
-        copies = physical_copies or {}
-        if callable(memmap):
-            memmap = memmap()
-    elif callable(memmap):
-        memmap = None  # no pointer needs translating
+    if physical_copies is not None and any(is_virtual_address(v, bits) for v in stored.values()):
+        copies = physical_copies() if callable(physical_copies) else physical_copies
     nr_low = f.NumberOfTableEntries & 0xFFFFFFFF if bits == 64 else f.NumberOfTableEntries
     validators: dict[str, Callable[[int], bool]] = {
         "FirmwareVendor": lambda c: _looks_like_vendor(mem, c),

@@ -21,6 +21,21 @@ from efitables.schemas.common import FieldSpan, jsonable, struct_layout
 # Attributes every Parsed has that to_dict() renders itself.
 _BASE_KEYS = {"address", "size", "raw", "findings", "schema", "fields"}
 
+Rows = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class TableView:
+    """A table of facts an object shows beyond its fields (entries, ranges, strings), as plain text.
+
+    Cells are printable text (dump strings already passed through :func:`efitables.text.printable`);
+    each face escapes its own markup. ``total`` is the number of rows before any cap.
+    """
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+
 
 @dataclass(kw_only=True)
 class Parsed:
@@ -42,6 +57,32 @@ class Parsed:
 
     def children(self) -> list[Parsed]:
         """Structures reached from this one, for tree views."""
+        return []
+
+    # -- presentation: the same facts for the CLI, the TUI and the API ----------
+    def summary(self) -> str:
+        """One line saying what this object is and the state it is in (CLI headings, TUI tree)."""
+        return self.title
+
+    def rows(self) -> Rows:
+        """Label/value facts (plain printable text) beyond :meth:`layout`: the typed attributes by default."""
+        from efitables.text import fmt_value
+
+        out: Rows = []
+        for k, v in self.extra_dict().items():
+            if isinstance(v, list | dict):
+                if v:
+                    out.append((k, f"{len(v)} items" if isinstance(v, list) else fmt_value(v)))
+            else:
+                out.append((k, fmt_value(v)))
+        return out
+
+    def tables(self) -> list[TableView]:
+        """Sub-tables (entries, ranges, strings) shown below :meth:`rows`."""
+        return []
+
+    def secret_ranges(self) -> list[tuple[int, int]]:
+        """Physical ``[start, end)`` byte ranges a viewer must hide (secrets redacted); empty by default."""
         return []
 
     def layout(self) -> list[FieldSpan]:

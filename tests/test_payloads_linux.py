@@ -43,13 +43,13 @@ def test_seed_redacted_by_default():
     assert r.raw == raw[:4] and SEED.hex() not in json.dumps(r.to_dict(raw=True))
     assert r.to_dict()["seed"]["sha256_prefix"] == r.seed.sha256_prefix and len(r.seed.sha256_prefix) == 16
     assert "redacted" in str(r.seed)
-    assert r.redacted and r.secret_ranges == [(PA + 4, PA + 36)]  # what a hex view must hide
+    assert r.redacted and r.secret_ranges() == [(PA + 4, PA + 36)]  # what a hex view must hide
 
 
 def test_seed_shown_on_request():
     r = decode_payload(_mem((PA, random_seed(SEED))), Entry(lt.LINUX_EFI_RANDOM_SEED_TABLE_GUID, PA), show_secrets=True)
-    assert r.seed.data == SEED and r.to_dict()["seed"]["hex"] == SEED.hex() and r.raw.endswith(SEED)
-    assert not r.redacted and r.secret_ranges == []
+    assert r.seed.value == SEED and r.to_dict()["seed"]["hex"] == SEED.hex() and r.raw.endswith(SEED)
+    assert not r.redacted and r.secret_ranges() == []
 
 
 def test_seed_consumed_is_zero():
@@ -208,13 +208,13 @@ def test_coco_secret_redacted():
     c = decode_payload(_mem((PA, table), (PA + 0x1000, area)), Entry(lt.LINUX_EFI_COCO_SECRET_AREA_GUID, PA))
     assert codes(c) == [] and c.header_ok and len(c.entries) == 1
     assert c.entries[0]["data"].redacted and secret.hex() not in json.dumps(c.to_dict(raw=True))
-    assert c.secret_ranges == [(PA + 0x1000, PA + 0x1C00)]
+    assert c.secret_ranges() == [(PA + 0x1000, PA + 0x1C00)]
     assert roundtrip(s.LINUX_EFI_COCO_SECRET_AREA, table).base_pa == PA + 0x1000
     assert roundtrip(s.EFI_SECRET_TABLE_HEADER, area[:20]).guid == s.EFI_SECRET_TABLE_HEADER_GUID
     c = decode_payload(
         _mem((PA, table), (PA + 0x1000, area)), Entry(lt.LINUX_EFI_COCO_SECRET_AREA_GUID, PA), show_secrets=True
     )
-    assert c.entries[0]["data"].data == secret
+    assert c.entries[0]["data"].value == secret
 
 
 def test_unaccepted_bitmap_covers_every_unaccepted_region():

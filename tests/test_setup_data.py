@@ -155,7 +155,7 @@ def test_every_setup_type_round_trips_field_by_field():
     assert isinstance(r, RngSeedPayload) and r.length == 32
     assert r.redacted and r.seed is None and r.raw == b""
     assert r.sha256_prefix == hashlib.sha256(SEED).hexdigest()[:16]
-    assert r.secret_ranges == [(0x18010, 0x18030)]
+    assert r.secret_ranges() == [(0x18010, 0x18030)]
 
     k = n[9].payload
     assert isinstance(k, KhoPayload)
@@ -198,7 +198,7 @@ def test_rng_seed_shown_on_request():
     L, head = every_type_layout()
     r = walk_setup_data(L.memory(), head, show_secrets=True).nodes[8].payload
     assert not r.redacted and r.seed == SEED.hex() and r.raw == SEED
-    assert r.secret_ranges == []
+    assert r.secret_ranges() == []
 
 
 def test_rng_seed_wiped_by_the_kernel():

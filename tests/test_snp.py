@@ -469,7 +469,7 @@ def test_secrets_redacted_by_default() -> None:
     assert s.vmpck[2].sha256_prefix == hashlib.sha256(VMPCKS[2]).hexdigest()[:16]
     assert s.raw[0x20:0xA0] == bytes(128) and len(s.raw) == 4096
     assert s.fields.vmpck0 is s.vmpck[0]
-    assert s.secret_ranges == [(SECRETS_PA + 0x20, SECRETS_PA + 0xA0)] and r.readable
+    assert s.secret_ranges() == [(SECRETS_PA + 0x20, SECRETS_PA + 0xA0)] and r.readable
     blob_json = json.dumps(r.to_dict(raw=True))
     text = "\n".join(summary_lines(r)) + repr(s) + str([x.value for x in s.layout()])
     for k in VMPCKS:
@@ -480,7 +480,7 @@ def test_show_secrets_reveals() -> None:
     r = analyze(snp_guest(), show_secrets=True, **all_routes())
     s = r.secrets_page
     assert not s.redacted and [k.value for k in s.vmpck] == VMPCKS
-    assert s.secret_ranges == []
+    assert s.secret_ranges() == []
     assert s.raw[0x20:0xA0] == b"".join(VMPCKS)
     d = r.to_dict(raw=True)
     assert d["secrets_redacted"] is False

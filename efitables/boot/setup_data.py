@@ -287,7 +287,6 @@ class RngSeedPayload(SetupPayload):
     seed: str | None
     all_zero: bool
 
-    @property
     def secret_ranges(self) -> list[tuple[int, int]]:
         """Physical bytes a viewer must hide while redacted (the whole declared seed)."""
         if not self.redacted or self.address is None or self.length == 0:

@@ -29,11 +29,11 @@ from efitables.payloads.base import (
     DecoderInfo,
     Extent,
     Payload,
-    SecretBytes,
     check_overlaps,
     check_region,
     downgrade_stale,
 )
+from efitables.secret import Secret
 
 DECODERS: dict[str, DecoderInfo] = {}
 
@@ -127,7 +127,7 @@ __all__ = [
     "DecoderInfo",
     "Extent",
     "Payload",
-    "SecretBytes",
+    "Secret",
     "check_overlaps",
     "decode_payload",
     "decoder_for",

@@ -5,7 +5,6 @@ generic findings (memory type of the region, overlaps, decoder failures).
 
 from __future__ import annotations
 
-import hashlib
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,45 +166,6 @@ class GuidCopy(Payload):
     @property
     def title(self) -> str:
         return "copy of its GUID" if self.matches else f"not a copy of its GUID ({self.copied_guid or 'unreadable'})"
-
-
-@dataclass(kw_only=True)
-class SecretBytes:
-    """Secret material as efitables shows it: its length and a short hash unless revealed."""
-
-    length: int
-    sha256_prefix: str
-    all_zero: bool
-    data: bytes | None = field(default=None, repr=False)
-
-    @classmethod
-    def of(cls, data: bytes, reveal: bool) -> SecretBytes:
-        return cls(
-            length=len(data),
-            sha256_prefix=hashlib.sha256(data).hexdigest()[:16],
-            all_zero=not any(data),
-            data=bytes(data) if reveal else None,
-        )
-
-    @property
-    def redacted(self) -> bool:
-        return self.data is None
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "length": self.length,
-            "sha256_prefix": self.sha256_prefix,
-            "all_zero": self.all_zero,
-            "redacted": self.redacted,
-        }
-        if self.data is not None:
-            d["hex"] = self.data.hex()
-        return d
-
-    def __str__(self) -> str:
-        if self.data is not None:
-            return self.data.hex()
-        return f"<redacted: {self.length} bytes, sha256 {self.sha256_prefix}…>"
 
 
 _PRINTABLE = set(string.printable.encode()) - set(b"\t\n\r\x0b\x0c")

@@ -25,7 +25,6 @@ from efitables.payloads.base import (
     DecodeContext,
     Extent,
     Payload,
-    SecretBytes,
     text_field,
 )
 from efitables.schemas.common import NULL_GUID
@@ -54,6 +53,7 @@ from efitables.schemas.payloads.linux_tables import (
     VIDEO_CAPABILITY_64BIT_BASE,
     VIDEO_TYPE_NAMES,
 )
+from efitables.secret import Secret
 
 LINUX_EFI_RANDOM_SEED_TABLE_GUID = "1ce1e5bc-7ceb-42f2-81e5-8aadf180f57b"
 LINUX_EFI_MEMRESERVE_TABLE_GUID = "888eb0c6-8ede-4ff5-a8f0-9aee5cb977c2"
@@ -135,10 +135,9 @@ class RandomSeed(Payload):
     kind = "LINUX_EFI_RANDOM_SEED"
 
     seed_size: int
-    seed: SecretBytes | None = None
+    seed: Secret | None = None
     redacted: bool = True
 
-    @property
     def secret_ranges(self) -> list[tuple[int, int]]:
         """Physical bytes a viewer must hide while redacted: the declared seed (at most a page)."""
         if not self.redacted or self.address is None or self.seed_size == 0:
@@ -179,7 +178,7 @@ def decode_random_seed(ctx: DecodeContext) -> RandomSeed:
     if bits is None:
         return r
     r.size = LINUX_EFI_RANDOM_SEED_HEADER_SIZE + n
-    r.seed = SecretBytes.of(bits, ctx.show_secrets)
+    r.seed = Secret.of(bits, ctx.show_secrets)
     if ctx.show_secrets:
         r.raw = raw + bits
     if n and r.seed.all_zero:
@@ -595,7 +594,6 @@ class CocoSecretArea(Payload):
     entries: list[dict] = field(default_factory=list)
     redacted: bool = True
 
-    @property
     def secret_ranges(self) -> list[tuple[int, int]]:
         """Physical bytes a viewer must hide while redacted: the whole secret area."""
         if not self.redacted or not self.base_pa or not self.area_size:
@@ -660,7 +658,7 @@ def decode_coco_secret(ctx: DecodeContext) -> CocoSecretArea:
                 "guid": e["guid"],
                 "deleted": e["guid"] == NULL_GUID,
                 "len": e["len"],
-                "data": SecretBytes.of(data, ctx.show_secrets),
+                "data": Secret.of(data, ctx.show_secrets),
             }
         )
         off += e["len"]

@@ -11,6 +11,7 @@ need no escaping.
 
 from __future__ import annotations
 
+from efitables.secret import Secret
 from efitables.snp.ccblob import (
     ROUTE_BOOT_PARAMS,
     ROUTE_EFI,
@@ -30,7 +31,7 @@ from efitables.snp.ccblob import (
     parse_cc_blob,
 )
 from efitables.snp.cpuid import CpuidEntry, SnpCpuidTable, parse_cpuid_table
-from efitables.snp.secrets import SecretValue, SnpSecretsPage, parse_secrets_page
+from efitables.snp.secrets import SnpSecretsPage, parse_secrets_page
 
 __all__ = [
     "ROUTE_BOOT_PARAMS",
@@ -42,7 +43,7 @@ __all__ = [
     "CcBlobRoute",
     "CpuidEntry",
     "RegionInfo",
-    "SecretValue",
+    "Secret",
     "SnpCpuidTable",
     "SnpSecretsPage",
     "StageChoice",

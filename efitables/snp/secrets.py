@@ -6,7 +6,7 @@ Layout: :mod:`efitables.schemas.snp` (shared/spec/sev-snp.md 3). Versions 2 and
 for version 3 only: on a version-2 page those bytes are reserved.
 
 The four VMPCKs are secret: unless ``show_secrets`` they are replaced, in the
-typed result, in ``fields`` and in ``raw``, by a :class:`SecretValue` that
+typed result, in ``fields`` and in ``raw``, by a :class:`Secret` that
 gives their length, whether they are all zero (the sev-guest driver zeroes a
 key it disables) and a short SHA-256 prefix that lets two dumps be compared
 without revealing the key.
@@ -14,7 +14,6 @@ without revealing the key.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from efitables.schemas.snp import (
     VMPCK_MAX_NUM,
     VMPCK_OFFSET,
 )
+from efitables.secret import Secret
 from efitables.snp.cpuid import decode_fms
 
 SECRETS_VERSION = register(
@@ -69,52 +69,6 @@ VMPCK_ZERO = register(
     "wipes the keys of VMPLs more privileged than the guest's.",
 )
 
-#: Length of the digest prefix shown for a redacted secret (hex characters).
-DIGEST_CHARS = 16
-
-
-@dataclass(frozen=True)
-class SecretValue:
-    """A secret's summary; ``value`` is None unless the dump was opened with ``show_secrets``."""
-
-    length: int
-    sha256_prefix: str
-    all_zero: bool
-    value: bytes | None = None
-
-    @classmethod
-    def of(cls, data: bytes, show: bool) -> SecretValue:
-        return cls(
-            length=len(data),
-            sha256_prefix=hashlib.sha256(data).hexdigest()[:DIGEST_CHARS],
-            all_zero=not any(data),
-            value=bytes(data) if show else None,
-        )
-
-    @property
-    def redacted(self) -> bool:
-        return self.value is None
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "redacted": self.redacted,
-            "length": self.length,
-            "sha256_prefix": self.sha256_prefix,
-            "all_zero": self.all_zero,
-        }
-        if self.value is not None:
-            d["hex"] = self.value.hex()
-        return d
-
-    def __str__(self) -> str:
-        if self.value is not None:
-            return self.value.hex()
-        state = "all zero" if self.all_zero else f"sha256 {self.sha256_prefix}"
-        return f"<redacted: {self.length} bytes, {state}>"
-
-    __repr__ = __str__
-
-
 def redact_ranges(raw: bytes, ranges: list[tuple[int, int]]) -> bytes:
     """``raw`` with ``[start, end)`` ranges zero-filled (what ``raw`` holds when secrets are hidden)."""
     out = bytearray(raw)
@@ -142,7 +96,7 @@ class SnpSecretsPage(Parsed):
     fms: int
     family_model_stepping: dict[str, int]
     gosvw: bytes
-    vmpck: list[SecretValue]
+    vmpck: list[Secret]
     msg_seqno: list[int]
     ap_jump_table_pa: int
     #: EDK2's reading of OS-area bytes Linux reserves (high sequence halves, a u16 version).
@@ -167,7 +121,6 @@ class SnpSecretsPage(Parsed):
         svsm = ", SVSM" if self.svsm_present else ""
         return f"SNP secrets page (version {self.version}{svsm})"
 
-    @property
     def secret_ranges(self) -> list[tuple[int, int]]:
         """Physical ``[start, end)`` ranges a viewer of the dump must hide (empty when shown)."""
         if not self.redacted or self.address is None:
@@ -199,7 +152,7 @@ def parse_secrets_page(
     else:
         schema, layout = SNP_SECRETS_PAGE_COMMON, None
     fields = schema.parse(raw[: schema.sizeof()])
-    keys = [SecretValue.of(fields[n], show_secrets) for n in SNP_SECRETS_SECRET_FIELDS]
+    keys = [Secret.of(fields[n], show_secrets) for n in SNP_SECRETS_SECRET_FIELDS]
     for n, k in zip(SNP_SECRETS_SECRET_FIELDS, keys, strict=True):
         fields[n] = k
     os_area = fields.os_area

@@ -28,8 +28,6 @@ from efitables.model import Parsed
 from efitables.payloads.base import in_stale_memory
 from efitables.schemas.common import jsonable
 
-#: Dump areas compared, in order (those the Dump has). Each is a Parsed or None.
-AREAS = ("systab", "efi_memmap", "boot_params", "setup_data", "e820", "cc_blob")
 #: Objects per snapshot; a hostile dump cannot make the diff unbounded.
 MAX_OBJECTS = 50_000
 #: Nested field dicts are flattened to this depth; deeper values are compared as text.
@@ -215,7 +213,7 @@ def snapshot(d: Dump) -> Snapshot:
             "OSRELEASE": (mem.vmcoreinfo or {}).get("OSRELEASE"),
         },
     )
-    disc = getattr(d, "systab_discovery", None)
+    disc = d.systab_discovery
     if disc is not None:
         objects["EFI system table discovery"] = ObjectSnapshot(
             "EFI system table discovery",
@@ -225,11 +223,8 @@ def snapshot(d: Dump) -> Snapshot:
             {"address": disc.address, "route": disc.route, "bits": disc.bits},
         )
     stack: list[tuple[Parsed, str, bool]] = []
-    for name in reversed(AREAS):
-        if not hasattr(type(d), name):
-            continue
-        v = getattr(d, name)
-        if isinstance(v, Parsed):
+    for _name, v in reversed(d.areas()):
+        if v is not None:
             stack.append((v, "", False))
     visited: set[int] = set()
     while stack:
@@ -246,9 +241,7 @@ def snapshot(d: Dump) -> Snapshot:
         stale = parent_stale or in_stale_memory(p)
         objects[key] = ObjectSnapshot(key, p.kind, where, p.size, object_fields(p), stale)
         stack.extend((c, key, stale) for c in reversed(p.children()) if isinstance(c, Parsed))
-    from efitables.checks import run_checks
-
-    return Snapshot(d.path, objects, list(dict.fromkeys([*d.findings, *run_checks(d)])), truncated)
+    return Snapshot(d.path, objects, d.findings, truncated)
 
 
 # -- comparing -----------------------------------------------------------------

@@ -8,9 +8,14 @@ a single streaming signature scan runs first).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any, Literal
 
+from efitables.analysis import AREAS, Report, report
+from efitables.analysis.ccblob import cc_blob_report
+from efitables.analysis.coverage import coverage
+from efitables.analysis.crosscheck import CrossChecks, crosscheck
 from efitables.boot import (
     BootParams,
     E820Table,
@@ -20,7 +25,6 @@ from efitables.boot import (
     parse_boot_params,
     walk_setup_data,
 )
-from efitables.boot.crosscheck import CrossChecks, crosscheck
 from efitables.boot.discovery import BootParamsDiscovery, discover_boot_params, discovery_findings
 from efitables.coverage import CoverageReport
 from efitables.efi.discovery import SystabDiscovery, discover_systab
@@ -29,9 +33,11 @@ from efitables.efi.scan import KERNEL_COPY_ALIGN, ProgressFn, ScanHits, scan
 from efitables.efi.systab import ConfigTable, SystemTable, parse_system_table
 from efitables.errors import MemoryReadError
 from efitables.findings import Finding, Severity, make, register
+from efitables.kernel.kallsyms import load
 from efitables.memory import PhysicalMemory, open_memory
 from efitables.memory.base import MAX_PHYS_ADDR
-from efitables.snp import CcBlobReport, SnpCpuidTable, SnpSecretsPage, analyze_dump
+from efitables.regions import RegionMap
+from efitables.snp import CcBlobReport, SnpCpuidTable, SnpSecretsPage
 
 NO_SYSTAB = register(
     "EFI-SYSTAB-NOT-FOUND",
@@ -74,6 +80,7 @@ class Dump:
         self.exhaustive = exhaustive
         self.show_secrets = show_secrets
         self.progress = progress
+        self._report: Report | None = None
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -176,8 +183,6 @@ class Dump:
         (torvalds/linux arch/x86/platform/efi/efi.c; exported in /sys/firmware/efi);
         they are read through kallsyms when VMCOREINFO locates it.
         """
-        from efitables.kernel.kallsyms import load
-
         ks = load(self.memory, self.memory.vmcoreinfo)
         out: dict[str, int] = {}
         if not ks.available:
@@ -249,7 +254,7 @@ class Dump:
 
         ``cc_blob.present`` is False (and there are no findings) for a dump that is not an SNP guest.
         """
-        return analyze_dump(self)
+        return cc_blob_report(self)
 
     @cached_property
     def snp_secrets(self) -> SnpSecretsPage | None:
@@ -295,6 +300,11 @@ class Dump:
         """The E820 table: the zero page's entries, then SETUP_E820_EXT's."""
         bp = self.boot_params
         return e820_of(bp, self.setup_data) if bp is not None else None
+
+    @cached_property
+    def regions(self) -> RegionMap:
+        """The EFI memory map and the E820 table as one lookup (:mod:`efitables.regions`)."""
+        return RegionMap.of(self.efi_memmap, self.e820)
 
     @cached_property
     def boot_crosschecks(self) -> CrossChecks:
@@ -346,8 +356,6 @@ class Dump:
         ``model``: a preset name or ``NAME,key=value,...`` (``efitables.coverage.PRESETS``);
         ``pgd``: a page-table root to walk, ``"auto"`` (the dump's notes) or ``"scan"``.
         """
-        from efitables.coverage import coverage
-
         return coverage(self, model, pgd=pgd, cbit=cbit, levels=levels)
 
     # -- findings and output ---------------------------------------------
@@ -372,14 +380,23 @@ class Dump:
                 out.extend(desc.findings)
         return out
 
+    def report(self, on_stage: Callable[[str], None] | None = None) -> Report:
+        """Every area parsed and every cross-structure check run, once: what every face prints.
+
+        ``on_stage`` is told each stage's name before it runs (the first call only).
+        """
+        if self._report is None:
+            self._report = report(self, on_stage)
+        return self._report
+
     @property
     def findings(self) -> list[Finding]:
-        """Every finding from every area parsed so far or needed by ``show``."""
-        out = list(self.memory.findings)
-        out.extend(self.efi_findings())
-        out.extend(self.boot_findings())
-        out.extend(self.cc_blob.all_findings())
-        return out
+        """Every finding of the dump (all areas and cross-structure checks), worst first."""
+        return self.report().findings
+
+    def areas(self) -> list[tuple[str, Any]]:
+        """``(attribute, parsed object or None)`` for every area in :data:`efitables.analysis.AREAS`."""
+        return [(a.attr, a.value(self)) for a in AREAS]
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
         mem = self.memory

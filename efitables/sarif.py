@@ -90,8 +90,6 @@ def _result(f: Finding, rule_index: int, artifact_index: int, v: Verdict, occurr
 
 def sarif_log(verdicts: list[Verdict]) -> dict[str, Any]:
     """The SARIF log (a JSON-ready dict) for the verdicts of one ``validate`` run."""
-    import efitables.checks  # noqa: F401  (registers the XS- codes)
-
     infos = {c.code: c for c in all_codes()}
     used = sorted({f.code for v in verdicts for f in v.findings})
     rules = [_rule(infos[c]) if c in infos else {"id": c} for c in used]

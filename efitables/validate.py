@@ -1,7 +1,8 @@
 """Validating dumps: one dump in, one :class:`Verdict` out.
 
-:func:`validate_path` opens a dump, parses every area the Dump has, runs the
-cross-structure checks (:mod:`efitables.checks`) and returns a Verdict: the
+:func:`validate_path` opens a dump, takes its report (every area parsed, every
+cross-structure check run: :func:`efitables.analysis.report`, the same findings
+``show`` and the TUI print) and returns a Verdict: the
 findings (minus ignored codes), counts by severity and the exit code for the
 chosen threshold. Only plain, picklable data is in a Verdict, so worker
 processes can return it (``efitables validate --jobs N``).
@@ -24,27 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from efitables.checks import CHECKS
+from efitables.analysis import sort_key
 from efitables.dump import Dump
 from efitables.errors import EfitablesError
 from efitables.findings import Finding, Severity, all_codes
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-
-#: Dump areas parsed before the findings are collected, in order (those the Dump has).
-AREAS = (
-    "systab_discovery",
-    "efi_memmap",
-    "systab",
-    "boot_params_discovery",
-    "boot_params",
-    "setup_data",
-    "e820",
-    "boot_crosschecks",
-    "cc_blob",
-    "snp_secrets",
-    "snp_cpuid",
-)
 
 #: File names a directory argument contributes (lower case).
 DUMP_SUFFIXES = (".raw", ".img", ".mem", ".bin", ".elf", ".core", ".vmcore", ".kdump", ".lime", ".dmp", ".dump")
@@ -131,24 +117,11 @@ def overall_exit(verdicts: list[Verdict]) -> int:
     return EXIT_ERROR if EXIT_ERROR in codes else max(codes)
 
 
-def register_all_codes() -> None:
-    """Import every efitables module (not the CLI or ``__main__``), so every finding code is registered."""
-    import importlib
-    import pkgutil
-
-    import efitables
-
-    for mod in pkgutil.walk_packages(efitables.__path__, "efitables."):
-        if not mod.name.endswith("__main__") and not mod.name.startswith("efitables.cli"):
-            importlib.import_module(mod.name)
-
-
 def ignore_matcher(patterns: Iterable[str]) -> tuple[str, ...]:
     """Check ``--ignore`` values (codes or fnmatch patterns such as ``EFI-CFGTAB-*``); returns them upper-cased.
 
     Raises ValueError naming a pattern that matches no registered code (a typo).
     """
-    register_all_codes()
     known = [c.code for c in all_codes()]
     out = []
     for p in patterns:
@@ -167,18 +140,12 @@ def _is_ignored(code: str, patterns: tuple[str, ...]) -> bool:
 
 
 def collect_findings(d: Dump, stage: list[str]) -> list[Finding]:
-    """Every finding of every area plus the cross-structure checks; ``stage[0]`` tracks progress."""
-    for name in AREAS:
-        if hasattr(type(d), name):
-            stage[0] = name
-            getattr(d, name)
-    stage[0] = "findings"
-    out = list(d.findings)
-    for c in CHECKS:
-        stage[0] = f"check {c.name}"
-        out.extend(c.fn(d))
-    # The same finding reached through two areas is one finding.
-    return list(dict.fromkeys(out))
+    """The dump's report (every area, every cross-structure check); ``stage[0]`` tracks progress."""
+
+    def on_stage(name: str) -> None:
+        stage[0] = name
+
+    return d.report(on_stage).findings
 
 
 def _size_changed(d: Dump) -> str | None:
@@ -195,10 +162,6 @@ def _size_changed(d: Dump) -> str | None:
     if now != opened:
         return f"the file changed size while being read ({opened:#x} bytes when opened, {now:#x} after)"
     return None
-
-
-def sort_key(f: Finding) -> tuple[int, str, int, str]:
-    return (-f.severity, f.code, -1 if f.address is None else f.address, f.message)
 
 
 def validate_dump(

@@ -13,7 +13,7 @@ import struct
 
 from dumps.builder import Image, config_tables, memory_map, system_table, ucs2, zero_page
 from efitables.coverage.models import Model, kexec_rules, parse_model
-from efitables.coverage.objects import collect
+from efitables.analysis.coverage import collect
 from efitables.coverage.ptbuilder import PageTableBuilder
 from efitables.dump import Dump
 from efitables.memory.base import BytesMemory

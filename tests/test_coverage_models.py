@@ -30,13 +30,12 @@ from efitables.coverage.models import (
     PRESETS,
     MapInputs,
     ModelError,
-    Region,
     decompressor_rules,
-    efi_type_to_e820,
     kexec_rules,
     parse_model,
 )
 from efitables.coverage.objects import DECOMPRESSOR, KEXEC, EarlyInputs, SetupNode, early_objects
+from efitables.regions import E820, Region, efi_type_to_e820
 from efitables.coverage.verdict import COVERED, NOT_COVERED, ROUNDING, judge
 from efitables.findings import code_info
 
@@ -71,12 +70,12 @@ def test_rounding_per_model():
 def test_kexec_rules_follow_init_pgtable():
     inp = MapInputs(
         regions=[
-            Region(0, 0x9F000, 1, "E820"),
-            Region(0x100000, 0x800000, 1, "E820"),
-            Region(0x800000, 0x810000, 3, "E820"),
-            Region(0x900000, 0x910000, 4, "E820"),
-            Region(0xA00000, 0xB00000, 2, "E820"),
-            Region(0xB00000, 0xC00000, 128, "E820"),
+            Region(E820, 1, 0, 0x9F000),
+            Region(E820, 1, 0x100000, 0x800000),
+            Region(E820, 3, 0x800000, 0x810000),
+            Region(E820, 4, 0x900000, 0x910000),
+            Region(E820, 2, 0xA00000, 0xB00000),
+            Region(E820, 128, 0xB00000, 0xC00000),
         ],
         systab=(0x7E0018, 0x7E0090),
         config_array=(0xA00100, 0xA00130),
@@ -139,7 +138,7 @@ def test_efi_type_to_e820():
 def test_judge_three_verdicts():
     rules = kexec_rules(
         PRESETS["v5.3"],
-        MapInputs(regions=[Region(0x100000, 0x7E0000, 1, "E820")], systab=(0x7E0018, 0x7E0090)),
+        MapInputs(regions=[Region(E820, 1, 0x100000, 0x7E0000)], systab=(0x7E0018, 0x7E0090)),
     )
     v, names, _ = judge((0x7E0018, 0x7E0090), rules, PRESETS["v5.3"].round)
     assert v == COVERED and names == ["EFI system table (map_efi_systab)"]
@@ -160,8 +159,8 @@ def _known_failure(cfg: int) -> tuple[list, MapInputs]:
         EarlyInputs(boot_params=BOOT_PARAMS, systab=SYSTAB, config_array=cfg, nr_tables=len(CONFIG_GUIDS))
     )
     inp = MapInputs(
-        regions=[Region(a, a + n, t, "E820") for a, n, t in [(0, 0x9F000, 1), (0x100000, 0x6E0000, 1)]]
-        + [Region(0x7E0000, 0x800000, 2, "E820"), Region(0xA00000, 0xA10000, 2, "E820")],
+        regions=[Region(E820, t, a, a + n) for a, n, t in [(0, 0x9F000, 1), (0x100000, 0x6E0000, 1)]]
+        + [Region(E820, 2, 0x7E0000, 0x800000), Region(E820, 2, 0xA00000, 0xA10000)],
         systab=(SYSTAB, SYSTAB + 120),
         config_array=(cfg, cfg + CFG_SIZE),
     )
@@ -286,10 +285,10 @@ def test_snp_objects_ovmf_layout():
         svsm=True,
     )
     regions = [
-        Region(0x100000, 0x800000, 1, "E820"),
-        Region(0x800000, 0x810000, 2, "E820"),  # SEC tables, GHCB, secrets, CPUID, CAA
-        Region(0x900000, 0x7F00000, 1, "E820"),
-        Region(0x7F00000, 0x7F10000, 3, "E820"),  # the blob in EfiACPIReclaimMemory
+        Region(E820, 1, 0x100000, 0x800000),
+        Region(E820, 2, 0x800000, 0x810000),  # SEC tables, GHCB, secrets, CPUID, CAA
+        Region(E820, 1, 0x900000, 0x7F00000),
+        Region(E820, 3, 0x7F00000, 0x7F10000),  # the blob in EfiACPIReclaimMemory
     ]
     rep = evaluate(early_objects(inp), MapInputs(regions=regions), "v6.12")
     k = {r.kind: r for r in rep.rows_for(KEXEC)}
@@ -375,7 +374,7 @@ def test_snp_guest_dump(tmp_path):
     """An OVMF SNP guest image (tests/builders_snp.py): blob via EFI_CC_BLOB_GUID, its pages, the C-bit."""
     from builders_snp import RAW_BLOB, RAW_BOOT_PARAMS, SECRETS_PA, write_snp_guest_raw
 
-    from efitables.coverage.objects import collect
+    from efitables.analysis.coverage import collect
 
     path = tmp_path / "snp.raw"
     write_snp_guest_raw(str(path))
@@ -396,7 +395,7 @@ def test_snp_guest_dump(tmp_path):
 
 def test_a_failing_area_parser_is_a_finding_not_silence(monkeypatch, samples):
     """coverage reads other areas through the Dump; one that raises leaves its objects out, said as COVERAGE-INPUT."""
-    from efitables.coverage.objects import collect
+    from efitables.analysis.coverage import collect
     from efitables.dump import Dump
 
     def broken(self):
@@ -406,7 +405,12 @@ def test_a_failing_area_parser_is_a_finding_not_silence(monkeypatch, samples):
     monkeypatch.setattr(Dump, "setup_data", property(broken))
     col = collect(d)
     problems = [f for f in col.findings if f.code == "COVERAGE-INPUT"]
-    # dump.e820 merges SETUP_E820_EXT nodes, so it fails too; the zero page's own table is then used
-    assert [(f.structure, f.address) for f in problems] == [("setup_data", None), ("E820 table", None)]
+    # the CC blob routes include SETUP_CC_BLOB and dump.e820 merges SETUP_E820_EXT nodes, so both fail
+    # too; the zero page's own E820 table is then used
+    assert [(f.structure, f.address) for f in problems] == [
+        ("setup_data", None),
+        ("CC blob", None),
+        ("E820 table", None),
+    ]
     assert "ValueError: decoder bug" in problems[0].message
     assert col.inputs.systab == 0x7E0018 and col.map_inputs.regions  # the rest is still collected

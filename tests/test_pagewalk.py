@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import efitables
 from dumps.builder import elf_note
-from efitables.coverage import find_roots
+from efitables.analysis.coverage import find_roots
 from efitables.coverage import pagewalk as pw
 from efitables.coverage.intervals import GIB, MIB2
 from efitables.coverage.models import GBPAGE_FULL, GBPAGE_WHOLE

@@ -541,3 +541,13 @@ def test_mutated_real_structures_never_crash(corpus: dict, variant: str) -> None
         assert isinstance(d.findings, list) and isinstance(run_checks(d), list)
         assert d.coverage().objects is not None
         assert time.perf_counter() - t0 < 20, (i, sorted(patches.items())[:8])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_faces_report_the_same_findings(corpus: dict, variant: str) -> None:
+    """show --json, validate --json and the API list the same findings for every container of a real dump."""
+    from test_findings_registry import _faces
+
+    for name, path in containers(corpus, variant):
+        show, val, api = _faces(str(path))
+        assert show == val == api, name

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from efitables.findings import Severity
 from efitables.memory.base import BytesMemory
 from efitables.schemas import snp as S
+from efitables.regions import E820, Region, RegionMap, efi_regions
 from efitables.snp import (
     ROUTE_BOOT_PARAMS,
     ROUTE_EFI,
@@ -44,8 +45,14 @@ def codes(obj) -> list[str]:
     return sorted(f.code for f in obj.all_findings())
 
 
+def region_map(g) -> RegionMap:
+    """The guest's EFI memory map and E820 entries ``(addr, size, type)`` as one lookup."""
+    e820 = [Region(E820, t, a, a + n) for a, n, t in g.e820 or []]
+    return RegionMap(efi_regions(g.efi_memmap), e820)
+
+
 def analyze(g, **routes):
-    kw = {"efi_memmap": g.efi_memmap, "e820": g.e820}
+    kw = {"regions": region_map(g)}
     kw.update(routes)
     return analyze_cc_blob(g.mem, **kw)
 
@@ -116,9 +123,9 @@ def test_all_routes_agree_field_by_field() -> None:
     b = r.blob
     assert b.readable and b.magic_ok and b.version == 1
     assert (b.secrets_phys, b.secrets_len, b.cpuid_phys, b.cpuid_len) == (SECRETS_PA, 4096, CPUID_PA, 4096)
-    assert [x.type_name for x in b.secrets_regions] == ["EFI_RESERVED_TYPE", "reserved"]
-    assert [x.type_name for x in b.cpuid_regions] == ["EFI_RESERVED_TYPE", "reserved"]
-    assert [x.type_name for x in b.blob_regions] == ["EFI_ACPI_RECLAIM_MEMORY", "ACPI"]
+    assert [x.type_name for x in b.secrets_regions] == ["EFI_RESERVED_TYPE", "E820_TYPE_RESERVED"]
+    assert [x.type_name for x in b.cpuid_regions] == ["EFI_RESERVED_TYPE", "E820_TYPE_RESERVED"]
+    assert [x.type_name for x in b.blob_regions] == ["EFI_ACPI_RECLAIM_MEMORY", "E820_TYPE_ACPI"]
     assert codes(r) == []
 
     s = r.secrets_page
@@ -392,8 +399,7 @@ def test_routes_disagree() -> None:
         mem,
         boot_params_cc_blob_address=BLOB_PA,
         efi_cc_blob_address=other,
-        efi_memmap=g.efi_memmap,
-        e820=g.e820,
+        regions=region_map(g),
     )
     assert not r.routes_agree
     assert codes(r) == ["SNP-ROUTES-DISAGREE", "SNP-STAGES-DIFFER"]
@@ -437,7 +443,7 @@ def test_pages_in_free_ram() -> None:
     r = analyze(snp_guest(efi_regions=efi, e820=e820), **all_routes())
     assert codes(r) == ["SNP-FREE-RAM", "SNP-FREE-RAM"]
     msg = r.blob.findings[0].message
-    assert "EFI EFI_CONVENTIONAL_MEMORY" in msg and "E820 RAM" in msg
+    assert "EFI EFI_CONVENTIONAL_MEMORY" in msg and "E820 E820_TYPE_RAM" in msg
 
 
 def test_no_memory_maps_no_region_noise() -> None:
@@ -445,15 +451,10 @@ def test_no_memory_maps_no_region_noise() -> None:
     assert codes(r) == [] and r.blob.secrets_regions == []
 
 
-def test_e820_duck_typing() -> None:
-    class Entry:
-        def __init__(self, addr: int, size: int, type: int) -> None:  # noqa: A002
-            self.addr, self.size, self.type = addr, size, type
-
-    class Table:
-        entries = [Entry(0x100000, 0x1000000, 1)]
-
-    r = analyze(snp_guest(), efi_memmap=None, e820=Table(), **all_routes())
+def test_e820_alone() -> None:
+    """Without an EFI map, E820 alone places the blob and its pages (RAM is reused; outside it, unmapped)."""
+    rmap = RegionMap((), [Region(E820, 1, 0x100000, 0x1100000)])
+    r = analyze(snp_guest(), **all_routes(), regions=rmap)
     assert codes(r) == ["SNP-FREE-RAM", "SNP-FREE-RAM", "SNP-UNMAPPED"]  # the blob is above the one entry
 
 
@@ -502,57 +503,6 @@ def test_fuzz_never_raises(blob: bytes, secrets: bytes, cpuid: bytes) -> None:
     parse_secrets_page(page(secrets), SECRETS_PA)
     parse_cpuid_table(page(cpuid)[:0xC10], CPUID_PA)
     assert all(f.severity in Severity for f in r.all_findings())
-
-
-# -- wiring from a Dump ---------------------------------------------------------
-
-
-def _fake_dump(g, *, sme_mask: int | None = None, show_secrets: bool = False):
-    from types import SimpleNamespace as NS
-
-    node_plain = NS(type=S.SETUP_CC_BLOB, address=SETUP_NODE_PA, payload=None)
-    node_indirect = NS(type=0x80000000, address=SETUP_NODE_PA + 0x40, payload=NS(cc_blob_address=0xBAD000))
-    e820 = NS(entries=[NS(addr=a, length=n, size=20, type=t) for a, n, t in g.e820])
-    if sme_mask is not None:
-        g.mem.info.vmcoreinfo = {"NUMBER(sme_mask)": str(sme_mask)}
-    return NS(
-        memory=g.mem,
-        show_secrets=show_secrets,
-        boot_params=NS(address=0x30000, cc_blob_address=BLOB_PA),
-        setup_data=[node_indirect, node_plain],
-        config_tables=[
-            NS(guid="8868e871-e4f1-11d3-bc22-0080c73c8881", table_address=0xE0000, address=0x7F000000),
-            NS(guid=S.EFI_CC_BLOB_GUID, table_address=BLOB_PA, address=0x7F000018),
-        ],
-        efi_memmap=g.efi_memmap,
-        e820=e820,
-    )
-
-
-def test_analyze_dump_wiring() -> None:
-    from efitables.snp import analyze_dump
-
-    node = S.CC_SETUP_DATA.build({"next": 0, "type": S.SETUP_CC_BLOB, "len": 8, "cc_blob_address": BLOB_PA})
-    g = snp_guest(extra={SETUP_NODE_PA: node})
-    r = analyze_dump(_fake_dump(g, sme_mask=1 << 51))
-    assert [(x.route, x.carrier_address, x.blob_address) for x in r.routes] == [
-        (ROUTE_BOOT_PARAMS, 0x3013C, BLOB_PA),
-        (ROUTE_SETUP_DATA, SETUP_NODE_PA, BLOB_PA),  # read from memory; the SETUP_INDIRECT node is not followed
-        (ROUTE_EFI, 0x7F000018, BLOB_PA),
-    ]
-    assert r.routes_agree and codes(r) == [] and r.secrets_page.redacted
-    assert [x.type_name for x in r.blob.secrets_regions] == ["EFI_RESERVED_TYPE", "reserved"]
-    r = analyze_dump(_fake_dump(snp_guest(extra={SETUP_NODE_PA: node}), sme_mask=1 << 47, show_secrets=True))
-    assert codes(r) == ["SNP-CBIT-MISMATCH"] and not r.secrets_page.redacted
-
-
-def test_analyze_dump_without_areas() -> None:
-    from types import SimpleNamespace as NS
-
-    from efitables.snp import analyze_dump
-
-    r = analyze_dump(NS(memory=BytesMemory({0: bytes(4096)})))
-    assert not r.present and r.all_findings() == []
 
 
 # -- end to end: a raw dump through Dump and the CLI ----------------------------

@@ -48,7 +48,6 @@ from efitables.validate import (
     expand_paths,
     ignore_matcher,
     overall_exit,
-    register_all_codes,
     validate_dump,
     validate_path,
 )
@@ -413,14 +412,13 @@ def test_cli_is_registered() -> None:
 
 def test_internal_error_is_reported_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
     """A parser bug: validate_path raises (tests see it); the CLI reports it per dump with exit 2."""
-    from efitables import checks
+    from efitables.analysis import registry
     from efitables.validate import InternalError
 
     def boom(d: Dump) -> list:
         raise ZeroDivisionError("bug")
 
-    monkeypatch.setattr(checks, "CHECKS", [checks.Check("boom", boom, "")])
-    monkeypatch.setattr("efitables.validate.CHECKS", checks.CHECKS)
+    monkeypatch.setattr(registry, "CHECKS", [registry.Check("boom", boom, "")])
     with pytest.raises(InternalError, match="check boom"):
         validate_path(str(SAMPLES / "ovmf64.raw"))
     code, out, _ = run("validate", str(SAMPLES / "ovmf64.raw"))
@@ -442,7 +440,6 @@ def test_findings_doc_is_current() -> None:
 
 
 def test_every_code_documented() -> None:
-    register_all_codes()
     doc = (ROOT / "docs" / "findings.md").read_text()
     missing = [c.code for c in all_codes() if f"### {c.code}\n" not in doc]
     assert not missing

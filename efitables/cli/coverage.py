@@ -12,10 +12,11 @@ import sys
 import click
 from rich.table import Table
 
+from efitables.analysis.coverage import compare
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
 from efitables.cli.options import ADDRESS, dump_options
 from efitables.cli.render import findings_table, hexa, kv_table, make_console, safe
-from efitables.coverage import PRESETS, CoverageReport, ModelError, compare, parse_model
+from efitables.coverage import PRESETS, CoverageReport, ModelError, parse_model
 from efitables.coverage.models import DEFAULT_MODEL, MODEL_KEYS
 from efitables.coverage.objects import DECOMPRESSOR, KEXEC
 from efitables.coverage.verdict import COVERED, NOT_COVERED, PAGE_TABLE, ROUNDING

@@ -1,6 +1,7 @@
 """Identity-map coverage: can the next kernel read what it needs before it has page tables?
 
-Two maps matter (shared/spec/kexec-identity-map.md): the old kernel's kexec
+Two maps matter (torvalds/linux v6.12 arch/x86/kernel/machine_kexec_64.c ``init_pgtable``
+and arch/x86/boot/compressed/ident_map_64.c ``initialize_identity_maps``): the old kernel's kexec
 identity map, on which the next kernel's decompressor starts, and the
 decompressor's own identity map, on which the decompressed kernel's first code
 (``sme_enable``/``snp_init``) runs. For every early object
@@ -13,16 +14,16 @@ API::
     report = efitables.open(path).coverage(model="v5.3,gbpages=on", pgd="auto")
     report.ok, [r.to_dict() for r in report.rows]
 
-or, without a dump, :func:`evaluate` over plain object and region lists.
+or, without a dump, :func:`evaluate` over plain object and region lists. What a
+Dump contributes (the objects, the memory maps, page-table roots) is gathered
+by :mod:`efitables.analysis.coverage`.
 """
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
-from typing import Any
 
-from efitables.coverage.intervals import Range, normalize
+from efitables.coverage.intervals import Range
 from efitables.coverage.models import (
     DEFAULT_MODEL,
     PRESETS,
@@ -35,9 +36,8 @@ from efitables.coverage.models import (
     kexec_rules,
     parse_model,
 )
-from efitables.coverage.objects import DECOMPRESSOR, KEXEC, EarlyInputs, EarlyObject, collect
-from efitables.coverage.pagewalk import WalkResult, walk
-from efitables.coverage.ptscan import scan_identity_tables
+from efitables.coverage.objects import DECOMPRESSOR, KEXEC, EarlyInputs, EarlyObject
+from efitables.coverage.pagewalk import WalkResult
 from efitables.coverage.verdict import (
     COVERED,
     DISAGREE_CODE,
@@ -49,8 +49,7 @@ from efitables.coverage.verdict import (
     judge,
     judge_table,
 )
-from efitables.findings import Finding, Severity, make, register
-from efitables.memory.vmcoreinfo import symbol_to_phys, vmcoreinfo_int
+from efitables.findings import make
 from efitables.model import Parsed
 
 __all__ = [
@@ -62,39 +61,9 @@ __all__ = [
     "CoverageReport",
     "Model",
     "ModelError",
-    "compare",
-    "coverage",
     "evaluate",
-    "find_roots",
     "parse_model",
 ]
-
-NO_ROOT = register(
-    "COVERAGE-NO-PGD",
-    Severity.WARNING,
-    "A page-table walk was asked for, but no root was given or found in the dump's notes",
-)
-
-SCANNED_ROOTS = register(
-    "COVERAGE-PGD-SCANNED",
-    Severity.INFO,
-    "Identity-map page tables were found by scanning the dump (--pgd scan)",
-    "Tables with kexec/decompressor flags (leaves 0x1E3 without NX, tables 0x063) that map VA == PA; "
-    "the root with the most identity leaves is walked.",
-)
-
-#: QEMU's per-CPU "QEMU" ELF note (QEMUCPUState, qemu target/i386/arch_dump.c):
-#: u32 version, u32 size, 18 u64 registers, 10 x 24-byte segments, then u64 cr[5].
-QEMU_CR_OFFSET = 8 + 18 * 8 + 10 * 24
-CR4_LA57 = 1 << 12
-
-
-@dataclass(frozen=True)
-class Root:
-    address: int
-    source: str
-    levels: int | None = None
-
 
 @dataclass(kw_only=True)
 class CoverageReport(Parsed):
@@ -239,94 +208,6 @@ def _inputs_from_objects(objects: list[EarlyObject]) -> EarlyInputs:
         elif o.kind == "snp_cpuid":
             inp.cpuid = (o.start, o.end)
     return inp
-
-
-# -- page-table roots from the dump ---------------------------------------------------
-
-
-def find_roots(dump: Any) -> list[Root]:
-    """Page-table roots the dump's notes name, best first: QEMU CPU notes (CR3), then VMCOREINFO."""
-    out: list[Root] = []
-    mem = dump.memory
-    for note in getattr(mem, "notes", []) or []:
-        if note.name != "QEMU" or len(note.desc) < QEMU_CR_OFFSET + 40:
-            continue
-        _cr0, _cr1, _cr2, cr3, cr4 = struct.unpack_from("<5Q", note.desc, QEMU_CR_OFFSET)
-        if cr3:
-            out.append(Root(cr3, f"QEMU CPU note {len(out)} CR3", 5 if cr4 & CR4_LA57 else 4))
-    info = mem.vmcoreinfo or {}
-    pgt = symbol_to_phys(info, "init_top_pgt")
-    if pgt is not None:
-        l5 = vmcoreinfo_int(info, "NUMBER(pgtable_l5_enabled)")
-        out.append(Root(pgt, "VMCOREINFO SYMBOL(init_top_pgt) + NUMBER(phys_base)", 5 if l5 == 1 else 4))
-    return out
-
-
-def _cbit_from_vmcoreinfo(dump: Any) -> int | None:
-    mask = vmcoreinfo_int(dump.memory.vmcoreinfo or {}, "NUMBER(sme_mask)")
-    if mask and mask > 0 and mask & (mask - 1) == 0:
-        return mask.bit_length() - 1
-    return None
-
-
-def coverage(
-    dump: Any,
-    model: Model | str | None = None,
-    *,
-    pgd: int | str | None = None,
-    cbit: int | None = None,
-    levels: int | None = None,
-) -> CoverageReport:
-    """Collect the early objects of ``dump`` and judge them.
-
-    ``pgd``: a root (CR3 value), ``"auto"`` (from the dump's notes), ``"scan"`` (search
-    the dump for identity-map tables) or None (model only).
-    """
-    col = collect(dump)
-    findings: list[Finding] = list(col.findings)
-    walk_result = None
-    if pgd is not None:
-        root: Root | None
-        if pgd == "auto":
-            roots = find_roots(dump)
-            root = roots[0] if roots else None
-            if root is None:
-                findings.append(make(NO_ROOT, "page table", None, "no QEMU CPU note with CR3 and no init_top_pgt"))
-        elif pgd == "scan":
-            bit = cbit if cbit is not None else (_cbit_from_vmcoreinfo(dump) or col.sme_mask_bit)
-            sc = scan_identity_tables(dump.memory, bit)
-            findings.extend(sc.findings)
-            root = Root(sc.roots[0].address, "identity-table scan", sc.roots[0].levels) if sc.roots else None
-            if root is None:
-                findings.append(make(NO_ROOT, "page table", None, f"the scan found no identity-map root ({sc.tables})"))
-            else:
-                listed = ", ".join(f"{r.address:#x} ({r.levels}-level, {r.leaves} leaves)" for r in sc.roots[:8])
-                findings.append(make(SCANNED_ROOTS, "page table", root.address, f"{len(sc.roots)} root(s): {listed}"))
-        else:
-            root = Root(int(pgd), "--pgd")
-        if root is not None:
-            bit = cbit if cbit is not None else (_cbit_from_vmcoreinfo(dump) or col.sme_mask_bit)
-            lv = levels or root.levels or 4
-            windows = normalize((n.start, n.end) for o in col.objects for n in o.needs)
-            walk_result = walk(dump.memory, root.address, levels=lv, cbit=bit, windows=windows, root_source=root.source)
-    rep = evaluate(col.objects, col.map_inputs, model, inputs=col.inputs, walk_result=walk_result)
-    rep.findings = findings + rep.findings
-    return rep
-
-
-def compare(dump: Any, models: list[Model | str] | None = None) -> dict[str, CoverageReport]:
-    """One report per model over one collection (default: every preset, without and with gbpages)."""
-    col = collect(dump)
-    specs: list[Model | str] = list(models) if models is not None else []
-    if models is None:
-        for name in PRESETS:
-            specs += [name, f"{name},gbpages=on"]
-    out: dict[str, CoverageReport] = {}
-    for spec in specs:
-        rep = evaluate(col.objects, col.map_inputs, spec, inputs=col.inputs)
-        rep.findings = list(col.findings) + rep.findings
-        out[rep.model.name] = rep
-    return out
 
 
 MODELS = PRESETS  # name -> Model, for UIs

@@ -40,6 +40,9 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from efitables.coverage.intervals import GIB, MIB2, Range, round_down, round_up
+from efitables.regions import E820, Region, efi_type_to_e820
+
+__all__ = ["Region", "efi_type_to_e820"]
 
 # E820 types (torvalds/linux arch/x86/include/asm/e820/types.h@v6.12.117).
 E820_RAM, E820_RESERVED, E820_ACPI, E820_NVS, E820_UNUSABLE = 1, 2, 3, 4, 5
@@ -52,46 +55,6 @@ COMMAND_LINE_SIZE = 2048
 BOOT_PARAMS_SIZE = 4096
 SETUP_DATA_HEADER = 16
 CC_BLOB_SIZE = 40
-
-#: x86 EFI stub: EFI memory type -> E820 type (shared/spec/efi.md 6.2, ``setup_e820``).
-EFI_TO_E820 = {
-    0: E820_RESERVED,
-    1: E820_RAM,
-    2: E820_RAM,
-    3: E820_RAM,
-    4: E820_RAM,
-    5: E820_RESERVED,
-    6: E820_RESERVED,
-    7: E820_RAM,
-    8: E820_UNUSABLE,
-    9: E820_ACPI,
-    10: E820_NVS,
-    11: E820_RESERVED,
-    12: E820_RESERVED,
-    13: E820_RESERVED,
-    14: E820_PMEM,
-    15: E820_RAM,  # unaccepted memory (CONFIG_UNACCEPTED_MEMORY)
-}
-EFI_MEMORY_SP = 1 << 18
-
-
-def efi_type_to_e820(efi_type: int, attribute: int = 0) -> int | None:
-    """The E820 type the EFI stub reports for an EFI memory type (None: dropped)."""
-    t = EFI_TO_E820.get(efi_type)
-    if t == E820_RAM and attribute & EFI_MEMORY_SP:
-        return E820_SOFT_RESERVED
-    return t
-
-
-@dataclass(frozen=True)
-class Region:
-    """A firmware memory-map range, expressed as an E820 type."""
-
-    start: int
-    end: int
-    type: int
-    source: str  # "E820" or "EFI memory map"
-
 
 @dataclass
 class MapInputs:
@@ -388,8 +351,10 @@ def kexec_rules(model: Model, inputs: MapInputs, assumed: list[tuple[str, Range]
     if model.isa:
         rules.append(Rule("ISA range (pfn_mapped)", 0, ISA_END))
     for r in inputs.regions:
-        if r.type in model.ram_types:
-            rules.append(Rule(f"RAM (E820 type {r.type}, {r.source})", r.start, r.end))
+        e = r.as_e820()
+        if e is not None and e.type in model.ram_types:
+            src = "E820" if r.source == E820 else "EFI memory map"
+            rules.append(Rule(f"RAM (E820 type {e.type}, {src})", r.start, r.end))
     segments = model.segments if model.segments is not None else inputs.segments
     if segments is not None:
         for i, (s, e) in enumerate(segments):
@@ -402,9 +367,10 @@ def kexec_rules(model: Model, inputs: MapInputs, assumed: list[tuple[str, Range]
     if model.efi_config_array and inputs.config_array is not None:
         rules.append(Rule("EFI configuration table array (map_efi_systab)", *inputs.config_array))
     for r in inputs.regions:
-        if r.type in model.acpi_types:
+        e = r.as_e820()
+        if e is not None and e.type in model.acpi_types:
             end = r.end - 1 if model.acpi_end_short else r.end
-            rules.append(Rule(f"ACPI (E820 type {r.type}, map_acpi_tables)", r.start, end))
+            rules.append(Rule(f"ACPI (E820 type {e.type}, map_acpi_tables)", r.start, end))
     if model.serial is not None:
         s = model.serial & ~0xFFF
         e = (model.serial + 4096 + 23) & ~0xFFF

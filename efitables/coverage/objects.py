@@ -15,10 +15,7 @@ reads of boot_params otherwise.
 
 from __future__ import annotations
 
-import struct
-from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
 
 from efitables.coverage.intervals import Range
 from efitables.coverage.models import (
@@ -28,31 +25,24 @@ from efitables.coverage.models import (
     EFI_CONFIG_ENTRY_SIZE,
     EFI_SYSTAB_SIZE,
     SETUP_DATA_HEADER,
-    MapInputs,
-    Region,
-    efi_type_to_e820,
 )
-from efitables.efi.scan import ScanCancelled
-from efitables.errors import MemoryReadError
-from efitables.findings import Finding, Severity, make, register
-from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
-from efitables.schemas.common import guid_to_bytes
+from efitables.efi.systab import MAX_CONFIG_TABLES
+from efitables.findings import Severity, register
+from efitables.memory.base import MAX_PHYS_ADDR
+from efitables.schemas.common import struct_layout
+from efitables.schemas.setup_data import SETUP_CC_BLOB, SETUP_EFI
+from efitables.schemas.snp import SNP_CPUID_TABLE_SIZE, SNP_SECRETS_PAGE_V3
 
 KEXEC = "kexec"
 DECOMPRESSOR = "decompressor"
 MAPS = (KEXEC, DECOMPRESSOR)
 
-#: Caps on what the dump can make us walk (CONTRIBUTING: every count is capped).
-MAX_SETUP_NODES = 256
-MAX_E820 = 128
-MAX_CONFIG_ENTRIES = 1024
-
-SETUP_EFI, SETUP_CC_BLOB, SETUP_INDIRECT = 4, 7, 0x80000000
-EFI_CC_BLOB_GUID = "067b1f5f-cf26-44c5-8554-93d777912d42"
-CC_BLOB_MAGIC = 0x45444D41  # "AMDE"
-SNP_CPUID_TABLE_SIZE = 0xC10  # 16-byte header + 64 x 48-byte entries, copied by setup_cpuid_table
-SNP_CPUID_COUNT_MAX = 64
-SECRETS_SVSM_OFFSET, SECRETS_SVSM_SIZE = 0x140, 0x20  # svsm_base..reserved (guest area 1)
+#: Most configuration-table entries counted into the array's extent (the system table parser's cap).
+MAX_CONFIG_ENTRIES = MAX_CONFIG_TABLES
+#: SVSM fields of the secrets page (svsm_base..svsm_guest_vmpl + reserved: "guest area 1").
+_SECRETS_V3 = {f.name: f for f in struct_layout(SNP_SECRETS_PAGE_V3)}
+SECRETS_SVSM_OFFSET = _SECRETS_V3["svsm_base"].offset
+SECRETS_SVSM_SIZE = 0x20
 BDA_RANGE = (0x40E, 0x415)  # EBDA segment word and base memory size word
 
 COLLECT_PROBLEM = register(
@@ -278,302 +268,3 @@ def early_objects(inp: EarlyInputs) -> list[EarlyObject]:
             )
         )
     return out
-
-
-# -- from a Dump -------------------------------------------------------------------
-
-
-def _attr(obj: Any, *names: str) -> Any:
-    for n in names:
-        v = getattr(obj, n, None)
-        if v is not None:
-            return v
-    return None
-
-
-#: Where :func:`_safe` reports, while :func:`collect` runs.
-_SINK: ContextVar[list[Finding] | None] = ContextVar("efitables_coverage_sink", default=None)
-
-
-def _safe(fn: Any, what: str, default: Any = None) -> Any:
-    """Call a Dump property that another area owns; a failure there must not stop coverage.
-
-    The failure is not silent: it becomes a ``COVERAGE-INPUT`` finding naming ``what``,
-    since an object left out for it may make a verdict look better than it is.
-    """
-    try:
-        return fn()
-    except ScanCancelled:
-        raise
-    except Exception as e:  # noqa: BLE001 (an area parser's bug: reported here, coverage goes on)
-        sink = _SINK.get()
-        if sink is not None:
-            sink.append(make(COLLECT_PROBLEM, what, None, f"its parser failed ({type(e).__name__}: {e}); left out"))
-        return default
-
-
-def _u(fmt: str, mem: PhysicalMemory, pa: int, what: str) -> tuple[int, ...]:
-    return struct.unpack(fmt, mem.read(pa, struct.calcsize(fmt), structure=what))
-
-
-@dataclass
-class Collected:
-    inputs: EarlyInputs
-    map_inputs: MapInputs
-    objects: list[EarlyObject]
-    findings: list[Finding]
-    sme_mask_bit: int | None = None  # C-bit from VMCOREINFO / SNP CPUID, when seen
-
-
-def _boot_params_address(dump: Any) -> int | None:
-    bp = _safe(lambda: dump.boot_params, "boot_params")
-    a = _attr(bp, "address") if bp is not None else None
-    if a is not None:
-        return int(a)
-    info = _safe(lambda: dump.systab_discovery.efi_info, "boot_params.efi_info")
-    if info is not None:
-        return int(info.boot_params)
-    return getattr(dump, "user_boot_params", None)
-
-
-def _walk_setup(mem: PhysicalMemory, head: int, findings: list[Finding]) -> list[SetupNode]:
-    nodes: list[SetupNode] = []
-    seen: set[int] = set()
-    pa = head
-    while pa:
-        if pa in seen or len(nodes) >= MAX_SETUP_NODES:
-            findings.append(
-                make(SETUP_LOOP, "setup_data", pa, f"stopped after {len(nodes)} nodes (cycle or cap {MAX_SETUP_NODES})")
-            )
-            break
-        seen.add(pa)
-        try:
-            nxt, typ, ln = _u("<QII", mem, pa, "setup_data")
-        except MemoryReadError as e:
-            findings.append(make(COLLECT_PROBLEM, "setup_data", pa, e.reason))
-            break
-        ind = None
-        if typ == SETUP_INDIRECT and ln >= 24:
-            try:
-                rtype, _res, tlen, taddr = _u("<IIQQ", mem, pa + 16, "setup_indirect")
-                ind = (rtype, taddr, tlen)
-            except MemoryReadError as e:
-                findings.append(make(COLLECT_PROBLEM, "setup_indirect", pa + 16, e.reason))
-        nodes.append(SetupNode(pa, typ, ln, ind))
-        pa = nxt
-    return nodes
-
-
-def _setup_from_dump(dump: Any) -> list[SetupNode] | None:
-    """setup_data nodes from the area parser, if the Dump has one."""
-    sd = _safe(lambda: dump.setup_data, "setup_data")
-    if sd is None:
-        return None
-    nodes_src = _attr(sd, "nodes")
-    if nodes_src is None:
-        try:
-            nodes_src = list(sd)
-        except TypeError:
-            return None
-    out: list[SetupNode] = []
-    for n in nodes_src[:MAX_SETUP_NODES]:
-        a, t, ln = _attr(n, "address"), _attr(n, "type"), _attr(n, "len")
-        if a is None or t is None or ln is None:
-            return None
-        ind = None
-        p = _attr(n, "payload")
-        if p is not None and _attr(p, "target_addr") is not None:
-            ind = (int(_attr(p, "indirect_type") or 0), int(p.target_addr), int(_attr(p, "target_len") or 0))
-        out.append(SetupNode(int(a), int(t), int(ln), ind))
-    return out
-
-
-def _e820(mem: PhysicalMemory, bp: int, findings: list[Finding]) -> list[Region]:
-    try:
-        (count,) = _u("<B", mem, bp + 0x1E8, "boot_params.e820_entries")
-        raw = mem.read(bp + 0x2D0, min(count, MAX_E820) * 20, structure="boot_params.e820_table")
-    except MemoryReadError as e:
-        findings.append(make(COLLECT_PROBLEM, "boot_params.e820_table", bp, e.reason))
-        return []
-    out = []
-    for i in range(len(raw) // 20):
-        addr, size, typ = struct.unpack_from("<QQI", raw, i * 20)
-        if size and addr + size <= 1 << 64:
-            out.append(Region(addr, addr + size, typ, "E820"))
-    return out
-
-
-def _e820_from_dump(dump: Any) -> list[Region] | None:
-    for getter in (lambda: dump.e820, lambda: dump.boot_params.e820_table):
-        t = _safe(getter, "E820 table")
-        entries = t if isinstance(t, list) else (_attr(t, "entries") if t is not None else None)
-        if entries:
-            out = []
-            for e in entries:
-                a, ln, ty = _attr(e, "addr"), _attr(e, "length"), _attr(e, "type")
-                if a is None or ln is None or ty is None:
-                    return None
-                if ln:
-                    out.append(Region(int(a), int(a) + int(ln), int(ty), "E820"))
-            return out
-    return None
-
-
-def _efi_regions(dump: Any) -> list[Region]:
-    mm = _safe(lambda: dump.efi_memmap, "EFI memory map")
-    out = []
-    for d in getattr(mm, "descriptors", []) if mm is not None else []:
-        t = efi_type_to_e820(d.type, d.attribute)
-        if t is not None and d.number_of_pages:
-            out.append(Region(d.physical_start, d.physical_end, t, "EFI memory map"))
-    return out
-
-
-def _cstring_len(mem: PhysicalMemory, pa: int) -> int | None:
-    r = mem.range_at(pa)
-    if r is None:
-        return None
-    data = mem.read(pa, min(COMMAND_LINE_SIZE, r.end - pa), structure="command line")
-    i = data.find(b"\0")
-    return i + 1 if i >= 0 else len(data)
-
-
-def _cbit_from_cpuid(mem: PhysicalMemory, pa: int) -> int | None:
-    try:
-        (count,) = _u("<I", mem, pa, "SNP CPUID table")
-        if not 1 <= count <= SNP_CPUID_COUNT_MAX:
-            return None
-        raw = mem.read(pa + 0x10, count * 48, structure="SNP CPUID table")
-    except MemoryReadError:
-        return None
-    for i in range(count):
-        eax_in, _ecx, _x, _s, _eax, ebx = struct.unpack_from("<IIQQII", raw, i * 48)
-        if eax_in == 0x8000001F:
-            return ebx & 0x3F or None
-    return None
-
-
-def _cc_blob(dump: Any, mem: PhysicalMemory, inp: EarlyInputs, bp: int | None) -> None:
-    """Find the CC blob the way the decompressor does (EFI table, SETUP_CC_BLOB), then boot_params."""
-    cands: list[tuple[int, str]] = []
-    # The array the decompressor scans: SETUP_EFI's or the System Table's (physical, or located).
-    if inp.config_array is not None and inp.nr_tables:
-        esize = EFI_CONFIG_ENTRY_SIZE.get(inp.systab_bits, 24)
-        n = min(inp.nr_tables, MAX_CONFIG_ENTRIES)
-        gap = mem.first_gap(inp.config_array, n * esize)
-        n = n if gap is None else max(0, (gap[0] - inp.config_array) // esize)
-        raw = mem.read(inp.config_array, n * esize, structure="EFI_CONFIGURATION_TABLE array") if n else b""
-        want = guid_to_bytes(EFI_CC_BLOB_GUID)
-        for i in range(n):
-            e = raw[i * esize : (i + 1) * esize]
-            if e[:16] == want:
-                table = int.from_bytes(e[16:], "little")
-                if table:
-                    cands.append((table, "EFI_CC_BLOB_GUID"))
-                break
-    for nd in inp.setup_nodes:
-        if nd.type == SETUP_CC_BLOB and nd.len >= 4:
-            try:
-                cands.append((_u("<I", mem, nd.address + 16, "SETUP_CC_BLOB")[0], "SETUP_CC_BLOB"))
-            except MemoryReadError:
-                pass
-    if bp is not None:
-        try:
-            (v,) = _u("<I", mem, bp + 0x13C, "boot_params.cc_blob_address")
-            if v:
-                cands.append((v, "boot_params.cc_blob_address"))
-        except MemoryReadError:
-            pass
-    for addr, route in cands:
-        if addr:
-            inp.cc_blob, inp.cc_blob_route = addr, route
-            break
-    if not inp.cc_blob:
-        return
-    try:
-        magic, _v, _r, sphys, slen, _r1, cphys, clen, _r2 = _u("<IHHQIIQII", mem, inp.cc_blob, "CC blob")
-    except MemoryReadError:
-        return
-    if magic != CC_BLOB_MAGIC:
-        return
-    if cphys and clen and cphys + clen <= MAX_PHYS_ADDR:
-        inp.cpuid = (cphys, cphys + clen)
-    if sphys and sphys + 4096 <= MAX_PHYS_ADDR:
-        inp.secrets = sphys
-        try:
-            svsm_size = _u("<Q", mem, sphys + 0x148, "SNP secrets page svsm_size")[0]
-            inp.svsm = svsm_size != 0
-        except MemoryReadError:
-            inp.svsm = None
-
-
-def collect(dump: Any) -> Collected:
-    """Gather objects and map inputs from a Dump; every failure becomes a finding."""
-    findings: list[Finding] = []
-    token = _SINK.set(findings)
-    try:
-        return _collect(dump, findings)
-    finally:
-        _SINK.reset(token)
-
-
-def _collect(dump: Any, findings: list[Finding]) -> Collected:
-    mem: PhysicalMemory = dump.memory
-    inp = EarlyInputs()
-    bp = _boot_params_address(dump)
-    inp.boot_params = bp
-    st = _safe(lambda: dump.systab, "EFI system table")
-    inp.efi_boot = st is not None
-    if bp is not None:
-        try:
-            lo, hi = _u("<I", mem, bp + 0x228, "cmd_line_ptr")[0], _u("<I", mem, bp + 0xC8, "ext_cmd_line_ptr")[0]
-            c = lo | hi << 32
-            if c:
-                inp.cmdline = c
-                inp.cmdline_len = _cstring_len(mem, c)
-                if inp.cmdline_len is None:
-                    findings.append(make(COLLECT_PROBLEM, "command line", c, "not in the dump"))
-        except MemoryReadError as e:
-            findings.append(make(COLLECT_PROBLEM, "boot_params", bp, e.reason))
-        nodes = _setup_from_dump(dump)
-        if nodes is None:
-            try:
-                head = _u("<Q", mem, bp + 0x250, "hdr.setup_data")[0]
-                nodes = _walk_setup(mem, head, findings) if head else []
-            except MemoryReadError as e:
-                findings.append(make(COLLECT_PROBLEM, "boot_params.hdr.setup_data", bp, e.reason))
-                nodes = []
-        inp.setup_nodes = nodes
-    if st is not None:
-        inp.systab = st.address
-        inp.systab_bits = st.bits
-        inp.nr_tables = st.nr_tables & 0xFFFFFFFF
-        inp.config_array = st.config_table_address
-    # A SETUP_EFI node's physical ``tables`` is what the (kexec'd) decompressor uses.
-    for nd in inp.setup_nodes:
-        if nd.type == SETUP_EFI and nd.len >= 0x18:
-            try:
-                tables = _u("<Q", mem, nd.address + 16 + 0x10, "SETUP_EFI.tables")[0]
-                if tables:
-                    inp.config_array = tables
-            except MemoryReadError:
-                pass
-            break
-    _cc_blob(dump, mem, inp, bp)
-
-    regions = _e820_from_dump(dump)
-    if regions is None:
-        regions = _e820(mem, bp, findings) if bp is not None else []
-    if not regions:
-        regions = _efi_regions(dump)
-    mi = MapInputs(regions=regions)
-    if inp.systab is not None:
-        mi.systab = (inp.systab, inp.systab + EFI_SYSTAB_SIZE.get(inp.systab_bits, 120))
-    if inp.config_array is not None and inp.nr_tables:
-        n = min(inp.nr_tables, MAX_CONFIG_ENTRIES) * EFI_CONFIG_ENTRY_SIZE.get(inp.systab_bits, 24)
-        mi.config_array = (inp.config_array, inp.config_array + n)
-
-    cbit = None
-    if inp.cpuid is not None:
-        cbit = _cbit_from_cpuid(mem, inp.cpuid[0])
-    return Collected(inp, mi, early_objects(inp), findings, cbit)

@@ -25,15 +25,14 @@ it can be tested with :class:`~efitables.memory.base.BytesMemory` fixtures.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.memory.base import PhysicalMemory
-from efitables.memory.vmcoreinfo import vmcoreinfo_int
 from efitables.model import Parsed
+from efitables.regions import Region, RegionMap
 from efitables.schemas.snp import (
     BOOT_PARAMS_CC_BLOB_ADDRESS_OFFSET,
     CC_BLOB_SEV_HDR_MAGIC,
@@ -42,9 +41,7 @@ from efitables.schemas.snp import (
     CC_BLOB_SEV_INFO_STRUCT,
     CC_BLOB_SEV_INFO_VERSION,
     CC_SETUP_DATA_BLOB_OFFSET,
-    EFI_CC_BLOB_GUID,
     PAGE_SIZE,
-    SETUP_CC_BLOB,
     SNP_CPUID_TABLE_SIZE,
     SNP_SECRETS_PAGE_SIZE,
 )
@@ -168,115 +165,6 @@ PRECEDENCE = {
 #: More SETUP_CC_BLOB nodes than this are not examined (Linux reads the first).
 MAX_SETUP_NODES = 16
 
-# -- memory-type lookup --------------------------------------------------------
-
-#: EFI memory types the kernel takes as RAM after boot (LOADER/BOOT_SERVICES code and data,
-#: CONVENTIONAL, UNACCEPTED).
-EFI_FREE_TYPES = frozenset({1, 2, 3, 4, 7, 15})
-#: E820 types that are usable RAM (E820_TYPE_RAM).
-E820_FREE_TYPES = frozenset({1})
-E820_TYPE_NAMES = {
-    1: "RAM", 2: "reserved", 3: "ACPI", 4: "NVS", 5: "unusable", 6: "disabled", 7: "PMEM", 12: "PRAM",
-    128: "reserved_kern", 0xEFFFFFFF: "soft_reserved",
-}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RegionInfo:
-    """The memory-map region holding an address."""
-
-    source: str  # "EFI" or "E820"
-    type: int
-    type_name: str
-    start: int
-    end: int
-    free: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "type": self.type,
-            "type_name": self.type_name,
-            "start": self.start,
-            "end": self.end,
-            "free": self.free,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.source} {self.type_name} {self.start:#x}-{self.end:#x}"
-
-
-RegionLookup = Callable[[int], RegionInfo | None]
-
-
-def efi_region_lookup(memmap: Any) -> RegionLookup | None:
-    """A lookup over an :class:`~efitables.efi.memmap.EfiMemoryMap` (anything with ``lookup(pa)``)."""
-    if memmap is None:
-        return None
-    if not hasattr(memmap, "lookup"):
-        return memmap if callable(memmap) else None
-
-    def lookup(pa: int) -> RegionInfo | None:
-        d = memmap.lookup(pa)
-        if d is None:
-            return None
-        return RegionInfo("EFI", d.type, d.type_name, d.physical_start, d.physical_end, d.type in EFI_FREE_TYPES)
-
-    return lookup
-
-
-def _first_attr(obj: Any, names: Iterable[str]) -> Any:
-    for n in names:
-        v = getattr(obj, n, None)
-        if v is not None:
-            return v
-        if isinstance(obj, dict) and obj.get(n) is not None:
-            return obj[n]
-    return None
-
-
-def _e820_region(entry: Any) -> RegionInfo | None:
-    start = _first_attr(entry, ("addr", "start", "physical_start", "base"))
-    # ``length`` first: on a Parsed entry ``size`` is the record's own size.
-    size = _first_attr(entry, ("length", "size"))
-    end = _first_attr(entry, ("end",))
-    etype = _first_attr(entry, ("type",))
-    if isinstance(entry, tuple) and len(entry) >= 3:
-        start, size, etype = entry[0], entry[1], entry[2]
-    if start is None or etype is None or (size is None and end is None):
-        return None
-    end = start + size if end is None else end
-    etype = int(etype)
-    name = _first_attr(entry, ("type_name",)) or E820_TYPE_NAMES.get(etype, f"type {etype:#x}")
-    return RegionInfo("E820", etype, str(name), start, end, etype in E820_FREE_TYPES)
-
-
-def e820_region_lookup(e820: Any) -> RegionLookup | None:
-    """A lookup over an E820 table, duck-typed.
-
-    Accepts a lookup callable, an object with ``entries`` (or an iterable) of
-    entries with ``addr``/``length``/``type`` (efitables.boot.e820; Linux's
-    ``boot_e820_entry`` ``size`` and ``start``/``end`` also work), or
-    ``(addr, size, type)`` tuples.
-    """
-    if e820 is None:
-        return None
-    entries = getattr(e820, "entries", None)
-    if entries is None and isinstance(e820, list | tuple):
-        entries = e820
-    if entries is None:
-        return e820 if callable(e820) else None
-    regions = [r for r in (_e820_region(e) for e in entries) if r is not None]
-
-    def lookup(pa: int) -> RegionInfo | None:
-        for r in regions:
-            if r.start <= pa < r.end:
-                return r
-        return None
-
-    return lookup
-
-
 # -- results -------------------------------------------------------------------
 
 
@@ -333,9 +221,9 @@ class CcBlob(Parsed):
     secrets_len: int | None = None
     cpuid_phys: int | None = None
     cpuid_len: int | None = None
-    blob_regions: list[RegionInfo] = field(default_factory=list)
-    secrets_regions: list[RegionInfo] = field(default_factory=list)
-    cpuid_regions: list[RegionInfo] = field(default_factory=list)
+    blob_regions: list[Region] = field(default_factory=list)
+    secrets_regions: list[Region] = field(default_factory=list)
+    cpuid_regions: list[Region] = field(default_factory=list)
     secrets_page: SnpSecretsPage | None = field(default=None, repr=False)
     cpuid_table: SnpCpuidTable | None = field(default=None, repr=False)
 
@@ -468,21 +356,9 @@ def _choose(stage: str, routes: list[CcBlobRoute]) -> StageChoice:
     return StageChoice(stage, None, None)
 
 
-def _regions(pa: int, lookups: list[RegionLookup]) -> list[RegionInfo]:
-    out = []
-    for lk in lookups:
-        try:
-            r = lk(pa)
-        except Exception:  # noqa: BLE001 - a foreign lookup must not break the analysis
-            r = None
-        if r is not None:
-            out.append(r)
-    return out
-
-
-def _check_regions(blob: CcBlob, what: str, pa: int, regions: list[RegionInfo], have_maps: bool) -> None:
+def _check_regions(blob: CcBlob, what: str, pa: int, regions: list[Region], have_maps: bool) -> None:
     name = f"CC blob @ {blob.address:#x}"
-    free = [r for r in regions if r.free]
+    free = [r for r in regions if r.reused]
     if free:
         blob.findings.append(make(FREE_RAM, name, pa, f"{what} at {pa:#x} is in " + ", ".join(str(r) for r in free)))
     elif have_maps and not regions:
@@ -498,11 +374,16 @@ def parse_cc_blob(
     address: int,
     *,
     routes: list[str] | None = None,
-    lookups: list[RegionLookup] | None = None,
+    regions: RegionMap | None = None,
     show_secrets: bool = False,
 ) -> CcBlob:
-    """Read and check the blob at ``address`` and follow its secrets and CPUID pointers."""
-    lookups = lookups or []
+    """Read and check the blob at ``address`` and follow its secrets and CPUID pointers.
+
+    ``regions`` (the EFI memory map and E820) places the blob and its pages: in memory the kernel
+    reuses they are SNP-FREE-RAM, outside every map entry SNP-UNMAPPED.
+    """
+    rmap = regions or RegionMap()
+    have_maps = rmap.has_efi or rmap.has_e820
     name = f"CC blob @ {address:#x}"
     blob = CcBlob(address=address, size=CC_BLOB_SEV_INFO_SIZE, routes=list(routes or []), readable=False)
     try:
@@ -518,8 +399,8 @@ def parse_cc_blob(
     f = blob.findings
     if address + CC_BLOB_SEV_INFO_SIZE > 1 << 32:
         f.append(make(BLOB_ABOVE_4G, name, address, "boot_params.cc_blob_address (u32) cannot carry it"))
-    blob.blob_regions = _regions(address, lookups)
-    _check_regions(blob, "the CC blob", address, blob.blob_regions, bool(lookups))
+    blob.blob_regions = rmap.at(address)
+    _check_regions(blob, "the CC blob", address, blob.blob_regions, have_maps)
     if magic != CC_BLOB_SEV_HDR_MAGIC:
         f.append(make(BLOB_MAGIC, name, address, f"magic {magic:#010x} ({raw[:4]!r}); pointers not followed"))
         return blob
@@ -558,8 +439,8 @@ def parse_cc_blob(
 
     # Follow the pointers.
     if sphys:
-        blob.secrets_regions = _regions(sphys, lookups)
-        _check_regions(blob, "the secrets page", sphys, blob.secrets_regions, bool(lookups))
+        blob.secrets_regions = rmap.at(sphys)
+        _check_regions(blob, "the secrets page", sphys, blob.secrets_regions, have_maps)
         try:
             data = mem.read(sphys, SNP_SECRETS_PAGE_SIZE, structure="snp_secrets_page")
         except MemoryReadError as e:
@@ -567,8 +448,8 @@ def parse_cc_blob(
         else:
             blob.secrets_page = parse_secrets_page(data, sphys, show_secrets=show_secrets)
     if cphys:
-        blob.cpuid_regions = _regions(cphys, lookups)
-        _check_regions(blob, "the CPUID page", cphys, blob.cpuid_regions, bool(lookups))
+        blob.cpuid_regions = rmap.at(cphys)
+        _check_regions(blob, "the CPUID page", cphys, blob.cpuid_regions, have_maps)
         try:
             data = mem.read(cphys, SNP_CPUID_TABLE_SIZE, structure="snp_cpuid_table")
         except MemoryReadError as e:
@@ -586,8 +467,7 @@ def analyze_cc_blob(
     setup_cc_blob_addresses: list[tuple[int | None, int]] | None = None,
     efi_cc_blob_address: int | None = None,
     efi_entry_address: int | None = None,
-    efi_memmap: Any = None,
-    e820: Any = None,
+    regions: RegionMap | None = None,
     sme_mask: int | None = None,
     show_secrets: bool = False,
 ) -> CcBlobReport:
@@ -598,8 +478,7 @@ def analyze_cc_blob(
     ``setup_cc_blob_addresses``: ``(node pa, blob pa)`` per SETUP_CC_BLOB node,
     in list order. ``efi_cc_blob_address``: the EFI_CC_BLOB_GUID entry's
     VendorTable (None: no entry; 0: an entry with a null pointer).
-    ``efi_memmap`` and ``e820``: an EfiMemoryMap / E820 table (duck-typed, see
-    :func:`e820_region_lookup`), a ``pa -> RegionInfo`` callable, or None.
+    ``regions``: the EFI memory map and E820 table as a :class:`~efitables.regions.RegionMap` (None: no maps).
     ``sme_mask``: VMCOREINFO ``NUMBER(sme_mask)``, checked against the C-bit.
     """
     report = CcBlobReport(address=None, size=0, show_secrets=show_secrets)
@@ -670,9 +549,8 @@ def analyze_cc_blob(
                 f"0, while the decompressor would use {ROUTE_LABELS[d.route or ROUTE_EFI]} -> {d.blob_address:#x}",
             )
         )
-    lookups = [lk for lk in (efi_region_lookup(efi_memmap), e820_region_lookup(e820)) if lk is not None]
     for pa, labels in distinct.items():
-        report.blobs.append(parse_cc_blob(mem, pa, routes=labels, lookups=lookups, show_secrets=show_secrets))
+        report.blobs.append(parse_cc_blob(mem, pa, routes=labels, regions=regions, show_secrets=show_secrets))
     chosen = report.blob
     if chosen is not None:
         report.address, report.size = chosen.address, chosen.size
@@ -682,40 +560,3 @@ def analyze_cc_blob(
                 make(CBIT_MISMATCH, "VMCOREINFO", None, f"sme_mask {sme_mask:#x}, CPUID table C-bit {t.c_bit}")
             )
     return report
-
-
-def analyze_dump(dump: Any) -> CcBlobReport:
-    """:func:`analyze_cc_blob` with the routes a :class:`~efitables.dump.Dump` has found.
-
-    Duck-typed, so that a Dump without boot_params, setup_data or EFI tables
-    (or an older one without those attributes) gives the routes it has.
-    """
-    mem = dump.memory
-    kw: dict[str, Any] = {"show_secrets": bool(getattr(dump, "show_secrets", False))}
-    bp = getattr(dump, "boot_params", None)
-    if bp is not None:
-        kw["boot_params_cc_blob_address"] = getattr(bp, "cc_blob_address", None)
-        kw["boot_params_address"] = getattr(bp, "address", None)
-    nodes: list[tuple[int | None, int]] = []
-    for n in getattr(dump, "setup_data", None) or []:
-        # find_cc_blob_setup_data matches the node type itself: a SETUP_INDIRECT wrapper is not followed.
-        if getattr(n, "type", None) != SETUP_CC_BLOB or len(nodes) >= MAX_SETUP_NODES + 1:
-            continue
-        blob_pa = getattr(getattr(n, "payload", None), "cc_blob_address", None)
-        node_pa = getattr(n, "address", None)
-        if blob_pa is None and node_pa is not None:
-            blob_pa = cc_setup_data_blob_address(mem, node_pa)
-        if blob_pa is not None:
-            nodes.append((node_pa, blob_pa))
-    kw["setup_cc_blob_addresses"] = nodes
-    for t in getattr(dump, "config_tables", None) or []:
-        if getattr(t, "guid", None) == EFI_CC_BLOB_GUID:  # Linux takes the first match
-            kw["efi_cc_blob_address"] = getattr(t, "table_address", None)
-            kw["efi_entry_address"] = getattr(t, "address", None)
-            break
-    kw["efi_memmap"] = getattr(dump, "efi_memmap", None)
-    kw["e820"] = getattr(dump, "e820", None)
-    info = getattr(mem, "vmcoreinfo", None)
-    if info:
-        kw["sme_mask"] = vmcoreinfo_int(info, "NUMBER(sme_mask)")
-    return analyze_cc_blob(mem, **kw)

@@ -1,12 +1,12 @@
 """Where objects lie: overlaps, memory types, extents against the memory map.
 
-Rules (shared/spec/efi.md; UEFI 2.10 4.3 and 7.2):
+Rules (UEFI 2.10 sections 4.3 and 7.2; the kept/freed policy is :mod:`efitables.regions`):
 
 * the runtime services table and the firmware vendor string are allocated by
   the firmware in ``EfiRuntimeServicesData`` and must be described by the EFI
   memory map, in a type the kernel keeps (the system table, the configuration
   table array and the configuration tables get the same verdict from
-  :mod:`efitables.boot.crosscheck`, ``BOOT-XC-*``, and are not repeated here);
+  :mod:`efitables.analysis.crosscheck`, ``BOOT-XC-*``, and are not repeated here);
 * without a descriptor, the same objects must not sit in E820 usable RAM;
 * no two separately allocated objects overlap (configuration-table payloads
   among themselves are checked by the payload decoders, ``PAYLOAD-OVERLAP``);
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from efitables.checks import check
-from efitables.checks.objects import PAYLOAD, Region, all_regions, area, e820_lookup, firmware_regions
+from efitables.analysis.objects import PAYLOAD, Extent, all_regions, firmware_regions
+from efitables.analysis.registry import check
 from efitables.findings import Finding, Severity, make, register
+from efitables.schemas.boot_params import E820_TYPE_RAM
 
 if TYPE_CHECKING:
     from efitables.dump import Dump
@@ -66,10 +67,6 @@ XS_EXTENT = register(
     "the entry size) runs past that descriptor and the adjacent ones of the same type.",
 )
 
-#: EFI memory types the kernel keeps: reserved, runtime, ACPI, MMIO, PAL code, persistent (efi.md 6.2).
-KEPT_TYPES = frozenset({0, 5, 6, 9, 10, 11, 12, 13, 14})
-#: Boot-services code/data: kept only with EFI_MEMORY_RUNTIME.
-BOOT_TYPES = frozenset({3, 4})
 #: Payloads that wrap another object by design: the Linux EFI stub's LINUX_EFI_BOOT_MEMMAP table is
 #: ``struct efi_boot_memmap``, a header followed by the very memory map efi_info names.
 WRAPS = {"LINUX_EFI_BOOT_MEMMAP_GUID": frozenset({"EFI memory map"})}
@@ -78,8 +75,8 @@ MAX_OVERLAP_FINDINGS = 64
 
 
 def _memmap(d: Dump) -> EfiMemoryMap | None:
-    mm = area(d, "efi_memmap")
-    return mm if mm is not None and getattr(mm, "descriptors", None) else None
+    mm = d.efi_memmap
+    return mm if mm is not None and mm.descriptors else None
 
 
 @check("overlap")
@@ -87,7 +84,7 @@ def overlaps(d: Dump) -> list[Finding]:
     """XS-OVERLAP: separately allocated objects that share bytes."""
     regions = sorted(all_regions(d), key=lambda r: (r.address, -r.size))
     out: list[Finding] = []
-    active: list[Region] = []
+    active: list[Extent] = []
     extra = 0
     for r in regions:
         active = [a for a in active if a.end > r.address]
@@ -106,7 +103,7 @@ def overlaps(d: Dump) -> list[Finding]:
     return out
 
 
-def _wraps(outer: Region, inner: Region) -> bool:
+def _wraps(outer: Extent, inner: Extent) -> bool:
     return inner.name in WRAPS.get(outer.tag, ()) and outer.address <= inner.address and inner.end <= outer.end
 
 
@@ -130,33 +127,28 @@ def memory_types(d: Dump) -> list[Finding]:
     """
     out: list[Finding] = []
     mm = _memmap(d)
-    e820 = e820_lookup(d)
-    xc = area(d, "boot_crosschecks")
-    placed = {getattr(r, "address", None) for r in getattr(xc, "regions", None) or []}
+    rmap = d.regions
+    placed = {r.address for r in d.boot_crosschecks.regions}
     for r in firmware_regions(d):
         if r.address in placed:
             continue
-        desc = mm.lookup(r.address) if mm is not None else None
+        desc = rmap.efi(r.address) if mm is not None else None
         if mm is not None and desc is None:
             out.append(make(XS_NOT_IN_MEMMAP, r.name, r.address, f"{r.describe()} is in no EFI memory descriptor"))
-        elif desc is not None and desc.type not in KEPT_TYPES and not (desc.type in BOOT_TYPES and desc.is_runtime):
+        elif desc is not None and not desc.kept:
             out.append(
                 make(
                     XS_MEMTYPE,
                     r.name,
                     r.address,
                     f"{r.describe()} is in [{desc.index}] {desc.type_name} "
-                    f"{desc.physical_start:#x}-{desc.physical_end:#x}, memory the kernel reuses",
+                    f"{desc.start:#x}-{desc.end:#x}, memory the kernel reuses",
                 )
             )
-        if desc is None and e820 is not None:
-            hit = e820(r.address)
-            if hit is not None and hit[0] == 1:
-                out.append(
-                    make(
-                        XS_E820_RAM, r.name, r.address, f"{r.describe()} is in E820 usable RAM {hit[1]:#x}-{hit[2]:#x}"
-                    )
-                )
+        hit = rmap.e820(r.address) if desc is None else None
+        if hit is not None and hit.type == E820_TYPE_RAM:
+            where = f"{hit.start:#x}-{hit.end:#x}"
+            out.append(make(XS_E820_RAM, r.name, r.address, f"{r.describe()} is in E820 usable RAM {where}"))
     return out
 
 
@@ -177,8 +169,7 @@ def extents(d: Dump) -> list[Finding]:
         if r.end > end:
             what = r.describe()
             if r.name == "EFI_CONFIGURATION_TABLE array":
-                st = area(d, "systab")
-                arr = st.config_table_array if st is not None else None
+                arr = d.systab.config_table_array if d.systab is not None else None
                 if arr is not None:
                     what = f"{arr.count} entries x {arr.entry_size} bytes ({r.address:#x}-{r.end:#x})"
             out.append(

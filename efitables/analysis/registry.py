@@ -9,12 +9,13 @@ service pointers that lead nowhere.
 
 A check is a function ``(Dump) -> list[Finding]`` registered with
 :func:`check`. Checks only read objects the Dump already parsed (through
-:mod:`efitables.checks.objects`, which uses ``getattr`` defensively so that an
-area not present in this build is simply skipped) and never read the dump's
-bytes themselves, so a check cannot raise on hostile input.
+:mod:`efitables.analysis.objects`) and never read the dump's bytes
+themselves, so a check cannot raise on hostile input.
 
-Codes are registered here at import (prefix ``XS-``); the duplicate-GUID check
-lives in :mod:`efitables.efi.systab` (``EFI-CFGTAB-DUPLICATE-GUID``).
+The check modules (:mod:`~efitables.analysis.layout`,
+:mod:`~efitables.analysis.routes`) register their codes (prefix ``XS-``) and
+checks when :mod:`efitables.analysis` is imported, which :mod:`efitables.dump`
+does: whoever holds a Dump has every check.
 """
 
 from __future__ import annotations
@@ -58,8 +59,3 @@ def run_checks(dump: Dump) -> list[Finding]:
     for c in CHECKS:
         out.extend(c.fn(dump))
     return out
-
-
-# Check modules register themselves on import.
-from efitables.checks import layout as _layout  # noqa: E402,F401
-from efitables.checks import routes as _routes  # noqa: E402,F401

@@ -2,7 +2,7 @@
 
 Two kinds of result:
 
-* :class:`Check`: two sources that should name the same thing, compared - the
+* :class:`Comparison`: two sources that should name the same thing, compared - the
   system table in ``efi_info`` vs the one the signature scan accepted vs the one
   in use; SETUP_EFI's ``tables``/``fw_vendor``/``smbios``/``runtime`` vs the
   system table's fields and the SMBIOS configuration table; ``acpi_rsdp_addr``
@@ -16,28 +16,41 @@ Two kinds of result:
   the kernel frees it (real-world.md), and in memory the kernel treats as free
   RAM they are a warning. setup_data nodes are loader data the kernel reserves.
 
-Sources: shared/spec/boot.md 2.2, 4.3; efi.md 6.2 (EFI -> E820 types), 6.4;
-real-world.md.
+Sources: torvalds/linux v6.12 arch/x86/include/uapi/asm/bootparam.h and
+setup_data.h (the fields compared), arch/x86/kernel/kexec-bzimage64.c
+``setup_efi_state`` (SETUP_EFI), arch/x86/platform/efi/quirks.c
+``efi_free_boot_services`` and arch/x86/kernel/e820.c (what memory is kept);
+UEFI 2.10 section 7.2 (memory types). The memory-type policy is
+:mod:`efitables.regions`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from efitables.boot.bootparams import BootParams
-from efitables.boot.e820 import E820_KEPT_TYPES, E820Table
+from efitables.boot.e820 import E820Table
 from efitables.boot.setup_data import (
     CcBlobPayload,
     EfiSetupPayload,
+    IndirectPayload,
     SetupDataList,
+    SetupPayload,
 )
-from efitables.efi.memmap import EfiMemoryMap, MemoryDescriptor
+from efitables.efi.discovery import SystabDiscovery
+from efitables.efi.memmap import EfiMemoryMap
+from efitables.efi.systab import SystemTable
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.model import Parsed
 from efitables.payloads import decoder_for
-from efitables.schemas.boot_params import e820_type_name
+from efitables.regions import E820_KEPT_TYPES, MemoryClass, RegionMap
+from efitables.schemas.boot_params import E820_TYPE_RAM
+from efitables.schemas.efi_memmap import EFI_MEMORY_TYPE
+
+EFI_CONVENTIONAL_MEMORY = EFI_MEMORY_TYPE["EFI_CONVENTIONAL_MEMORY"]
+P = TypeVar("P", bound=SetupPayload)
 
 XC_MISMATCH = register(
     "BOOT-XC-MISMATCH",
@@ -82,21 +95,15 @@ XC_SPAN = register(
     "BOOT-XC-SETUP-SPAN",
     Severity.WARNING,
     "A setup_data node runs past the E820 range that holds it",
-    "shared/spec/boot.md 4.1: a node's len larger than its containing E820 range is corrupt or hostile.",
+    "A node's len larger than its containing E820 range is corrupt or hostile: the kernel reserves "
+    "[node, node + 16 + len) (arch/x86/kernel/setup.c memblock_x86_reserve_range_setup_data).",
 )
 
 #: Configuration tables checked one by one (a firmware installs 5-40).
 MAX_REGION_TABLES = 256
 
-# EFI memory types by what the kernel does with them (efi.md 6.2).
-_KEPT = {0, 5, 6, 9, 10, 11, 12, 13, 14}  # reserved, runtime, ACPI, MMIO, PAL, persistent
-_BOOT_SERVICES = {3, 4}
-_FREE = {1, 2, 7, 15}  # loader code/data, conventional, unaccepted
-_E820_KEPT = E820_KEPT_TYPES
-
-
 @dataclass
-class Check:
+class Comparison:
     """Two or more sources that should agree about one address."""
 
     name: str
@@ -140,7 +147,7 @@ class RegionCheck:
 class CrossChecks(Parsed):
     kind = "boot_crosschecks"
 
-    checks: list[Check] = field(default_factory=list)
+    checks: list[Comparison] = field(default_factory=list)
     regions: list[RegionCheck] = field(default_factory=list)
 
     @property
@@ -148,23 +155,23 @@ class CrossChecks(Parsed):
         bad = sum(c.status == "disagrees" for c in self.checks)
         return f"cross-checks ({len(self.checks)} comparisons, {bad} disagree; {len(self.regions)} regions)"
 
-    def check(self, name: str) -> Check | None:
+    def check(self, name: str) -> Comparison | None:
         return next((c for c in self.checks if c.name == name), None)
 
     def region(self, obj: str) -> RegionCheck | None:
         return next((r for r in self.regions if r.object == obj), None)
 
 
-def _compare(xc: CrossChecks, name: str, values: dict[str, int | None], detail: str = "") -> Check:
+def _compare(xc: CrossChecks, name: str, values: dict[str, int | None], detail: str = "") -> Comparison:
     known = {k: v for k, v in values.items() if v is not None}
     if len(known) < 2:
         missing = ", ".join(k for k, v in values.items() if v is None)
-        c = Check(name, "unavailable", values, detail or f"not available: {missing}")
+        c = Comparison(name, "unavailable", values, detail or f"not available: {missing}")
     elif len(set(known.values())) == 1:
-        c = Check(name, "agrees", values, detail or "all sources agree")
+        c = Comparison(name, "agrees", values, detail or "all sources agree")
     else:
         text = ", ".join(f"{k} {v:#x}" for k, v in known.items())
-        c = Check(name, "disagrees", values, detail or text)
+        c = Comparison(name, "disagrees", values, detail or text)
         addr = next(iter(known.values()))
         xc.findings.append(make(XC_MISMATCH, name, addr, text))
     xc.checks.append(c)
@@ -184,8 +191,8 @@ def _physical(stored: int | None, bits: int, memmap: EfiMemoryMap | None) -> tup
     return None, "untranslated virtual address"
 
 
-def _field(systab: Any, name: str) -> int | None:
-    f = getattr(systab, "fields", None)
+def _field(systab: SystemTable | None, name: str) -> int | None:
+    f = systab.fields if systab is not None else None
     try:
         return int(f[name]) if f is not None else None
     except (KeyError, TypeError):
@@ -199,30 +206,25 @@ def crosscheck(
     setup_data: SetupDataList | None,
     efi_memmap: EfiMemoryMap | None,
     e820: E820Table | None,
-    systab: Any = None,
-    systab_discovery: Any = None,
+    systab: SystemTable | None = None,
+    systab_discovery: SystabDiscovery | None = None,
 ) -> CrossChecks:
-    """Run every comparison and region check the available structures allow.
-
-    ``systab`` is an :class:`efitables.efi.systab.SystemTable` and
-    ``systab_discovery`` an :class:`efitables.efi.discovery.SystabDiscovery`
-    (both optional; duck-typed to keep boot independent of EFI parsing).
-    """
+    """Run every comparison and region check the available structures allow."""
     xc = CrossChecks(address=None, size=0)
     bp = boot_params
     efi_setup = _first_payload(setup_data, EfiSetupPayload)
     cc_setup = _first_payload(setup_data, CcBlobPayload)
-    bits = getattr(systab, "bits", 64) or 64
+    bits = (systab.bits if systab is not None else 64) or 64
+    rmap = RegionMap.of(efi_memmap, e820)
+    maps_given = efi_memmap is not None or e820 is not None
 
     # 1. the system table: efi_info vs scan vs the one in use
     accepted: list[int] = []
     scanned = False
     if systab_discovery is not None:
-        scanned = bool(getattr(systab_discovery, "scanned", False))
+        scanned = systab_discovery.scanned
         accepted = [
-            c.address
-            for c in getattr(systab_discovery, "candidates", [])
-            if getattr(c, "accepted", False) and getattr(c, "kind", "EFI_SYSTEM_TABLE") == "EFI_SYSTEM_TABLE"
+            c.address for c in systab_discovery.candidates if c.accepted and c.kind == "EFI_SYSTEM_TABLE"
         ]
     efi_info_st = bp.efi_systab if bp is not None and bp.efi_loader_signature else None
     scan_st: int | None = None
@@ -239,7 +241,7 @@ def crosscheck(
         {"efi_info": efi_info_st, "scan": scan_st},
         detail if detail and (efi_info_st is None or scan_st is None or len(accepted) > 1) else "",
     )
-    in_use = getattr(systab, "address", None)
+    in_use = systab.address if systab is not None else None
     _compare(xc, "system table: efi_info vs in use", {"efi_info": efi_info_st, "in_use": in_use})
 
     # 2. SETUP_EFI vs the system table
@@ -275,7 +277,7 @@ def crosscheck(
         )
     else:
         xc.checks.append(
-            Check(
+            Comparison(
                 "configuration tables: SETUP_EFI.tables vs system table",
                 "unavailable",
                 {},
@@ -303,16 +305,16 @@ def crosscheck(
     def region(obj: str, pa: int | None, size: int, role: str, report: bool = True) -> RegionCheck | None:
         if pa is None or pa <= 0 or pa >= MAX_PHYS_ADDR:
             return None
-        r = _region(xc.findings if report else [], mem, obj, pa, max(size, 1), role, efi_memmap, e820)
+        r = _region(xc.findings if report else [], mem, obj, pa, max(size, 1), role, rmap, maps_given)
         xc.regions.append(r)
         return r
 
     if systab is not None:
         region("EFI system table", systab.address, systab.size, "firmware")
-        arr = getattr(systab, "config_table_array", None)
+        arr = systab.config_table_array
         if arr is not None:
             region("configuration table array", arr.address, arr.size, "firmware")
-        for t in getattr(systab, "config_tables", [])[:MAX_REGION_TABLES]:
+        for t in systab.config_tables[:MAX_REGION_TABLES]:
             # a decoded payload's region is judged by its decoder (payloads.check_region: stale,
             # unexpected type, kept by Linux or not); the row is still shown, without a second finding
             report = decoder_for(t.guid) is None
@@ -325,7 +327,7 @@ def crosscheck(
             if n.address is not None:
                 _check_span(xc, f"setup_data node [{n.index}] {n.type_name}", n.address, n.size, e820)
             p = n.payload
-            tgt = getattr(p, "target", None)
+            tgt = p.target if isinstance(p, IndirectPayload) else None
             if tgt is not None:
                 region(f"setup_data node [{n.index}] indirect payload", tgt.address, max(tgt.length, 1), "setup_data")
     if e820 is not None:
@@ -403,7 +405,7 @@ def _check_span(xc: CrossChecks, obj: str, pa: int, size: int, e820: E820Table |
         cur = nxt
 
 
-def _first_payload(setup_data: SetupDataList | None, cls: type) -> Any:
+def _first_payload(setup_data: SetupDataList | None, cls: type[P]) -> P | None:
     if setup_data is None:
         return None
     for n in setup_data:
@@ -413,9 +415,9 @@ def _first_payload(setup_data: SetupDataList | None, cls: type) -> Any:
     return None
 
 
-def _config_table(systab: Any, names: tuple[str, ...], prefer: int | None) -> int | None:
+def _config_table(systab: SystemTable | None, names: tuple[str, ...], prefer: int | None) -> int | None:
     """VendorTable of the first configuration table with one of ``names`` (``prefer`` if it is among them)."""
-    found = [t.table_address for t in getattr(systab, "config_tables", []) or [] if t.name in names]
+    found = [t.table_address for t in systab.config_tables if t.name in names] if systab is not None else []
     if not found:
         return None
     return prefer if prefer in found else found[0]
@@ -428,58 +430,59 @@ def _region(
     pa: int,
     size: int,
     role: str,
-    memmap: EfiMemoryMap | None,
-    e820: E820Table | None,
+    rmap: RegionMap,
+    maps_given: bool,
 ) -> RegionCheck:
-    d: MemoryDescriptor | None = memmap.lookup(pa) if memmap is not None and memmap.descriptors else None
-    e = e820.lookup(pa) if e820 is not None else None
+    d = rmap.efi(pa)
+    e = rmap.e820(pa)
     in_dump = mem.is_readable(pa, min(size, 4096))
     efi_type = d.type_name if d is not None else None
-    runtime = d.is_runtime if d is not None else None
-    e820_name = e820_type_name(e.type) if e is not None else None
-    full_map = memmap is not None and any(x.type == 7 for x in memmap.descriptors)
+    e820_name = e.type_name if e is not None else None
+    full_map = rmap.full_efi_map
+    e_ram = e is not None and e.type == E820_TYPE_RAM
     verdict = "ok"
     if role == "firmware":
         if d is not None:
-            if d.type in _KEPT:
+            cls = d.memory_class
+            if cls is MemoryClass.KEPT:
                 verdict = "ok: memory the kernel keeps"
-            elif d.type in _BOOT_SERVICES:
-                if d.is_runtime:
+            elif cls is MemoryClass.BOOT_TIME:
+                if d.runtime:
                     verdict = "ok: boot-services memory the kernel kept (EFI_MEMORY_RUNTIME set)"
                 else:
                     verdict = "boot-services memory: stale or overwritten after boot"
                     findings.append(
                         make(XC_BOOT_SERVICES, obj, pa, f"in {efi_type}: the kernel frees it after boot")
                     )
-            elif d.type in _FREE:
+            elif cls is MemoryClass.FREE:
                 verdict = "free RAM to the kernel"
                 findings.append(make(XC_FREE_RAM, obj, pa, f"in {efi_type}"))
-        elif e is not None and e.type == 1:
+        elif e_ram:
             verdict = "free RAM to the kernel (E820 RAM)"
             findings.append(make(XC_FREE_RAM, obj, pa, "in E820 RAM, no EFI descriptor"))
         elif full_map:
             verdict = "outside the EFI memory map"
             findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
-        elif e is not None and e.type in _E820_KEPT:
-            # a runtime-only map (kexec'd kernel, efi.md 6.4) does not list ACPI or reserved memory
-            why = "; the runtime-only EFI map omits it" if memmap is not None and memmap.descriptors else ""
+        elif e is not None and e.type in E820_KEPT_TYPES:
+            # a runtime-only map (a kexec'd kernel's) does not list ACPI or reserved memory
+            why = "; the runtime-only EFI map omits it" if rmap.has_efi else ""
             verdict = f"ok: memory the kernel keeps ({e820_name}{why})"
-        elif memmap is not None or e820 is not None:
+        elif maps_given:
             verdict = "in neither the (runtime-only) EFI map nor E820"
     elif role == "setup_data":
-        if d is not None and d.type == 7:
+        if d is not None and d.type == EFI_CONVENTIONAL_MEMORY:
             verdict = "conventional memory: nothing reserved it before the kernel did"
             findings.append(make(XC_FREE_RAM, obj, pa, f"setup_data in {efi_type}"))
-        elif d is None and full_map and (e is None or e.type not in _E820_KEPT | {1}):
+        elif d is None and full_map and (e is None or e.type not in E820_KEPT_TYPES | {E820_TYPE_RAM}):
             verdict = "outside the EFI memory map"
             findings.append(make(XC_UNMAPPED, obj, pa, "no descriptor covers it"))
         else:
             verdict = "ok: loader data the kernel reserves"
     else:  # loader-temporary: the command line, copied by the kernel to boot_command_line
         where = ", ".join(x for x in (efi_type, e820_name) if x)
-        freed = (d is not None and (d.type in _FREE or d.type in _BOOT_SERVICES)) or (e is not None and e.type == 1)
+        freed = (d is not None and d.reused) or e_ram
         verdict = f"freed after boot ({where}): may be stale or overwritten" if freed else "ok"
     if not in_dump:
         verdict += "; not in the dump"
         findings.append(make(XC_NOT_IN_DUMP, obj, pa, f"{size:#x} bytes at {pa:#x}"))
-    return RegionCheck(obj, pa, size, role, efi_type, runtime, e820_name, in_dump, verdict)
+    return RegionCheck(obj, pa, size, role, efi_type, d.runtime if d is not None else None, e820_name, in_dump, verdict)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from efitables.checks import check
-from efitables.checks.objects import area
+from efitables.analysis.registry import check
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR
+from efitables.schemas.efi_memmap import EFI_MEMORY_TYPE
 
 if TYPE_CHECKING:
     from efitables.dump import Dump
@@ -30,7 +30,7 @@ XS_RUNTIME_POINTER = register(
     "runtime services.",
 )
 
-RUNTIME_CODE = 5
+RUNTIME_CODE = EFI_MEMORY_TYPE["EFI_RUNTIME_SERVICES_CODE"]
 #: Runtime service function pointers in EFI_RUNTIME_SERVICES, after the header.
 RT_FUNCS = (
     "GetTime SetTime GetWakeupTime SetWakeupTime SetVirtualAddressMap ConvertPointer "
@@ -42,8 +42,8 @@ RT_FUNCS = (
 @check("system table routes")
 def systab_routes(d: Dump) -> list[Finding]:
     """XS-SYSTAB-ROUTES: the EFI_SYSTEM_TABLE_POINTER route names another system table than the one used."""
-    disc = area(d, "systab_discovery")
-    if disc is None or disc.address is None:
+    disc = d.systab_discovery
+    if disc.address is None:
         return []
     out = []
     for r in disc.routes:
@@ -63,8 +63,8 @@ def systab_routes(d: Dump) -> list[Finding]:
 @check("runtime service pointers")
 def runtime_pointers(d: Dump) -> list[Finding]:
     """XS-RUNTIME-POINTER: runtime service function pointers outside runtime code."""
-    st = area(d, "systab")
-    mm = area(d, "efi_memmap")
+    st = d.systab
+    mm = d.efi_memmap
     rt = st.runtime_services if st is not None else None
     if rt is None or not rt.signature_ok or rt.fields is None or mm is None or not mm.descriptors:
         return []

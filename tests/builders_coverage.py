@@ -1,6 +1,8 @@
 """Fixtures for the identity-map coverage tests, built with the project's builders and schemas.
 
-:func:`kexec_machine` is the known failure (kexec-identity-map.md 5): the EFI
+:func:`kexec_machine` is the known failure (kernels before upstream commit
+5760929f6545 "x86/kexec: Add EFI config table identity mapping for kexec
+kernel", v6.12-rc1, whose ``init_pgtable`` does not map the array): the EFI
 configuration table array sits in reserved memory (EfiRuntimeServicesData,
 E820 type 2) more than 2 MiB away from the system table and from any RAM, so
 only a kernel that maps the array on purpose (v6.12) or a 1 GiB page around a
@@ -12,8 +14,8 @@ from __future__ import annotations
 import struct
 
 from dumps.builder import Image, config_tables, memory_map, system_table, ucs2, zero_page
-from efitables.coverage.models import Model, kexec_rules, parse_model
 from efitables.analysis.coverage import collect
+from efitables.coverage.models import Model, kexec_rules, parse_model
 from efitables.coverage.ptbuilder import PageTableBuilder
 from efitables.dump import Dump
 from efitables.memory.base import BytesMemory

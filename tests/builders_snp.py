@@ -1,6 +1,7 @@
 """SEV-SNP fixtures built with the schemas (efitables.schemas.snp), with known values.
 
-The default guest follows OVMF's layout (sev-snp.md 1): secrets page at
+The default guest follows OVMF's layout (tianocore/edk2 OvmfPkg/Include/Fdf/MemFd.fdf.inc,
+OvmfPkg/PlatformPei/AmdSev.c, OvmfPkg/AmdSevDxe/AmdSevDxe.c): secrets page at
 0x80D000, CPUID page at 0x80E000 (both EfiReservedMemoryType / E820 reserved),
 the CC blob in an EfiACPIReclaimMemory page at 0x7F5E2000 (+0x18), and three
 routes that agree.

@@ -282,8 +282,8 @@ def test_crosscheck_unavailable_without_scan_or_setup_efi():
 
 
 def test_runtime_only_map_of_a_kexec_boot_falls_back_to_e820():
-    from efitables.boot import e820_of, efi_memmap_of, parse_boot_params, walk_setup_data
     from efitables.analysis.crosscheck import crosscheck
+    from efitables.boot import e820_of, efi_memmap_of, parse_boot_params, walk_setup_data
 
     mem = efi_layout()
     bp = parse_boot_params(mem, LOADER_COPY)
@@ -314,8 +314,8 @@ def test_given_boot_params_outside_the_dump():
 
 
 def test_setup_data_node_running_past_its_e820_range():
-    from efitables.boot import e820_of, parse_boot_params, walk_setup_data
     from efitables.analysis.crosscheck import crosscheck
+    from efitables.boot import e820_of, parse_boot_params, walk_setup_data
     from efitables.schemas.setup_data import build_node
 
     L = B.Layout(0x200000)
@@ -379,7 +379,7 @@ def test_kallsyms_decoded_once_per_table_set():
 
 
 def test_e820_ram_absent_from_the_dump_is_said_per_entry():
-    """real-world.md: the map says RAM, the dump has no bytes (SMRAM, a filtered kdump): an info per entry."""
+    """The map says RAM, the dump has no bytes (as for pages a filtered kdump left out): an info per entry."""
     from efitables.analysis.crosscheck import MAX_RAM_GAP_FINDINGS, crosscheck
     from efitables.boot.e820 import build_table, decode_entries
     from efitables.memory import BytesMemory

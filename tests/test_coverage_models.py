@@ -1,4 +1,9 @@
-"""Identity-map models and verdicts (kexec-identity-map.md 2, 3, 5), pure and through a Dump."""
+"""Identity-map models and verdicts, pure and through a Dump.
+
+The models follow torvalds/linux arch/x86/kernel/machine_kexec_64.c ``init_pgtable``,
+arch/x86/mm/ident_map.c and arch/x86/boot/compressed/ident_map_64.c (see
+:mod:`efitables.coverage.models` for versions and commits).
+"""
 
 from __future__ import annotations
 
@@ -35,9 +40,9 @@ from efitables.coverage.models import (
     parse_model,
 )
 from efitables.coverage.objects import DECOMPRESSOR, KEXEC, EarlyInputs, SetupNode, early_objects
-from efitables.regions import E820, Region, efi_type_to_e820
 from efitables.coverage.verdict import COVERED, NOT_COVERED, ROUNDING, judge
 from efitables.findings import code_info
+from efitables.regions import E820, Region, efi_type_to_e820
 
 CFG_SIZE = len(CONFIG_GUIDS) * 24
 
@@ -271,7 +276,7 @@ def test_indirect_target_near_a_node_is_rounding_only():
     assert row.verdict == ROUNDING and any("setup_data node 0" in n for n in row.rules)
 
 
-# -- SEV-SNP objects (OVMF layout, sev-snp.md 1) ---------------------------------------------
+# -- SEV-SNP objects (OVMF layout, tianocore/edk2 OvmfPkg/Include/Fdf/MemFd.fdf.inc) ----------
 
 
 def test_snp_objects_ovmf_layout():
@@ -294,7 +299,7 @@ def test_snp_objects_ovmf_layout():
     k = {r.kind: r for r in rep.rows_for(KEXEC)}
     d = {r.kind: r for r in rep.rows_for(DECOMPRESSOR)}
     assert k["cc_blob"].verdict == COVERED and "ACPI" in k["cc_blob"].rules[0]
-    # Nobody maps the CPUID or secrets page on purpose in the kexec map (spec 5: "never").
+    # Nothing in init_pgtable maps the CPUID or secrets page on purpose, in any version.
     assert k["snp_cpuid"].verdict == ROUNDING
     assert k["snp_secrets"].verdict == ROUNDING and k["snp_secrets"].required
     assert (k["snp_secrets"].start, k["snp_secrets"].end) == (0x80D140, 0x80D160)
@@ -338,7 +343,7 @@ def test_samples(samples, expected):
 
 
 def test_virtual_config_pointer_is_located():
-    """After SetVirtualAddressMap an untranslatable pointer still gives the page offset (real-world.md)."""
+    """After SetVirtualAddressMap an untranslatable pointer still gives the page offset (as in real OVMF dumps)."""
     from efitables.efi.systab import page_offset_candidates, parse_system_table
 
     virt = 0xFFFFFFFEFF1EBC98

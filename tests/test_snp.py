@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from efitables.findings import Severity
 from efitables.memory.base import BytesMemory
-from efitables.schemas import snp as S
 from efitables.regions import E820, Region, RegionMap, efi_regions
+from efitables.schemas import snp as S
 from efitables.snp import (
     ROUTE_BOOT_PARAMS,
     ROUTE_EFI,

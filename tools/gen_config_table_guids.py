@@ -1,11 +1,22 @@
 #!/usr/bin/env python3
-"""Regenerate efitables/data/config_table_guids.csv from the spec's GUID table.
+"""Regenerate efitables/data/config_table_guids.csv from a Markdown table of GUIDs.
 
-Reads the "GUIDs of configuration tables" table in shared/spec/efi.md (each row
-was checked by the spec's authors against the defining Linux and EDK2
-headers) and writes: guid, linux_name, edk2_name, source, note.
+The input is a Markdown file holding one table row per configuration-table GUID,
+with seven columns::
 
-Usage: python tools/gen_config_table_guids.py [../shared/spec/efi.md]
+    | Linux name | EDK2 name | `guid` | first 8 bytes | defined in | payload | notes |
+
+"Linux name" is the ``EFI_GUID`` macro of torvalds/linux include/linux/efi.h
+(a trailing parenthesis is dropped; ``-`` for none), "EDK2 name" the
+declaration in a tianocore/edk2 ``.dec`` file (``-`` or a parenthesis for none;
+only the first of ``a = b`` aliases is kept), "defined in" the headers the GUID
+was checked against, in the form ``torvalds/linux include/linux/efi.h@v6.12.117;
+tianocore/edk2 MdePkg/MdePkg.dec@<commit>``. Rows whose third cell is not a
+back-quoted GUID are skipped. Writes: guid, linux_name, edk2_name, source, note.
+Every GUID can be re-checked against those headers with the parsers of
+``tools/gen_edk2_guids.py``.
+
+Usage: python tools/gen_config_table_guids.py MARKDOWN_FILE
 """
 
 from __future__ import annotations
@@ -36,7 +47,9 @@ def rows(spec: str):
 
 
 def main() -> None:
-    spec_path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared/spec/efi.md"
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tools/gen_config_table_guids.py MARKDOWN_FILE")
+    spec_path = Path(sys.argv[1])
     out = ROOT / "efitables/data/config_table_guids.csv"
     with out.open("w", newline="") as fh:
         w = csv.writer(fh)

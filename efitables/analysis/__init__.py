@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from efitables.analysis import layout as _layout  # noqa: F401  (registers the XS- checks)
-from efitables.analysis import routes as _routes  # noqa: F401
 from efitables.analysis import registry
+from efitables.analysis import routes as _routes  # noqa: F401
 from efitables.analysis.registry import CHECKS, Check, check
 from efitables.findings import Finding, Severity
 

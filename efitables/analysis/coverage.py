@@ -116,8 +116,8 @@ def _cc_blob(d: Dump, inp: EarlyInputs, findings: list[Finding]) -> int | None:
     rep = _safe(lambda: d.cc_blob, "CC blob", findings)
     if rep is None or not rep.present:
         return None
-    choice = rep.decompressor if rep.decompressor.blob_address else rep.kernel
-    if not choice.blob_address or choice.route is None:
+    choice = next((c for c in (rep.decompressor, rep.kernel) if c is not None and c.blob_address), None)
+    if choice is None or not choice.blob_address or choice.route is None:
         return None
     inp.cc_blob, inp.cc_blob_route = choice.blob_address, ROUTE_NAMES[choice.route]
     blob = rep.blob_at(choice.blob_address)

@@ -13,8 +13,10 @@ Two kinds of result:
   EFI memory type and E820 type of the memory holding it, with a verdict.
   Firmware objects belong in memory the kernel keeps (runtime services data,
   ACPI, reserved); in boot-services memory they are "stale or overwritten" once
-  the kernel frees it (real-world.md), and in memory the kernel treats as free
-  RAM they are a warning. setup_data nodes are loader data the kernel reserves.
+  the kernel frees it (``efi_free_boot_services``; real QEMU/OVMF dumps have
+  several of OVMF's configuration tables in such memory), and in memory the
+  kernel treats as free RAM they are a warning. setup_data nodes are loader
+  data the kernel reserves.
 
 Sources: torvalds/linux v6.12 arch/x86/include/uapi/asm/bootparam.h and
 setup_data.h (the fields compared), arch/x86/kernel/kexec-bzimage64.c
@@ -356,7 +358,11 @@ MAX_RAM_GAP_FINDINGS = 16
 
 
 def _ram_not_in_dump(xc: CrossChecks, mem: PhysicalMemory, e820: E820Table) -> None:
-    """real-world.md: the map says RAM, the dump has no bytes (SMRAM, filtered pages): say so, per entry."""
+    """The map says RAM, the dump has no bytes: say so, per entry.
+
+    Real dumps show this for pages a filtered kdump left out. QEMU dumps of an SMM-enabled OVMF
+    also lack SMRAM, but the kernel's E820 lists those holes as reserved, not RAM.
+    """
     reported = 0
     for e in e820.entries:
         if e.type != 1 or e.length <= 0 or e.addr >= MAX_PHYS_ADDR:
@@ -382,7 +388,7 @@ def _ram_not_in_dump(xc: CrossChecks, mem: PhysicalMemory, e820: E820Table) -> N
 
 
 def _check_span(xc: CrossChecks, obj: str, pa: int, size: int, e820: E820Table | None) -> None:
-    """boot.md 4.1: a node's len must not run past the E820 range that holds it (into another type or a gap)."""
+    """A node's len (``struct setup_data``) must not run past the E820 range that holds it (another type, a gap)."""
     if e820 is None or size <= 1:
         return
     first = e820.lookup(pa)

@@ -66,7 +66,7 @@ def runtime_pointers(d: Dump) -> list[Finding]:
     st = d.systab
     mm = d.efi_memmap
     rt = st.runtime_services if st is not None else None
-    if rt is None or not rt.signature_ok or rt.fields is None or mm is None or not mm.descriptors:
+    if st is None or rt is None or not rt.signature_ok or rt.fields is None or mm is None or not mm.descriptors:
         return []
     bad: list[str] = []
     for name in RT_FUNCS:

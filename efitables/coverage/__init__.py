@@ -65,6 +65,7 @@ __all__ = [
     "parse_model",
 ]
 
+
 @dataclass(kw_only=True)
 class CoverageReport(Parsed):
     kind = "identity_map_coverage"

@@ -1,10 +1,14 @@
 """Models of the two identity maps the next kernel starts on.
 
-Source: shared/spec/kexec-identity-map.md (sections 2, 3, 5), which reads
-torvalds/linux arch/x86/kernel/machine_kexec_64.c (``init_pgtable``),
-arch/x86/mm/ident_map.c (``kernel_ident_mapping_init``) and
-arch/x86/boot/compressed/ident_map_64.c (``initialize_identity_maps``,
-``kernel_add_identity_map``) at v6.12.117 and v6.1.192.
+Sources: torvalds/linux arch/x86/kernel/machine_kexec_64.c (``init_pgtable``),
+arch/x86/mm/ident_map.c (``kernel_ident_mapping_init``), arch/x86/mm/init.c
+(``pfn_mapped``, ``direct_gbpages``) and arch/x86/boot/compressed/ident_map_64.c
+(``initialize_identity_maps``, ``kernel_add_identity_map``) at v6.12.117 and
+v6.1.192; for the history, the upstream commits each preset lists in ``sources``
+(6bbeb276b71f and 5a949b38839e: system table, ACPI and NVS; cc31744a2945 "x86/mm/ident_map:
+Use gbpages only where full GB page should be mapped" and 5760929f6545 "x86/kexec: Add
+EFI config table identity mapping for kexec kernel", both v6.12-rc1) and, for
+the stable 6.1 releases, Debian's linux-source-6.1 changelog.
 
 **The old kernel's kexec identity map** (``init_pgtable``), in call order:
 
@@ -55,6 +59,7 @@ COMMAND_LINE_SIZE = 2048
 BOOT_PARAMS_SIZE = 4096
 SETUP_DATA_HEADER = 16
 CC_BLOB_SIZE = 40
+
 
 @dataclass
 class MapInputs:
@@ -357,11 +362,13 @@ def kexec_rules(model: Model, inputs: MapInputs, assumed: list[tuple[str, Range]
             rules.append(Rule(f"RAM (E820 type {e.type}, {src})", r.start, r.end))
     segments = model.segments if model.segments is not None else inputs.segments
     if segments is not None:
-        for i, (s, e) in enumerate(segments):
-            rules.append(Rule(f"kexec segment {i}", s, e))
+        for i, (seg_start, seg_end) in enumerate(segments):
+            rules.append(Rule(f"kexec segment {i}", seg_start, seg_end))
     elif assumed:
-        for what, (s, e) in assumed:
-            rules.append(Rule(f"kexec segment (assumed: kexec puts the {what} in one)", s, e, assumed=True))
+        for what, (seg_start, seg_end) in assumed:
+            rules.append(
+                Rule(f"kexec segment (assumed: kexec puts the {what} in one)", seg_start, seg_end, assumed=True)
+            )
     if model.efi_systab and inputs.systab is not None:
         rules.append(Rule("EFI system table (map_efi_systab)", *inputs.systab))
     if model.efi_config_array and inputs.config_array is not None:
@@ -372,9 +379,9 @@ def kexec_rules(model: Model, inputs: MapInputs, assumed: list[tuple[str, Range]
             end = r.end - 1 if model.acpi_end_short else r.end
             rules.append(Rule(f"ACPI (E820 type {e.type}, map_acpi_tables)", r.start, end))
     if model.serial is not None:
-        s = model.serial & ~0xFFF
-        e = (model.serial + 4096 + 23) & ~0xFFF
-        rules.append(Rule("MMIO UART (map_mmio_serial)", s, e))
+        uart_start = model.serial & ~0xFFF
+        uart_end = (model.serial + 4096 + 23) & ~0xFFF
+        rules.append(Rule("MMIO UART (map_mmio_serial)", uart_start, uart_end))
     return [r for r in rules if r.end > r.start]
 
 

@@ -1,9 +1,15 @@
 """The objects the next kernel reads before it has page tables of its own.
 
-Source: shared/spec/kexec-identity-map.md section 4 (the v6.12 decompressor's
-``startup_64``: ``sev_enable``, ``configure_5level_paging``, then
-``initialize_identity_maps``; the decompressed kernel's ``sme_enable`` /
-``snp_init``) and section 5; sev-snp.md 2 for the CC blob routes.
+Sources (torvalds/linux at v6.12.117): the decompressor's ``startup_64``
+(arch/x86/boot/compressed/head_64.S) runs ``sev_enable``
+(arch/x86/boot/compressed/sev.c) and ``configure_5level_paging``
+(arch/x86/boot/compressed/pgtable_64.c) before its page-fault handler exists,
+then ``initialize_identity_maps`` (arch/x86/boot/compressed/ident_map_64.c);
+the decompressed kernel's ``startup_64`` (arch/x86/kernel/head_64.S) calls
+``sme_enable`` (arch/x86/mm/mem_encrypt_identity.c), which calls ``snp_init``
+(arch/x86/coco/sev/core.c) on the decompressor's page tables. What the old
+kernel's kexec map covers is ``init_pgtable`` (arch/x86/kernel/machine_kexec_64.c;
+:mod:`efitables.coverage.models`); the CC blob routes are :mod:`efitables.snp.ccblob`.
 
 Each :class:`EarlyObject` lists its :class:`Need` per map: the byte range that
 must be identity-mapped there, whether a miss is fatal (a triple fault) or
@@ -114,7 +120,7 @@ class EarlyInputs:
 
 
 def early_objects(inp: EarlyInputs) -> list[EarlyObject]:
-    """The object list with the range each map must cover (kexec-identity-map.md 4)."""
+    """The object list with the range each map must cover (the v6.12 boot sequence in the module docstring)."""
     out: list[EarlyObject] = []
     sev = "sev_enable (SEV-capable CPUs)"
     if inp.boot_params is not None:

@@ -1,7 +1,10 @@
 """A bounded walk of x86-64 4- and 5-level page tables held in a dump.
 
-Facts from shared/spec/paging.md (Linux pgtable_types.h, page_64_types.h,
-processor-flags.h at v6.12.117): 512 u64 entries per 4 KiB table; PS makes a
+Facts as the Linux headers encode them (torvalds/linux
+arch/x86/include/asm/pgtable_types.h, arch/x86/include/asm/page_64_types.h,
+arch/x86/include/asm/processor-flags.h at v6.12.117; the C-bit masking as in
+arch/x86/boot/compressed/ident_map_64.c and
+Documentation/arch/x86/amd-memory-encryption.rst): 512 u64 entries per 4 KiB table; PS makes a
 PDPTE a 1 GiB leaf and a PDE a 2 MiB leaf, and is invalid in PML4E/PML5E;
 P = 0 is "not mapped"; RW is ANDed and NX ORed down the walk; the SME/SEV C-bit
 lies inside the address field and is masked from CR3 and from every entry

@@ -1,8 +1,9 @@
 """Build x86-64 identity-map page tables the way Linux does, for fixtures and samples.
 
 :meth:`PageTableBuilder.ident_map` follows ``kernel_ident_mapping_init``
-(torvalds/linux arch/x86/mm/ident_map.c@v6.12.117 and the pre-v6.12 PUD code,
-as described in shared/spec/kexec-identity-map.md section 3): 2 MiB leaves over
+(torvalds/linux arch/x86/mm/ident_map.c@v6.12.117 ``ident_pud_init`` /
+``ident_pmd_init``, and the PUD code before upstream commit cc31744a2945 of
+v6.12-rc1, which stable 6.1 kept until 6.1.188): 2 MiB leaves over
 the 2 MiB-rounded range, never overwriting a present entry; with ``gbpages``
 either the old rule (every touched GiB becomes a 1 GiB leaf) or the new one
 (1 GiB leaves only for fully requested GiBs). Entry flags default to the kexec

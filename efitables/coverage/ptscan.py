@@ -1,10 +1,16 @@
 """Find identity-map page tables in a dump without knowing their root.
 
 A dump may hold a prepared-but-unused kexec image with its identity map, or
-stale decompressor tables (kexec-identity-map.md 1 and 6). Linux builds them
-with ``kernel_ident_mapping_init``: leaves ``__PAGE_KERNEL_LARGE_EXEC`` (low
-flags 0x1E3, no NX), tables ``_KERNPG_TABLE_NOENC`` (0x063), plus the C-bit in
-SEV guests and bit 58 on top-level entries of newer kernels (paging.md 7).
+stale decompressor tables: ``machine_kexec_prepare`` builds the kexec map with
+``init_pgtable`` when the image is loaded, not when it is run (torvalds/linux
+arch/x86/kernel/machine_kexec_64.c@v6.12.117); the decompressor builds its own
+in arch/x86/boot/compressed/ident_map_64.c. Both go through
+``kernel_ident_mapping_init`` (arch/x86/mm/ident_map.c): leaves
+``__PAGE_KERNEL_LARGE_EXEC`` (low flags 0x1E3, no NX), tables
+``_KERNPG_TABLE_NOENC`` (0x063), plus the C-bit (``_PAGE_ENC``) in SEV guests
+and ``_PAGE_NOPTISHADOW`` (bit 58) on top-level entries of newer kernels
+(v6.13-rc, stable 6.12.5). The flag values are those of
+arch/x86/include/asm/pgtable_types.h@v6.12.117.
 
 Bottom-up, one streaming numpy pass per level:
 

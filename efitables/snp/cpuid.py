@@ -1,12 +1,17 @@
 """The SNP CPUID table (the page the AMD-SP validates at launch, named by ``cpuid_phys``).
 
-Layout: :mod:`efitables.schemas.snp` (Linux arch/x86/coco/sev/shared.c, shared/spec/sev-snp.md 4).
-Checks: ``1 <= count <= 64`` (Linux terminates the guest otherwise), reserved
-words zero, no duplicate entries. Decoded for a debugger: leaf 0x8000001F
-(C-bit position, physical-address reduction, VMPL count, SEV feature bits,
-sev-snp.md 5), leaves 0x1 and 0x7 feature bits (names as in Linux
-arch/x86/include/asm/cpufeatures.h), leaf 0xD XSAVE sizes (and the sizes Linux
-computes from the per-component entries, ``snp_cpuid_calc_xsave_size``).
+Layout: :mod:`efitables.schemas.snp` (torvalds/linux arch/x86/coco/sev/shared.c@v6.12.117
+``struct snp_cpuid_table``; the AMD SEV-SNP Firmware ABI specification, publication
+56860, defines the page). Checks: ``1 <= count <= 64`` (``setup_cpuid_table`` in the
+same file terminates the guest otherwise), reserved words zero, no duplicate
+entries. Decoded for a debugger: leaf 0x8000001F (C-bit position EBX[5:0] and
+physical-address reduction EBX[11:6] as in torvalds/linux
+Documentation/arch/x86/amd-memory-encryption.rst; VMPL count EBX[15:12], the
+field arch/x86/kvm/cpuid.c clears as "NumVMPL"; EAX feature bits as word 19 of
+arch/x86/include/asm/cpufeatures.h@v6.12.117), leaves 0x1 and 0x7 feature bits
+(names as in Linux arch/x86/include/asm/cpufeatures.h), leaf 0xD XSAVE sizes
+(and the sizes Linux computes from the per-component entries,
+``snp_cpuid_calc_xsave_size``).
 """
 
 from __future__ import annotations
@@ -95,7 +100,8 @@ CPUID_7_EDX = {
     23: "avx512_fp16", 24: "amx_tile", 25: "amx_int8", 26: "spec_ctrl", 27: "intel_stibp",
     28: "flush_l1d", 29: "arch_capabilities", 30: "core_capabilities", 31: "spec_ctrl_ssbd",
 }  # fmt: skip
-#: Leaf 0x8000001F EAX (sev-snp.md 5; bit 28 is synthesized by Linux/SVSM, not hardware).
+#: Leaf 0x8000001F EAX (cpufeatures.h word 19; bit 28, X86_FEATURE_SVSM, is not a hardware bit: Linux's
+#: ``svsm_setup_ca`` sets it in its copy of the table when an SVSM is present).
 CPUID_8000001F_EAX = {
     0: "sme", 1: "sev", 2: "vm_page_flush", 3: "sev_es", 4: "sev_snp", 9: "v_tsc_aux",
     10: "sme_coherent", 14: "debug_swap", 28: "svsm", 30: "hv_inuse_wr_allowed",

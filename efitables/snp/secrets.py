@@ -1,6 +1,14 @@
 """The SNP secrets page (named by the CC blob's ``secrets_phys``) and secret redaction.
 
-Layout: :mod:`efitables.schemas.snp` (shared/spec/sev-snp.md 3). Versions 2 and
+Layout: :mod:`efitables.schemas.snp`: the AMD SEV-SNP Firmware ABI specification
+(publication 56860) section "PAGE_TYPE_SECRETS" (8.17.2.5 in revision 1.51), as
+torvalds/linux arch/x86/include/asm/sev.h declares it (@v6.12.117 version 3,
+@v6.1.192 version 2). The OS area is Linux's ``struct secrets_os_area``; EDK2's
+variant with the high halves of the sequence numbers follows the GHCB
+specification (publication 56421) revision 2.01 section 2.7 (tianocore/edk2
+MdePkg/Include/Register/Amd/SnpSecretsPage.h). The SVSM fields (0x140-0x15F,
+"guest area 1") are defined by the SVSM specification, with the offsets of
+tianocore/edk2 MdePkg/Include/Register/Amd/Svsm.h ``SVSM_INFORMATION``. Versions 2 and
 3 are decoded in full; any other version only as far as the common prefix
 (0x000-0x0FF: header, VMPCKs, OS area). The SVSM fields (0x140-0x15F) are read
 for version 3 only: on a version-2 page those bytes are reserved.
@@ -68,6 +76,7 @@ VMPCK_ZERO = register(
     "The sev-guest driver wipes a VMPCK after a sequence-number or authentication failure; an SVSM "
     "wipes the keys of VMPLs more privileged than the guest's.",
 )
+
 
 def redact_ranges(raw: bytes, ranges: list[tuple[int, int]]) -> bytes:
     """``raw`` with ``[start, end)`` ranges zero-filled (what ``raw`` holds when secrets are hidden)."""

@@ -55,7 +55,7 @@ def test_rsdp_v2_field_by_field():
     assert r.xsdt.signature == "XSDT" and r.xsdt.entry_count == 2 and r.xsdt.checksum_ok
     assert r.xsdt.entries == [FACP_PA, APIC_PA] and r.xsdt.signatures == ["FACP", "APIC"]
     assert r.rsdt.signatures == ["FACP", "APIC"] and r.rsdt.oem_table_id == "BXPC"
-    facp = r.xsdt.tables[0]
+    facp = r.xsdt.listed[0]
     assert (facp.address, facp.length, facp.checksum_ok, facp.creator_id) == (FACP_PA, 136, True, "BXPC")
     d = r.to_dict()
     assert d["xsdt"]["tables"][1]["signature"] == "APIC" and d["oem_id"] == "BOCHS"
@@ -95,7 +95,7 @@ def test_listed_table_checksum():
     raw = bytearray(mem.read(0x7F000, 0x1000))
     raw[0x800 + 40] ^= 0xFF  # APIC body
     r = decode_payload(BytesMemory({0x7F000: bytes(raw)}), Entry(ACPI_20_TABLE_GUID, RSDP_PA))
-    apic = r.xsdt.tables[1]
+    apic = r.xsdt.listed[1]
     assert apic.checksum_ok is False and "ACPI-TABLE-CHECKSUM" in codes(r)
 
 
@@ -127,7 +127,7 @@ def test_rsdt_length_not_whole_entries_and_short():
 
 def test_dangling_and_null_entries():
     r = decode_payload(_mem(rsdp(0, RSDT_PA), rsdt([0, 0x9999000])), Entry(ACPI_TABLE_GUID, RSDP_PA))
-    assert {"ACPI-TABLE-NULL", "DUMP-READ"} <= set(codes(r)) and r.rsdt.tables == []
+    assert {"ACPI-TABLE-NULL", "DUMP-READ"} <= set(codes(r)) and r.rsdt.listed == []
 
 
 def test_rsdp_not_in_dump():
@@ -156,7 +156,7 @@ def test_listed_tables_are_read_within_a_budget(monkeypatch):
     # The same FACP listed 50 times is summed once: FACP (136 bytes) and APIC (76) fit in 300.
     mem = _mem(rsdp(2, 0, XSDT_PA), None, rsdt([FACP_PA] * 50 + [APIC_PA], xsdt=True))
     r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, RSDP_PA))
-    assert all(t.checksum_ok for t in r.xsdt.tables) and codes(r) == []
+    assert all(t.checksum_ok for t in r.xsdt.listed) and codes(r) == []
     monkeypatch.setattr(acpi_mod, "MAX_CHECKSUM_BYTES", 150)  # FACP (136 bytes) fits, APIC no longer does
     r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, RSDP_PA))
-    assert "ACPI-TABLE-BUDGET" in codes(r) and r.xsdt.tables[-1].checksum_ok is None
+    assert "ACPI-TABLE-BUDGET" in codes(r) and r.xsdt.listed[-1].checksum_ok is None

@@ -17,7 +17,8 @@ from tests.builders_payloads import Entry, acpi_table, random_seed, rsdp, rsdt
 
 PA = 0x7000000
 
-#: Every decoder's GUID must be in the spec's table (efi.md 7) under the expected name.
+#: Every decoder's GUID must be in the configuration-table registry (efitables/data/config_table_guids.csv,
+#: each row with its defining Linux/EDK2 header) under the expected name.
 EXPECTED_NAMES = {
     "ACPI_TABLE_GUID",
     "ACPI_20_TABLE_GUID",
@@ -129,8 +130,8 @@ def test_acpi_tables_in_the_wrong_memory_type():
     mm = parse_memmap(mem, 0x100000, len(mm_raw), 48, 1)
     r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, PA), memmap=mm)
     assert r.findings == [] and r.xsdt.findings == []
-    assert [f.code for f in r.xsdt.tables[0].findings] == ["PAYLOAD-REGION-TYPE"]
-    assert "EFI_CONVENTIONAL_MEMORY" in r.xsdt.tables[0].findings[0].message
+    assert [f.code for f in r.xsdt.listed[0].findings] == ["PAYLOAD-REGION-TYPE"]
+    assert "EFI_CONVENTIONAL_MEMORY" in r.xsdt.listed[0].findings[0].message
 
 
 def test_payload_past_its_region_and_outside_the_map():

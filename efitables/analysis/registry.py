@@ -51,11 +51,3 @@ def check(name: str) -> Callable[[CheckFn], CheckFn]:
         return fn
 
     return deco
-
-
-def run_checks(dump: Dump) -> list[Finding]:
-    """Findings of every registered check over ``dump``'s parsed objects."""
-    out: list[Finding] = []
-    for c in CHECKS:
-        out.extend(c.fn(dump))
-    return out

@@ -11,7 +11,7 @@ region, fit; a payload in boot-time memory that Linux does not keep is "possibly
 stale" and its findings become INFO). :func:`link_payloads` runs the steps that
 need two tables; :func:`check_overlaps` compares the payloads' byte ranges.
 A GUID without a decoder gives None: the table is still listed by name and
-address. See shared/spec/config-tables.md.
+address. Each decoder module names the headers and specification sections it follows.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ def decode_payload(
         return None
     address = int(config_table_entry.table_address)
     name = getattr(config_table_entry, "name", "") or guid
-    # A 20-byte EFI_CONFIGURATION_TABLE entry means 32-bit firmware (efi.md 4).
+    # A 20-byte EFI_CONFIGURATION_TABLE entry means 32-bit firmware (UEFI 2.10 §4.6; efi_config_table_32_t,
+    # torvalds/linux include/linux/efi.h@v6.12.117).
     bits = 32 if getattr(config_table_entry, "size", 24) == 20 else 64
     ctx = DecodeContext(
         mem=mem,

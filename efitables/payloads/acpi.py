@@ -1,8 +1,9 @@
 """ACPI RSDP (ACPI 1.0 and 2.0+ GUIDs), the RSDT/XSDT it names, and the header
 of every table those list.
 
-Layouts: :mod:`efitables.schemas.payloads.acpi`. Checks (config-tables.md 1, as
-ACPICA ``acpi_tb_validate_rsdp``): signature, the 20-byte checksum, for
+Layouts: :mod:`efitables.schemas.payloads.acpi`. Checks (ACPI 6.5 §5.2.5.3 RSDP,
+§5.2.6 header, §5.2.7-5.2.8 RSDT/XSDT; as ACPICA ``acpi_tb_validate_rsdp``,
+torvalds/linux drivers/acpi/acpica/tbxfroot.c@v6.12.117): signature, the 20-byte checksum, for
 revision >= 2 the 36-byte extended checksum and Length; RSDT/XSDT signature,
 checksum and a length that is the header plus whole entries; each listed
 table's header and checksum.
@@ -14,7 +15,7 @@ import struct
 from dataclasses import dataclass, field
 
 from efitables.findings import Severity, make, register
-from efitables.model import Parsed
+from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
 from efitables.payloads.base import (
     ACPI_TYPES,
@@ -35,6 +36,7 @@ from efitables.schemas.payloads.acpi import (
     SDT_HEADER_SIZE,
     acpi_checksum,
 )
+from efitables.text import hexa, ok_text, printable
 
 ACPI_TABLE_GUID = "eb9d2d30-2d88-11d3-9a16-0090273fc14d"
 ACPI_20_TABLE_GUID = "8868e871-e4f1-11d3-bc22-0080c73c8881"
@@ -139,7 +141,8 @@ class AcpiSdt(AcpiHeader):
 
     entry_count: int
     entries: list[int] = field(default_factory=list)
-    tables: list[AcpiTableHeader] = field(default_factory=list)
+    #: The header of each table the entries name (``"tables"`` in :meth:`to_dict`).
+    listed: list[AcpiTableHeader] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -147,10 +150,34 @@ class AcpiSdt(AcpiHeader):
 
     @property
     def signatures(self) -> list[str]:
-        return [t.signature for t in self.tables]
+        return [t.signature for t in self.listed]
 
     def children(self) -> list[Parsed]:
-        return list(self.tables)
+        return list(self.listed)
+
+    def to_dict(self, raw: bool = False) -> dict:
+        return {("tables" if k == "listed" else k): v for k, v in super().to_dict(raw).items()}
+
+    def tables(self) -> list[TableView]:
+        """The listed tables' headers, titled with this table's address, entry count and checksum."""
+        view = TableView(
+            f"{printable(self.signature)} @ {hexa(self.address)}: {self.entry_count} entries, "
+            f"checksum {ok_text(self.checksum_ok)}",
+            ("#", "signature", "address", "length", "checksum", "OEM", "OEM table"),
+            [
+                (
+                    str(t.index),
+                    printable(t.signature),
+                    hexa(t.address),
+                    f"{t.length:#x}",
+                    ok_text(t.checksum_ok),
+                    printable(t.oem_id),
+                    printable(t.oem_table_id),
+                )
+                for t in self.listed
+            ],
+        )
+        return [view]
 
 
 @dataclass(kw_only=True)
@@ -175,6 +202,21 @@ class Rsdp(Payload):
     def children(self) -> list[Parsed]:
         return [t for t in (self.xsdt, self.rsdt) if t is not None]
 
+    def rows(self) -> Rows:
+        return [
+            ("signature", printable(self.signature)),
+            ("OEM ID", printable(self.oem_id)),
+            ("revision", str(self.revision)),
+            ("checksum", ok_text(self.checksum_ok)),
+            ("extended checksum", ok_text(self.extended_checksum_ok)),
+            ("RsdtAddress", hexa(self.rsdt_address)),
+            ("XsdtAddress", hexa(self.xsdt_address)),
+        ]
+
+    def tables(self) -> list[TableView]:
+        """The tables the XSDT, then the RSDT, list: one row per header."""
+        return [v for sdt in (self.xsdt, self.rsdt) if sdt is not None for v in sdt.tables()]
+
     def extents(self) -> list[Extent]:
         out = super().extents()
         for sdt in (self.rsdt, self.xsdt):
@@ -183,7 +225,7 @@ class Rsdp(Payload):
             out.append(Extent(sdt.signature or "SDT", sdt.address, min(sdt.length, MAX_SDT_LENGTH)))
             out.extend(
                 Extent(t.signature, t.address, t.length)
-                for t in sdt.tables
+                for t in sdt.listed
                 if t.address is not None and 0 < t.length <= MAX_TABLE_LENGTH
             )
         return out
@@ -296,7 +338,7 @@ def _parse_sdt(ctx: DecodeContext, pa: int, want: str, entry_size: int) -> AcpiS
             continue
         t = _read_table_header(ctx, e, i, want, sdt.findings)
         if t is not None:
-            sdt.tables.append(t)
+            sdt.listed.append(t)
     return sdt
 
 
@@ -349,9 +391,9 @@ def decode_rsdp(ctx: DecodeContext) -> Rsdp:
         r.xsdt = _parse_sdt(ctx, r.xsdt_address, "XSDT", 8)
     if not r.rsdt_address and not r.xsdt_address:
         r.findings.append(make(RSDP_NO_SDT, "ACPI RSDP", pa, "RsdtAddress and XsdtAddress are 0"))
-    if r.rsdt is not None and r.xsdt is not None and r.rsdt.tables and r.xsdt.tables:
-        a = sorted(t.signature for t in r.rsdt.tables)
-        b = sorted(t.signature for t in r.xsdt.tables)
+    if r.rsdt is not None and r.xsdt is not None and r.rsdt.listed and r.xsdt.listed:
+        a = sorted(t.signature for t in r.rsdt.listed)
+        b = sorted(t.signature for t in r.xsdt.listed)
         if a != b:
             r.findings.append(make(RSDT_XSDT_MISMATCH, "ACPI RSDP", pa, f"RSDT {' '.join(a)}; XSDT {' '.join(b)}"))
     return r

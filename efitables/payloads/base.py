@@ -148,6 +148,12 @@ class Payload(Parsed):
 
     kind = "payload"
 
+    def summary(self) -> str:
+        """The title (printable), marked when the payload lies in memory freed after boot (it may be reused)."""
+        from efitables.text import printable
+
+        return printable(self.title) + (" [in possibly stale memory]" if in_stale_memory(self) else "")
+
     def extents(self) -> list[Extent]:
         if self.address is None or self.size <= 0:
             return []

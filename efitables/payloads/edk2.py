@@ -1,5 +1,8 @@
 """EDK2/PI tables that carry little a Linux user needs: decoded to the header
-the spec gives (config-tables.md 18-22, efi.md 5.3).
+the spec gives (UEFI PI Specification vol. 2 DXE Services Table and vol. 3 HOBs;
+tianocore/edk2 MdePkg/Include/Pi/PiHob.h, MdePkg/Include/Pi/PiDxeCis.h,
+MdePkg/Include/Guid/DebugImageInfoTable.h, MdePkg/Include/Guid/ImageAuthentication.h,
+MdeModulePkg/Include/Guid/MemoryTypeInformation.h, all @c5aa7e7d94c0).
 
 HOB list: the PHIT head plus a bounded walk counting HOB types; debug image
 info: header and the count of non-NULL entries; DXE services: its
@@ -16,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from efitables.findings import Severity, make, register
-from efitables.model import Parsed
+from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
 from efitables.payloads.base import BS_DATA, RT_DATA, DecodeContext, GuidCopy, Payload
 from efitables.schemas.common import guid_from_bytes, guid_to_bytes
@@ -41,6 +44,7 @@ from efitables.schemas.payloads.edk2 import (
     EFI_MAX_MEMORY_TYPE,
     EFI_MEMORY_TYPE_INFORMATION_SIZE,
 )
+from efitables.text import printable
 
 EFI_HOB_LIST_GUID = "7739f24c-93d7-11d4-9a3a-0090273fc14d"
 EFI_DEBUG_IMAGE_INFO_TABLE_GUID = "49152e77-1ada-4764-b7a2-7afefed95e8b"
@@ -284,6 +288,21 @@ class MemoryTypeInformation(Payload):
             return f"memory type information ({len(self.bins)} records, no terminator: stale?)"
         return f"memory type information ({len(self.bins)} bins)"
 
+    def rows(self) -> Rows:
+        """Nothing beyond the bins table, unless the records lack a terminator (then they are likely not bins)."""
+        if self.terminated:
+            return []
+        return [("records", f"{len(self.bins)} without a Type-16 terminator (not listed)")]
+
+    def tables(self) -> list[TableView]:
+        """The bins up to the terminator; none when there is no terminator (the records are likely reused memory)."""
+        if not self.terminated:
+            return []
+        bins: list[tuple[str, ...]] = [
+            (str(b["type"]), printable(b["type_name"]), f"{b['number_of_pages']:#x}") for b in self.bins
+        ]
+        return [TableView(f"Memory type bins ({len(bins)})", ("type", "name", "pages"), bins)]
+
 
 def decode_memory_type_info(ctx: DecodeContext) -> MemoryTypeInformation:
     pa, name = ctx.address, "memory type information"
@@ -349,6 +368,26 @@ class ImageExecutionInfoTable(Payload):
 
     def children(self) -> list[Parsed]:
         return list(self.images)
+
+    def rows(self) -> Rows:
+        return [("NumberOfImages", str(self.number_of_images))]
+
+    def tables(self) -> list[TableView]:
+        """One row per record walked: its action, image name and the sizes of its device path and signature list."""
+        images: list[tuple[str, ...]] = [
+            (
+                str(i.index),
+                i.action_name + ("" if i.initialized else " (uninit)"),
+                printable(i.name),
+                "-" if i.device_path_size is None else str(i.device_path_size),
+                "-" if i.signature_list_size is None else str(i.signature_list_size),
+            )
+            for i in self.images
+        ]
+        if not images:
+            return []
+        cols = ("#", "action", "name", "device path", "signature list")
+        return [TableView(f"Images ({len(images)})", cols, images)]
 
 
 def _device_path_size(data: bytes, off: int, end: int) -> int | None:
@@ -424,7 +463,8 @@ def decode_image_execution_info(ctx: DecodeContext) -> ImageExecutionInfoTable:
 
 
 def decode_guid_copy(ctx: DecodeContext) -> GuidCopy:
-    """config-tables.md 22: ``read(ptr, 16) == guid``."""
+    """The 16-byte copy of the GUID that tianocore/edk2 MdePkg/Library/DxeExtractGuidedSectionLib
+    installs: ``read(ptr, 16) == guid``."""
     findings: list = []
     raw = ctx.read(ctx.address, 16, f"{ctx.name} GUID copy", findings)
     if raw is None:

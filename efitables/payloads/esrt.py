@@ -1,7 +1,9 @@
 """EFI System Resource Table (ESRT): firmware resources that capsules can update.
 
-Layout: :mod:`efitables.schemas.payloads.esrt`. Checks (config-tables.md 6,
-Linux esrt.c): FwResourceVersion 1, FwResourceCount <= FwResourceCountMax,
+Layout: :mod:`efitables.schemas.payloads.esrt`. Checks (UEFI 2.10 "EFI System
+Resource Table"; tianocore/edk2 MdePkg/Include/Guid/SystemResourceTable.h; as Linux,
+torvalds/linux drivers/firmware/efi/esrt.c@v6.12.117): FwResourceVersion 1,
+FwResourceCount <= FwResourceCountMax,
 Linux refuses more than 128 entries, header + entries inside one memory-map
 entry of an accepted type.
 """

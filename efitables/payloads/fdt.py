@@ -1,4 +1,5 @@
-"""DEVICE_TREE_GUID: the flattened device tree's header (config-tables.md 17).
+"""DEVICE_TREE_GUID: the flattened device tree's header (Devicetree Specification
+v0.4 §5.2; torvalds/linux scripts/dtc/libfdt/fdt.h@v6.12.117).
 
 Checks: magic, a totalsize that holds the header and every block, block offsets
 and sizes inside totalsize, last_comp_version <= version. Rare on x86.

@@ -2,7 +2,8 @@
 random seed, MEMRESERVE list, initrd, screen_info, boot memory map,
 unaccepted-memory bitmap, MOK variables, and the CoCo secret area.
 
-Layouts: :mod:`efitables.schemas.payloads.linux_tables` (config-tables.md 9-16).
+Layouts: :mod:`efitables.schemas.payloads.linux_tables` (torvalds/linux
+include/linux/efi.h@v6.12.117; the writers are in drivers/firmware/efi/libstub/).
 Secrets (the RNG seed, CoCo secret entries) are summarised as length + short
 SHA-256 unless the dump was opened with ``show_secrets``; their bytes are then
 also kept out of ``raw``.
@@ -17,7 +18,7 @@ import numpy as np
 
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.findings import Severity, make, register
-from efitables.model import Parsed
+from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
 from efitables.payloads.base import (
     ACPI_RECLAIM,
@@ -54,6 +55,7 @@ from efitables.schemas.payloads.linux_tables import (
     VIDEO_TYPE_NAMES,
 )
 from efitables.secret import Secret
+from efitables.text import hexa, printable
 
 LINUX_EFI_RANDOM_SEED_TABLE_GUID = "1ce1e5bc-7ceb-42f2-81e5-8aadf180f57b"
 LINUX_EFI_MEMRESERVE_TABLE_GUID = "888eb0c6-8ede-4ff5-a8f0-9aee5cb977c2"
@@ -149,6 +151,10 @@ class RandomSeed(Payload):
     def title(self) -> str:
         return f"Linux RNG seed ({self.seed_size} bytes)"
 
+    def rows(self) -> Rows:
+        """The declared size and the seed: a length and digest unless the dump was opened with show_secrets."""
+        return [("size", str(self.seed_size)), ("seed", "-" if self.seed is None else printable(str(self.seed)))]
+
 
 def decode_random_seed(ctx: DecodeContext) -> RandomSeed:
     pa, name = ctx.address, "LINUX_EFI_RANDOM_SEED"
@@ -221,6 +227,23 @@ class Memreserve(Payload):
 
     def extents(self) -> list[Extent]:
         return [Extent(f"MEMRESERVE node [{n.index}]", n.address, n.size) for n in self.nodes if n.address is not None]
+
+    def rows(self) -> Rows:
+        """The first 8 nodes of the list, the number of ranges and the bytes they reserve."""
+        chain = " -> ".join(hexa(n.address) for n in self.nodes[:8]) + (" ..." if len(self.nodes) > 8 else "")
+        return [
+            ("nodes", chain),
+            ("ranges", str(len(self.ranges))),
+            ("reserved bytes", f"{sum(s for _, s in self.ranges):#x}"),
+        ]
+
+    def tables(self) -> list[TableView]:
+        ranges: list[tuple[str, ...]] = [
+            (str(i), f"{b:#x}-{b + s:#x}", f"{s:#x}") for i, (b, s) in enumerate(self.ranges)
+        ]
+        if not ranges:
+            return []
+        return [TableView(f"Reserved ranges ({len(ranges)})", ("#", "physical", "size"), ranges)]
 
     def to_dict(self, raw: bool = False) -> dict:
         d = super().to_dict(raw)
@@ -393,6 +416,17 @@ class BootMemmap(Payload):
     def children(self) -> list[Parsed]:
         return [self.memmap] if self.memmap is not None else []
 
+    def rows(self) -> Rows:
+        n = len(self.memmap.descriptors) if self.memmap is not None else 0
+        return [
+            ("map_size", f"{self.map_size:#x}"),
+            ("desc_size", str(self.desc_size)),
+            ("desc_ver", str(self.desc_ver)),
+            ("map_key", f"{self.map_key:#x}"),
+            ("buff_size", f"{self.buff_size:#x}"),
+            ("descriptors", str(n)),
+        ]
+
 
 def decode_boot_memmap(ctx: DecodeContext) -> BootMemmap:
     pa, name = ctx.address, "LINUX_EFI_BOOT_MEMMAP"
@@ -456,6 +490,19 @@ class UnacceptedMemory(Payload):
         if self.unaccepted_units is None:
             return f"unaccepted memory table ({self.units} units)"
         return f"unaccepted memory: {self.unaccepted_units}/{self.units} units still unaccepted"
+
+    def rows(self) -> Rows:
+        out = [
+            ("version", str(self.version)),
+            ("unit size", f"{self.unit_size:#x}"),
+            ("phys_base", hexa(self.phys_base)),
+            ("bitmap", f"{self.bitmap_size:#x} bytes = {self.units} units"),
+            ("covers", f"{self.covered_start:#x}-{self.covered_end:#x}"),
+        ]
+        if self.unaccepted_units is not None:
+            out.append(("accepted", f"{self.accepted_units} units ({self.accepted_bytes:#x} bytes)"))
+            out.append(("unaccepted", f"{self.unaccepted_units} units ({self.unaccepted_bytes:#x} bytes)"))
+        return out
 
     def to_dict(self, raw: bool = False) -> dict:
         d = super().to_dict(raw)

@@ -1,7 +1,8 @@
 """EFI_MEMORY_ATTRIBUTES_TABLE, EFI_PROPERTIES_TABLE and EFI_RT_PROPERTIES_TABLE.
 
 Layouts: :mod:`efitables.schemas.payloads.memattr`. Memory attributes checks
-(config-tables.md 3, Linux memattr.c ``entry_is_valid``): version 1 or 2,
+(UEFI 2.10 §4.6 ``EFI_MEMORY_ATTRIBUTES_TABLE``; as Linux ``entry_is_valid``,
+torvalds/linux drivers/firmware/efi/memattr.c@v6.12.117): version 1 or 2,
 DescriptorSize >= 40 and a multiple of 8, each entry RuntimeServicesCode or
 Data with EFI_MEMORY_RUNTIME, page-aligned and non-empty, inside one runtime
 entry of the EFI memory map of the same type; no two entries overlapping.
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 from efitables.efi.memmap import MemoryDescriptor
 from efitables.findings import Severity, make, register
-from efitables.model import Parsed
+from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
 from efitables.payloads.base import ACPI_TYPES, BS_DATA, RT_CODE, RT_DATA, RUNTIME_TYPES, DecodeContext, Payload
 from efitables.schemas.efi_memmap import (
@@ -110,6 +111,28 @@ class MemoryAttributesTable(Payload):
 
     def children(self) -> list[Parsed]:
         return list(self.entries)
+
+    def rows(self) -> Rows:
+        return [
+            ("version", str(self.version)),
+            ("entries", str(self.number_of_entries)),
+            ("descriptor size", str(self.descriptor_size)),
+            ("flags", f"{self.flags:#x}"),
+            ("forward CFI (IBT/BTI)", str(self.forward_cfi)),
+        ]
+
+    def tables(self) -> list[TableView]:
+        """The entries read: type, physical range and attribute names (``EFI_``/``EFI_MEMORY_`` prefixes dropped)."""
+        ents: list[tuple[str, ...]] = [
+            (
+                str(e.index),
+                e.type_name.removeprefix("EFI_"),
+                f"{e.physical_start:#x}-{e.physical_end:#x}",
+                " ".join(n.removeprefix("EFI_MEMORY_") for n in e.attribute_names),
+            )
+            for e in self.entries
+        ]
+        return [TableView(f"Memory attributes entries ({len(ents)})", ("#", "type", "physical", "attributes"), ents)]
 
 
 def decode_memattr(ctx: DecodeContext) -> MemoryAttributesTable:

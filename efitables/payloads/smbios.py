@@ -1,8 +1,10 @@
 """SMBIOS 2.x (``_SM_``) and 3.x (``_SM3_``) entry points, and a listing of the
 structure table they name.
 
-Layouts: :mod:`efitables.schemas.payloads.smbios`. Checks (config-tables.md 2,
-as Linux ``dmi_present``/``dmi_smbios3_present``): anchors, the entry-point
+Layouts: :mod:`efitables.schemas.payloads.smbios`. Checks (SMBIOS DSP0134 3.x
+§5.2.1-5.2.2 entry points, §6.1.2-6.1.3 structure header and strings; as Linux
+``dmi_present``/``dmi_smbios3_present``, torvalds/linux
+drivers/firmware/dmi_scan.c@v6.12.117): anchors, the entry-point
 checksum over EntryPointLength bytes (Linux accepts 30-32 for 2.x, 24-32 for
 3.x), the ``_DMI_`` intermediate checksum, version (with Linux's fixups), and a
 bounded walk of the structure table (formatted area + string set per structure,
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from efitables.findings import Severity, make, register
-from efitables.model import Parsed
+from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
 from efitables.payloads.base import (
     ACPI_TYPES,
@@ -43,6 +45,7 @@ from efitables.schemas.payloads.smbios import (
     SMBIOS_TYPE_END_OF_TABLE,
     smbios_type_name,
 )
+from efitables.text import hexa, ok_text, printable
 
 SMBIOS_TABLE_GUID = "eb9d2d31-2d88-11d3-9a16-0090273fc14d"
 SMBIOS3_TABLE_GUID = "f2fd1544-9794-4a2c-992e-e5bbcf20e394"
@@ -54,6 +57,9 @@ MAX_STRUCTURES = 8192
 #: Strings kept per structure, and characters per string.
 MAX_STRINGS = 64
 MAX_STRING_LEN = 256
+
+#: Structure types whose strings name the machine (BIOS, system, baseboard, chassis, processor, memory device).
+NAMED_TYPES = frozenset({0, 1, 2, 3, 4, 17})
 
 #: Where EDK2 SmbiosDxe allocates the entry point and table.
 SMBIOS_TYPES = frozenset({RESERVED, RT_DATA}) | ACPI_TYPES
@@ -137,6 +143,31 @@ class SmbiosEntryPoint(Payload):
 
     def children(self) -> list[Parsed]:
         return list(self.structures)
+
+    def rows(self) -> Rows:
+        said = "" if self.number_of_structures is None else f" (entry point says {self.number_of_structures})"
+        out = [
+            ("anchor", printable(self.anchor)),
+            ("version", printable(self.version)),
+            ("checksum", ok_text(self.checksum_ok)),
+            ("table", f"{hexa(self.table_address)} length {self.table_length:#x} (used {self.table_used:#x})"),
+            ("structures", f"{len(self.structures)}{said}"),
+            ("types", " ".join(f"{t}x{n}" for t, n in self.type_counts.items())),
+        ]
+        if self.intermediate_checksum_ok is not None:
+            out.insert(3, ("_DMI_ checksum", ok_text(self.intermediate_checksum_ok)))
+        return out
+
+    def tables(self) -> list[TableView]:
+        """The first strings of the structures that name the machine (types 0-4 and 17), when any has strings."""
+        named: list[tuple[str, ...]] = [
+            (str(s.type), printable(s.type_name), f"{s.handle:#06x}", printable(" | ".join(s.strings[:4])))
+            for s in self.structures
+            if s.type in NAMED_TYPES and s.strings
+        ]
+        if not named:
+            return []
+        return [TableView("SMBIOS strings (types 0-4, 17)", ("type", "name", "handle", "strings"), named)]
 
     def extents(self) -> list[Extent]:
         out = super().extents()

@@ -1,8 +1,11 @@
 """LINUX_EFI_TPM_EVENT_LOG (the firmware TPM log the Linux stub copies) and the
 TCG2 / CC final events tables.
 
-Layouts: :mod:`efitables.schemas.payloads.tcg`. Checks (config-tables.md 7-8,
-Linux drivers/firmware/efi/tpm.c): log version 1 (TCG 1.2) or 2 (crypto-agile);
+Layouts: :mod:`efitables.schemas.payloads.tcg`. Checks (torvalds/linux
+include/linux/efi.h@v6.12.117 ``struct linux_efi_tpm_eventlog``, read as
+drivers/firmware/efi/tpm.c@v6.12.117 does; the Spec ID event and TCG_PCR_EVENT2
+records of the TCG PC Client Platform Firmware Profile, EFI_TCG2_FINAL_EVENTS_TABLE
+of the TCG EFI Protocol Specification): log version 1 (TCG 1.2) or 2 (crypto-agile);
 for version 2 the first record is a TCG 1.2 ``EV_NO_ACTION`` event carrying
 ``Spec ID Event03`` and the digest sizes; the records are counted by a bounded
 walk. The final events tables are decoded to their header (version, count).

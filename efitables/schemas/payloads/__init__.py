@@ -1,1 +1,1 @@
-"""construct declarations of configuration-table payloads (shared/spec/config-tables.md)."""
+"""construct declarations of configuration-table payloads; each module names the headers it follows."""

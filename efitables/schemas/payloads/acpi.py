@@ -5,7 +5,8 @@ Sources: tianocore/edk2 MdePkg/Include/IndustryStandard/Acpi10.h@c5aa7e7d94c0
 (``EFI_ACPI_2_0_ROOT_SYSTEM_DESCRIPTION_POINTER``), MdePkg/Include/IndustryStandard/Acpi.h
 (``EFI_ACPI_DESCRIPTION_HEADER``), all packed; torvalds/linux
 drivers/acpi/acpica/tbxfroot.c@v6.12.117 (``acpi_tb_validate_rsdp``) and
-include/acpi/acconfig.h@v6.12.117 (checksum lengths). See shared/spec/config-tables.md 1.
+include/acpi/acconfig.h@v6.12.117 (checksum lengths). ACPI 6.5 §5.2.5.3 (RSDP), §5.2.6
+(system description table header), §5.2.7-5.2.8 (RSDT, XSDT).
 """
 
 from __future__ import annotations

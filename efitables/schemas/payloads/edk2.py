@@ -7,7 +7,9 @@ Sources: tianocore/edk2 MdePkg/Include/Pi/PiHob.h@c5aa7e7d94c0
 MdePkg/Include/Guid/DebugImageInfoTable.h@c5aa7e7d94c0
 (``EFI_DEBUG_IMAGE_INFO_TABLE_HEADER``), MdePkg/Include/Pi/PiDxeCis.h
 (``DXE_SERVICES_SIGNATURE``), MdeModulePkg/Include/Guid/MemoryTypeInformation.h@c5aa7e7d94c0
-(``EFI_MEMORY_TYPE_INFORMATION``). See shared/spec/config-tables.md 18-22 and efi.md 5.3.
+(``EFI_MEMORY_TYPE_INFORMATION``), MdePkg/Include/Guid/ImageAuthentication.h@c5aa7e7d94c0
+(``EFI_IMAGE_EXECUTION_INFO_TABLE``); UEFI PI Specification vol. 2 (DXE Services Table)
+and vol. 3 (HOB code definitions).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Sources: tianocore/edk2 MdePkg/Include/Guid/SystemResourceTable.h@c5aa7e7d94c0
 (``EFI_SYSTEM_RESOURCE_TABLE``, ``EFI_SYSTEM_RESOURCE_ENTRY``);
-torvalds/linux drivers/firmware/efi/esrt.c@v6.12.117. See shared/spec/config-tables.md 6.
+torvalds/linux drivers/firmware/efi/esrt.c@v6.12.117; UEFI 2.10 "EFI System Resource Table".
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Flattened device tree header (DEVICE_TREE_GUID configuration table).
 
 Source: torvalds/linux scripts/dtc/libfdt/fdt.h@v6.12.117 (``struct fdt_header``,
-all fields big-endian). See shared/spec/config-tables.md 17.
+all fields big-endian); Devicetree Specification v0.4 §5.2 (header).
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ linux_efi_initrd``, ``struct efi_boot_memmap``, ``struct efi_unaccepted_memory``
 ``struct efi_mokvar_table_entry``, ``struct linux_efi_coco_secret_area``);
 include/uapi/linux/screen_info.h@v6.12.117 (``struct screen_info``, packed);
 arch/x86/include/asm/efi.h@v6.12.117 (``EFI_UNACCEPTED_UNIT_SIZE``).
-See shared/spec/config-tables.md 9-16.
 """
 
 from __future__ import annotations

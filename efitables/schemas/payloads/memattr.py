@@ -5,7 +5,7 @@ Sources: tianocore/edk2 MdePkg/Include/Guid/MemoryAttributesTable.h@c5aa7e7d94c0
 (``EFI_RT_PROPERTIES_TABLE``, pack(1)); torvalds/linux include/linux/efi.h@v6.12.117
 (``efi_memory_attributes_table_t``, ``efi_properties_table_t``,
 ``efi_rt_properties_table_t``); drivers/firmware/efi/memattr.c@v6.12.117.
-See shared/spec/config-tables.md 3-5. The descriptors that follow the
+UEFI 2.10 §4.6 (EFI Configuration Table & Properties Table). The descriptors that follow the
 attributes header are ``EFI_MEMORY_DESCRIPTOR`` (efitables.schemas.efi_memmap)
 at a stride of ``DescriptorSize``.
 """

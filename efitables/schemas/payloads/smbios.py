@@ -3,7 +3,8 @@
 Sources: tianocore/edk2 MdePkg/Include/IndustryStandard/SmBios.h@c5aa7e7d94c0
 (``SMBIOS_TABLE_ENTRY_POINT``, ``SMBIOS_TABLE_3_0_ENTRY_POINT``,
 ``SMBIOS_STRUCTURE``; packed); torvalds/linux drivers/firmware/dmi_scan.c@v6.12.117
-(``dmi_present``, ``dmi_smbios3_present``). See shared/spec/config-tables.md 2.
+(``dmi_present``, ``dmi_smbios3_present``). SMBIOS DSP0134 3.x §5.2.1 (2.1 32-bit entry
+point), §5.2.2 (3.0 64-bit entry point), §6.1.2 (structure header), §6.1.3 (text strings).
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ Sources: torvalds/linux include/linux/efi.h@v6.12.117 (``struct
 linux_efi_tpm_eventlog``, ``struct efi_tcg2_final_events_table``),
 include/linux/tpm_eventlog.h@v6.12.117 (``tcg_pcr_event``, ``tcg_efi_specid_event_head``,
 ``tcg_pcr_event2_head``); drivers/firmware/efi/tpm.c@v6.12.117;
-tianocore/edk2 MdePkg/Include/Protocol/Tcg2Protocol.h@c5aa7e7d94c0.
-See shared/spec/config-tables.md 7-8.
+tianocore/edk2 MdePkg/Include/Protocol/Tcg2Protocol.h@c5aa7e7d94c0; TCG PC Client Platform
+Firmware Profile (``TCG_EfiSpecIDEvent``, ``TCG_PCR_EVENT2``) and TCG EFI Protocol Specification
+(``EFI_TCG2_FINAL_EVENTS_TABLE``).
 """
 
 from __future__ import annotations

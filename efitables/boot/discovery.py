@@ -15,18 +15,20 @@ Routes, in the order they are trusted:
 
 A scan candidate needs either the setup-header identity (``HdrS``, boot_flag
 0xAA55, version 2.00-2.ff) or the EFI-stub identity (``EL64``/``EL32`` with a
-sane ``efi_info`` and sane E820 entries; real-world.md: the stub's zero page has
-no ``HdrS``). Candidates are scored; each point comes with its reason.
+sane ``efi_info`` and sane E820 entries): on a native EFI-stub boot the zero page
+is a zeroed page in which ``efi_pe_entry`` sets only root_flags, vid_mode,
+type_of_loader (0x21) and the command line, so it has no ``HdrS``, version or
+boot_flag (torvalds/linux drivers/firmware/efi/libstub/x86-stub.c@v6.12.117).
+Candidates are scored; each point comes with its reason.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from efitables.efi.scan import CHUNK, KERNEL_COPY_ALIGN
+from efitables.efi.scan import CHUNK, KERNEL_COPY_ALIGN, PAGE
 from efitables.efi.scan import scan as signature_scan
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
@@ -34,15 +36,29 @@ from efitables.kernel import kallsyms
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.memory.vmcoreinfo import KERNEL_MAP_BASE
 from efitables.schemas.boot_params import (
-    BOOT_E820_ENTRY_STRUCT,
+    BOOT_E820_ENTRY_FAST,
+    BOOT_E820_ENTRY_SIZE,
     BOOT_FLAG,
+    BOOT_FLAG_FAST,
+    BOOT_FLAG_OFFSET,
     BOOT_PARAMS_SIZE,
+    E820_ENTRIES_OFFSET,
     E820_MAX_ENTRIES_ZEROPAGE,
     E820_TABLE_OFFSET,
+    E820_TYPE_RAM,
     E820_TYPES,
+    EFI_INFO_OFFSET,
     HDRS_MAGIC,
+    HEADER_MAGIC_OFFSET,
+    HEADER_VERSION_FAST,
+    SENTINEL_OFFSET,
+    SETUP_HEADER_VERSION_MAX,
+    SETUP_HEADER_VERSION_MIN,
+    TYPE_OF_LOADER_OFFSET,
 )
-from efitables.schemas.efi_info import EFI32_LOADER_SIGNATURE, EFI64_LOADER_SIGNATURE
+from efitables.schemas.efi_info import EFI32_LOADER_SIGNATURE, EFI64_LOADER_SIGNATURE, EFI_INFO_FAST, EFI_INFO_HI_SHIFT
+from efitables.schemas.efi_memmap import EFI_MEMORY_DESCRIPTOR_VERSION, descriptor_size_plausible
+from efitables.schemas.efi_tables import EFI_SYSTEM_TABLE_SIGNATURE_BYTES
 
 NO_BOOT_PARAMS = register(
     "BOOT-PARAMS-NOT-FOUND",
@@ -54,8 +70,8 @@ NO_BOOT_PARAMS = register(
 
 #: Candidates kept from a scan (a dump full of copies is hostile).
 MAX_CANDIDATES = 256
-_E820 = struct.Struct(BOOT_E820_ENTRY_STRUCT)
-_EFI_INFO = struct.Struct("<8I")
+#: How much of the EFI memory map is probed for presence in the dump.
+MEMMAP_PROBE_BYTES = PAGE
 
 
 @dataclass
@@ -136,33 +152,34 @@ def score_candidate(mem: PhysicalMemory, pa: int, found_by: str = "scan") -> Boo
         c.score += points
         c.reasons.append(f"{points:+d} {why}")
 
-    header, version = struct.unpack_from("<IH", page, 0x202)
-    boot_flag = struct.unpack_from("<H", page, 0x1FE)[0]
-    hdr_ok = header == HDRS_MAGIC and boot_flag == BOOT_FLAG and 0x200 <= version <= 0x2FF
+    header, version = HEADER_VERSION_FAST.unpack_from(page, HEADER_MAGIC_OFFSET)
+    boot_flag = BOOT_FLAG_FAST.unpack_from(page, BOOT_FLAG_OFFSET)[0]
+    version_ok = SETUP_HEADER_VERSION_MIN <= version <= SETUP_HEADER_VERSION_MAX
+    hdr_ok = header == HDRS_MAGIC and boot_flag == BOOT_FLAG and version_ok
     if header == HDRS_MAGIC:
-        add(30, "'HdrS' at +0x202")
+        add(30, f"'HdrS' at +{HEADER_MAGIC_OFFSET:#x}")
         if boot_flag == BOOT_FLAG:
-            add(10, "boot_flag 0xAA55")
+            add(10, f"boot_flag 0x{BOOT_FLAG:04X}")
         else:
             add(-10, f"boot_flag {boot_flag:#06x}")
-        if 0x200 <= version <= 0x2FF:
+        if version_ok:
             add(10, f"protocol {version >> 8}.{version & 0xFF:02d}")
         else:
             add(-20, f"version {version:#06x} outside 2.00-2.ff")
 
-    sig, st_lo, dsize, dver, mm_lo, mm_size, st_hi, mm_hi = _EFI_INFO.unpack_from(page, 0x1C0)
+    sig, st_lo, dsize, dver, mm_lo, mm_size, st_hi, mm_hi = EFI_INFO_FAST.unpack_from(page, EFI_INFO_OFFSET)
     efi_ok = False
     if sig in (EFI64_LOADER_SIGNATURE, EFI32_LOADER_SIGNATURE):
-        add(20, f"{'EL64' if sig == EFI64_LOADER_SIGNATURE else 'EL32'} at +0x1c0")
-        systab, memmap = st_lo | st_hi << 32, mm_lo | mm_hi << 32
+        add(20, f"{'EL64' if sig == EFI64_LOADER_SIGNATURE else 'EL32'} at +{EFI_INFO_OFFSET:#x}")
+        systab, memmap = st_lo | st_hi << EFI_INFO_HI_SHIFT, mm_lo | mm_hi << EFI_INFO_HI_SHIFT
         problems = []
         if not 0 < systab < MAX_PHYS_ADDR:
             problems.append(f"efi_systab {systab:#x}")
-        if dsize < 40 or dsize % 8 or dsize > 4096:
+        if not descriptor_size_plausible(dsize):
             problems.append(f"efi_memdesc_size {dsize}")
         elif mm_size % dsize or mm_size == 0:
             problems.append(f"efi_memmap_size {mm_size:#x}")
-        if dver != 1:
+        if dver != EFI_MEMORY_DESCRIPTOR_VERSION:
             problems.append(f"efi_memdesc_version {dver}")
         if not 0 < memmap < MAX_PHYS_ADDR:
             problems.append(f"efi_memmap {memmap:#x}")
@@ -171,36 +188,37 @@ def score_candidate(mem: PhysicalMemory, pa: int, found_by: str = "scan") -> Boo
         else:
             efi_ok = True
             add(15, "efi_info sane (system table, descriptor size, map size)")
-            if mem.is_readable(memmap, min(mm_size, 4096)):
+            if mem.is_readable(memmap, min(mm_size, MEMMAP_PROBE_BYTES)):
                 add(5, "EFI memory map is in the dump")
-            if mem.is_readable(systab, 8) and mem.read(systab, 8) == b"IBI SYST":
+            sig_len = len(EFI_SYSTEM_TABLE_SIGNATURE_BYTES)
+            if mem.is_readable(systab, sig_len) and mem.read(systab, sig_len) == EFI_SYSTEM_TABLE_SIGNATURE_BYTES:
                 add(10, "efi_systab points at 'IBI SYST'")
 
-    n = page[0x1E8]
+    n = page[E820_ENTRIES_OFFSET]
     e820_ok = False
     if n == 0:
         add(-10, "e820_entries 0 (a cached kernel image or an unused copy)")
     elif n > E820_MAX_ENTRIES_ZEROPAGE:
-        add(-30, f"e820_entries {n} > 128")
+        add(-30, f"e820_entries {n} > {E820_MAX_ENTRIES_ZEROPAGE}")
     else:
         bad = 0
         ram = 0
         for i in range(n):
-            addr, size, typ = _E820.unpack_from(page, E820_TABLE_OFFSET + 20 * i)
+            addr, size, typ = BOOT_E820_ENTRY_FAST.unpack_from(page, E820_TABLE_OFFSET + BOOT_E820_ENTRY_SIZE * i)
             if size == 0 or addr + size > 1 << 64 or typ not in E820_TYPES:
                 bad += 1
-            elif typ == 1:
+            elif typ == E820_TYPE_RAM:
                 ram += size
         if bad == 0 and ram > 0:
             e820_ok = True
             add(10, f"{n} sane E820 entries ({ram >> 20} MiB RAM)")
         else:
             add(-5 * min(bad, 6), f"{bad} of {n} E820 entries not sane" if bad else "no RAM in E820")
-    if page[0x210]:
-        add(5, f"type_of_loader {page[0x210]:#04x}")
-    if page[0x1EF] == 0:
+    if page[TYPE_OF_LOADER_OFFSET]:
+        add(5, f"type_of_loader {page[TYPE_OF_LOADER_OFFSET]:#04x}")
+    if page[SENTINEL_OFFSET] == 0:
         add(2, "sentinel 0")
-    if pa % 4096 == 0:
+    if pa % PAGE == 0:
         add(3, "page-aligned")
 
     if hdr_ok:

@@ -7,7 +7,9 @@ Routes, in the order they are trusted:
    a zero page (given with ``--boot-params``, found by the boot_params
    discovery, or a page the scan found with ``EL64``/``EL32`` at +0x1C0).
 3. ``EFI_SYSTEM_TABLE_POINTER``: EDK2's debug structure on a 4 MiB boundary
-   (shared/spec/efi.md 3.4), when the scan meets one with a valid CRC.
+   (tianocore/edk2 MdePkg/Include/Guid/DebugImageInfoTable.h and
+   MdeModulePkg/Core/Dxe/Misc/DebugImageInfo.c@c5aa7e7d94c0), when the scan
+   meets one with a valid CRC.
 4. ``scan``: ``IBI SYST`` anywhere, accepted only if header size, revision,
    ``Reserved`` and the CRC32 are right and the configuration table pointer is
    plausible. Decoys (right signature, wrong size or CRC) are listed as rejected.
@@ -18,8 +20,6 @@ uses it (kallsyms) where the kernel exports the symbols.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from dataclasses import dataclass, field
 
 from efitables.efi.efi_info import EfiInfo, read_efi_info
@@ -27,9 +27,20 @@ from efitables.efi.scan import ScanHits
 from efitables.efi.systab import MAX_CONFIG_TABLES, quick_check
 from efitables.errors import MemoryReadError
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
-from efitables.schemas.efi_tables import EFI_SYSTEM_TABLE_SIGNATURE, efi_crc32
-
-FOUR_MIB = 4 << 20
+from efitables.schemas.efi_tables import (
+    EFI_SYSTEM_TABLE_32_TABLES_FAST,
+    EFI_SYSTEM_TABLE_32_TABLES_OFF,
+    EFI_SYSTEM_TABLE_64_TABLES_FAST,
+    EFI_SYSTEM_TABLE_64_TABLES_OFF,
+    EFI_SYSTEM_TABLE_POINTER_ALIGNMENT,
+    EFI_SYSTEM_TABLE_POINTER_FAST,
+    EFI_SYSTEM_TABLE_POINTER_SIZE,
+    EFI_SYSTEM_TABLE_SIGNATURE,
+    EFI_TABLE_HEADER_FAST,
+    EFI_TABLE_HEADER_SIZE,
+    efi_crc32,
+    efi_system_table_pointer_crc32,
+)
 
 
 @dataclass
@@ -91,26 +102,26 @@ class SystabDiscovery:
 def check_candidate(mem: PhysicalMemory, pa: int) -> Candidate:
     """Cheap checks (struct + one CRC) of a signature hit; no construct parse."""
     try:
-        head = mem.read(pa, 24)
+        head = mem.read(pa, EFI_TABLE_HEADER_SIZE)
     except MemoryReadError as e:
         return Candidate(pa, False, f"unreadable: {e.reason}")
     ok, reason, bits = quick_check(head)
     if not ok:
         ptr = check_systab_pointer(mem, pa)
         return ptr if ptr is not None else Candidate(pa, False, reason, bits)
-    hsize = struct.unpack_from("<I", head, 12)[0]
+    _sig, _rev, hsize, _crc, _res = EFI_TABLE_HEADER_FAST.unpack_from(head)
     try:
         raw = mem.read(pa, hsize)
     except MemoryReadError as e:
         return Candidate(pa, False, f"table truncated: {e.reason}", bits)
-    crc = struct.unpack_from("<I", raw, 16)[0]
+    crc = EFI_TABLE_HEADER_FAST.unpack_from(raw)[3]  # CRC32, as read with the whole table
     calc = efi_crc32(raw, hsize)
     if calc != crc:
         return Candidate(pa, False, f"CRC32 {crc:#010x} does not match computed {calc:#010x}", bits)
     if bits == 64:
-        nr, ct = struct.unpack_from("<QQ", raw, 0x68)
+        nr, ct = EFI_SYSTEM_TABLE_64_TABLES_FAST.unpack_from(raw, EFI_SYSTEM_TABLE_64_TABLES_OFF)
     else:
-        nr, ct = struct.unpack_from("<II", raw, 0x40)
+        nr, ct = EFI_SYSTEM_TABLE_32_TABLES_FAST.unpack_from(raw, EFI_SYSTEM_TABLE_32_TABLES_OFF)
     if nr > MAX_CONFIG_TABLES:
         return Candidate(pa, False, f"NumberOfTableEntries {nr} is absurd", bits)
     if nr and ct == 0:
@@ -120,17 +131,16 @@ def check_candidate(mem: PhysicalMemory, pa: int) -> Candidate:
 
 def check_systab_pointer(mem: PhysicalMemory, pa: int) -> Candidate | None:
     """EDK2's EFI_SYSTEM_TABLE_POINTER at a 4 MiB boundary with a valid CRC, or None."""
-    if pa % FOUR_MIB:
+    if pa % EFI_SYSTEM_TABLE_POINTER_ALIGNMENT:
         return None
     try:
-        raw = bytearray(mem.read(pa, 24))
+        raw = mem.read(pa, EFI_SYSTEM_TABLE_POINTER_SIZE)
     except MemoryReadError:
         return None
-    sig, base, crc = struct.unpack_from("<QQI", raw)
+    sig, base, crc = EFI_SYSTEM_TABLE_POINTER_FAST.unpack_from(raw)
     if sig != EFI_SYSTEM_TABLE_SIGNATURE:
         return None
-    raw[16:20] = b"\0\0\0\0"
-    if zlib.crc32(raw) & 0xFFFFFFFF != crc or not 0 < base < MAX_PHYS_ADDR:
+    if efi_system_table_pointer_crc32(raw) != crc or not 0 < base < MAX_PHYS_ADDR:
         return None
     return Candidate(
         pa,

@@ -13,6 +13,8 @@ the first expanded character is the symbol type. The address is
 ``relative_base - 1 - offset`` for a negative one
 (CONFIG_KALLSYMS_ABSOLUTE_PERCPU, kernels before v6.13). Kernel-image
 addresses become physical as ``virt - __START_KERNEL_map + phys_base``.
+The tables' element types and the length encoding are
+:mod:`efitables.schemas.kallsyms`.
 
 The whole table is decoded once per dump, in one bounded pass (the names table
 is read in a single window of at most :data:`MAX_NAMES_BYTES`), and cached.
@@ -20,12 +22,21 @@ is read in a single window of at most :data:`MAX_NAMES_BYTES`), and cached.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from efitables.errors import MemoryReadError
 from efitables.memory.base import PhysicalMemory
 from efitables.memory.vmcoreinfo import KERNEL_MAP_BASE, symbol_to_phys, vmcoreinfo_int
+from efitables.schemas.kallsyms import (
+    KALLSYMS_NAME_LEN_BIG,
+    KALLSYMS_NAME_LEN_HIGH_SHIFT,
+    KALLSYMS_NAME_LEN_LOW_MASK,
+    KALLSYMS_OFFSET_SIZE,
+    KALLSYMS_TOKEN_INDEX_FAST,
+    KALLSYMS_TOKEN_INDEX_SIZE,
+    KSYM_NAME_LEN,
+    kallsyms_offsets_fast,
+)
 
 KEYS = (
     "kallsyms_names",
@@ -38,7 +49,6 @@ KEYS = (
 #: A v6.x kernel has ~100k-250k symbols; names take ~12 bytes each.
 MAX_SYMBOLS = 1 << 20
 MAX_NAMES_BYTES = 32 << 20
-KSYM_NAME_LEN = 512
 
 
 @dataclass
@@ -102,9 +112,13 @@ def _load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
         if not 0 < num <= MAX_SYMBOLS:
             return Kallsyms(f"kallsyms_num_syms {num} is implausible")
         rel_base = mem.read_u64(pa["kallsyms_relative_base"], "kallsyms_relative_base")
-        token_index = struct.unpack("<256H", mem.read(pa["kallsyms_token_index"], 512, "kallsyms_token_index"))
+        token_index = KALLSYMS_TOKEN_INDEX_FAST.unpack(
+            mem.read(pa["kallsyms_token_index"], KALLSYMS_TOKEN_INDEX_SIZE, "kallsyms_token_index")
+        )
         table = mem.read(pa["kallsyms_token_table"], max(token_index) + KSYM_NAME_LEN, "kallsyms_token_table")
-        offsets = struct.unpack(f"<{num}i", mem.read(pa["kallsyms_offsets"], 4 * num, "kallsyms_offsets"))
+        offsets = kallsyms_offsets_fast(num).unpack(
+            mem.read(pa["kallsyms_offsets"], KALLSYMS_OFFSET_SIZE * num, "kallsyms_offsets")
+        )
         names_pa = pa["kallsyms_names"]
         # the names end before the next kallsyms table the linker placed after them (scripts/kallsyms.c)
         after = [v for v in pa.values() if v > names_pa]
@@ -124,10 +138,10 @@ def _load(mem: PhysicalMemory, info: dict[str, str] | None) -> Kallsyms:
             return Kallsyms(f"kallsyms_names ends after {i} of {num} symbols")
         n = names[off]
         off += 1
-        if n & 0x80:
+        if n & KALLSYMS_NAME_LEN_BIG:
             if off >= n_names:
                 return Kallsyms(f"kallsyms_names ends after {i} of {num} symbols")
-            n = (n & 0x7F) | names[off] << 7
+            n = (n & KALLSYMS_NAME_LEN_LOW_MASK) | names[off] << KALLSYMS_NAME_LEN_HIGH_SHIFT
             off += 1
         if n > KSYM_NAME_LEN or off + n > n_names:
             return Kallsyms(f"kallsyms_names entry {i} has length {n}: not a kallsyms table")

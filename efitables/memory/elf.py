@@ -6,10 +6,11 @@ from the ``PT_LOAD`` program headers: ``p_paddr`` is the physical address,
 zero. ``PT_NOTE`` segments carry the VMCOREINFO note (name ``VMCOREINFO``,
 type 0) and per-CPU state.
 
-Sources: the System V ABI (ELF program headers and notes); QEMU dump/dump.c
-(``dump-guest-memory`` writes ``p_paddr`` as guest physical addresses); Linux
-fs/proc/vmcore.c (vmcore segments, whose kernel-text ``PT_LOAD`` duplicates a
-part of the direct-map ones).
+Sources: the System V ABI (ELF program headers and notes) and torvalds/linux
+include/uapi/linux/elf.h@v6.12.117 (``Elf64_Phdr``, ``Elf64_Nhdr``); qemu/qemu
+dump/dump.c@v7.2.0 (``dump-guest-memory`` writes ``p_paddr`` as guest physical
+addresses); torvalds/linux fs/proc/vmcore.c@v6.12.117 (vmcore segments, whose
+kernel-text ``PT_LOAD`` duplicates a part of the direct-map ones).
 """
 
 from __future__ import annotations

@@ -15,12 +15,13 @@ LiME writes one range per "System RAM" resource of /proc/iomem, so ranges are
 sorted and do not overlap in a well-formed file. The headers are indexed once
 at open (one 32-byte read per range, at most :data:`MAX_RANGES`); the data is
 read on demand with pread (a file that shrinks gives a read error, not SIGBUS).
-LiME's optional ``compress=1`` output is a single deflate stream of this whole
+LiME's optional ``compress=1`` output is a single zlib stream of this whole
 layout: it has no header to sniff and must be inflated first (``zlib-flate -uncompress`` or Python's ``zlib``).
 
-Sources: 504ensicsLabs/LiME src/lime.h (``lime_mem_range_header``,
-``LIME_MAGIC``) and src/main.c (``write_lime_header``: version 1, ``e_addr =
-res->end``, inclusive).
+Sources: 504ensicsLabs/LiME src/lime.h@v1.12.0 (``lime_mem_range_header``,
+``LIME_MAGIC``), src/main.c@v1.12.0 (``write_lime_header``: version 1, ``e_addr =
+res->end``, inclusive) and docs/README.md@v1.12.0 ("LiME Memory Range Header
+Version 1 Specification"; ``compress=1`` output "will be in the zlib format").
 """
 
 from __future__ import annotations

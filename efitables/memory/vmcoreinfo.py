@@ -1,7 +1,21 @@
 """VMCOREINFO text: ``KEY=VALUE`` lines the Linux kernel exports for dump tools.
 
-Source: torvalds/linux kernel/vmcore_info.c@v6.12.117, include/linux/vmcore_info.h,
-arch/x86/kernel/vmcore_info_64.c (see shared/spec/boot.md section 6).
+One ``KEY=VALUE`` per line, newline-terminated ASCII, in a page-sized buffer
+(``VMCOREINFO_BYTES`` = PAGE_SIZE) that dumps carry as the descriptor of an ELF
+note named ``VMCOREINFO`` (type 0). The value's encoding depends on the macro
+that wrote the key: ``SYMBOL(name)`` ``%lx`` (hex without ``0x``), ``SIZE(...)``,
+``OFFSET(...)`` and ``LENGTH(...)`` ``%lu``, ``NUMBER(name)`` ``%ld`` (signed
+decimal), ``PAGESIZE`` ``%ld``; x86-64 adds ``KERNELOFFSET`` as ``%lx``, and a
+few keys print hex with a ``0x`` prefix (``NUMBER(VMALLOC_START)``).
+``__START_KERNEL_map`` is where the x86-64 kernel image is mapped.
+
+Sources: torvalds/linux include/linux/vmcore_info.h@v6.12.117 (``VMCOREINFO_*``
+macros, ``VMCOREINFO_BYTES``, ``VMCOREINFO_NOTE_NAME``), kernel/vmcore_info.c@v6.12.117
+(``crash_save_vmcoreinfo_init``, ``vmcoreinfo_append_str``),
+arch/x86/kernel/vmcore_info_64.c@v6.12.117 (``arch_crash_save_vmcoreinfo``:
+``NUMBER(phys_base)``, ``SYMBOL(init_top_pgt)``, ``KERNELOFFSET``) and
+arch/x86/include/asm/page_64_types.h@v6.12.117 (``__START_KERNEL_map``). In
+v6.1 the same code is in kernel/crash_core.c and arch/x86/kernel/crash_core_64.c.
 """
 
 from __future__ import annotations
@@ -24,7 +38,7 @@ def parse_vmcoreinfo(data: bytes) -> dict[str, str]:
 
 
 def vmcoreinfo_int(info: dict[str, str], key: str) -> int | None:
-    """A value as an integer using the encoding of its key family (boot.md 6.2)."""
+    """A value as an integer using the encoding of its key family (see the module docstring)."""
     value = info.get(key)
     if value is None:
         return None

@@ -6,8 +6,14 @@ Sources: torvalds/linux arch/x86/include/uapi/asm/bootparam.h@v6.12.117
 include/uapi/linux/screen_info.h, include/uapi/linux/apm_bios.h,
 arch/x86/include/uapi/asm/ist.h, include/uapi/video/edid.h,
 include/uapi/linux/edd.h (``edd_info``), Documentation/arch/x86/boot.rst and
-zero-page.rst; arch/x86/include/asm/e820/types.h (E820 type names).
-See shared/spec/boot.md 2-3. Every struct here is packed; all little-endian.
+zero-page.rst (all @v6.12.117); arch/x86/include/asm/e820/types.h@v6.12.117
+(E820 type names); arch/x86/include/uapi/asm/bootparam.h@cd0d9d92c8bb (mainline,
+``XLF_MEM_ENCRYPTION``). Every struct here is packed; all little-endian.
+
+The offsets the cheap (``struct``) checks use (``*_OFFSET``) and their ``*_FAST``
+``struct.Struct`` objects are derived from :data:`BOOT_PARAMS` below; the table
+:data:`OFFSETS` holds the kernel's documented values (zero-page.rst), which the
+tests hold the schema to.
 
 ``efi_info`` is :data:`efitables.schemas.efi_info.EFI_INFO` (not redefined).
 Padding is declared with the kernel's names (``_pad2`` ...) and parsed as bytes,
@@ -19,24 +25,24 @@ from __future__ import annotations
 
 import construct as cs
 
+from efitables.schemas.common import fast_struct, field_offset, field_size, struct_format
 from efitables.schemas.efi_info import BOOT_PARAMS_EFI_INFO_OFFSET, EFI_INFO
 
 BOOT_PARAMS_SIZE = 0x1000
-SETUP_HEADER_OFFSET = 0x1F1
 SETUP_HEADER_SIZE = 0x7B
-BOOT_FLAG_OFFSET = 0x1FE
-HEADER_MAGIC_OFFSET = 0x202
-VERSION_OFFSET = 0x206
-E820_ENTRIES_OFFSET = 0x1E8
-E820_TABLE_OFFSET = 0x2D0
 E820_MAX_ENTRIES_ZEROPAGE = 128
 BOOT_E820_ENTRY_SIZE = 20
 EDDMAXNR = 6
 EDD_MBR_SIG_MAX = 16
-EFI_INFO_OFFSET = BOOT_PARAMS_EFI_INFO_OFFSET
 
 BOOT_FLAG = 0xAA55
 HDRS_MAGIC = 0x53726448  # "HdrS"
+#: Its two u16 halves ("Hd" at +0, "rS" at +2), for vector compares at 2-byte granularity.
+HDRS_MAGIC_LO16 = HDRS_MAGIC & 0xFFFF
+HDRS_MAGIC_HI16 = HDRS_MAGIC >> 16
+#: Boot protocol versions with a setup header: 2.00 (``HdrS`` appeared) .. 2.ff (boot.rst).
+SETUP_HEADER_VERSION_MIN = 0x0200
+SETUP_HEADER_VERSION_MAX = 0x02FF
 #: COMMAND_LINE_SIZE on x86 (arch/x86/include/asm/setup.h); cmdline_size is 2047.
 COMMAND_LINE_SIZE = 2048
 OLPC_OFW_MAGIC = 0x2057464F  # "OFW "
@@ -50,7 +56,7 @@ XLOADFLAGS = {
     "XLF_EFI_KEXEC": 0x10,
     "XLF_5LEVEL": 0x20,
     "XLF_5LEVEL_ENABLED": 0x40,
-    "XLF_MEM_ENCRYPTION": 0x80,  # mainline only (boot.md 3)
+    "XLF_MEM_ENCRYPTION": 0x80,  # mainline only (bootparam.h@cd0d9d92c8bb), not v6.12
 }
 
 #: Boot loader IDs of ``type_of_loader`` (Documentation/arch/x86/boot.rst).
@@ -78,7 +84,8 @@ LOADER_IDS = {
 
 SECURE_BOOT = {0: "unset", 1: "unknown", 2: "disabled", 3: "enabled"}
 
-#: E820 types (arch/x86/include/asm/e820/types.h; 6 from Xen, boot.md 2.3).
+#: E820 types (arch/x86/include/asm/e820/types.h@v6.12.117; 6 has no Linux name: it is the
+#: ACPI specification's AddressRangeDisabled (System Address Map Interfaces), which Xen also uses).
 E820_TYPES = {
     1: "E820_TYPE_RAM",
     2: "E820_TYPE_RESERVED",
@@ -244,8 +251,9 @@ BOOT_E820_ENTRY = cs.Struct(
     "type" / cs.Int32ul,
 )
 assert BOOT_E820_ENTRY.sizeof() == BOOT_E820_ENTRY_SIZE
-#: The fast path for bulk decoding.
-BOOT_E820_ENTRY_STRUCT = "<QQI"
+#: The fast path for bulk decoding: (addr, size, type) from the schema's format.
+BOOT_E820_ENTRY_STRUCT = struct_format(BOOT_E820_ENTRY)
+BOOT_E820_ENTRY_FAST = fast_struct(BOOT_E820_ENTRY)
 
 EDD_INFO = cs.Struct(
     "device" / cs.Int8ul,
@@ -297,7 +305,34 @@ BOOT_PARAMS = cs.Struct(
 )
 assert BOOT_PARAMS.sizeof() == BOOT_PARAMS_SIZE
 
-#: Offsets the cheap (``struct``) checks use; asserted against the schema in tests.
+# -- offsets and fast paths, derived from BOOT_PARAMS --------------------------------------
+SETUP_HEADER_OFFSET = field_offset(BOOT_PARAMS, "hdr")
+ACPI_RSDP_ADDR_OFFSET = field_offset(BOOT_PARAMS, "acpi_rsdp_addr")
+EXT_CMD_LINE_PTR_OFFSET = field_offset(BOOT_PARAMS, "ext_cmd_line_ptr")
+CC_BLOB_ADDRESS_OFFSET = field_offset(BOOT_PARAMS, "cc_blob_address")
+EFI_INFO_OFFSET = field_offset(BOOT_PARAMS, "efi_info")
+assert EFI_INFO_OFFSET == BOOT_PARAMS_EFI_INFO_OFFSET
+EFI_LOADER_SIGNATURE_OFFSET = field_offset(BOOT_PARAMS, "efi_info.efi_loader_signature")
+E820_ENTRIES_OFFSET = field_offset(BOOT_PARAMS, "e820_entries")
+SENTINEL_OFFSET = field_offset(BOOT_PARAMS, "sentinel")
+BOOT_FLAG_OFFSET = field_offset(BOOT_PARAMS, "hdr.boot_flag")
+HEADER_MAGIC_OFFSET = field_offset(BOOT_PARAMS, "hdr.header")
+VERSION_OFFSET = field_offset(BOOT_PARAMS, "hdr.version")
+TYPE_OF_LOADER_OFFSET = field_offset(BOOT_PARAMS, "hdr.type_of_loader")
+CMD_LINE_PTR_OFFSET = field_offset(BOOT_PARAMS, "hdr.cmd_line_ptr")
+SETUP_DATA_PTR_OFFSET = field_offset(BOOT_PARAMS, "hdr.setup_data")
+E820_TABLE_OFFSET = field_offset(BOOT_PARAMS, "e820_table")
+assert field_size(BOOT_PARAMS, "hdr") == SETUP_HEADER_SIZE
+
+#: ``hdr.boot_flag`` (u16), at BOOT_FLAG_OFFSET.
+BOOT_FLAG_FAST = fast_struct(BOOT_PARAMS, "hdr.boot_flag")
+#: ``hdr.header`` and ``hdr.version`` (adjacent), at HEADER_MAGIC_OFFSET.
+HEADER_VERSION_FAST = fast_struct(BOOT_PARAMS, "hdr.header", "hdr.version")
+#: ``e820_entries`` (u8), ``type_of_loader`` (u8) and ``sentinel`` (u8) are read as ``page[offset]``.
+assert field_size(BOOT_PARAMS, "e820_entries") == field_size(BOOT_PARAMS, "hdr.type_of_loader") == 1
+assert field_size(BOOT_PARAMS, "sentinel") == 1
+
+#: The kernel's documented offsets (zero-page.rst, bootparam.h comments); the schema is tested against them.
 OFFSETS = {
     "acpi_rsdp_addr": 0x070,
     "ext_ramdisk_image": 0x0C0,

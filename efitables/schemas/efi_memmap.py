@@ -3,17 +3,24 @@
 Sources: tianocore/edk2 MdePkg/Include/Uefi/UefiSpec.h (``EFI_MEMORY_DESCRIPTOR``,
 ``EFI_MEMORY_*`` attributes) and MdePkg/Include/Uefi/UefiMultiPhase.h
 (``EFI_MEMORY_TYPE``); torvalds/linux include/linux/efi.h (``efi_memory_desc_t``,
-``EFI_*`` type names). See shared/spec/efi.md 6. The array stride is the
-firmware's ``DescriptorSize`` (48 from EDK2, 40 from kexec-tools), never 40.
+``EFI_*`` type names); EDK2 at c5aa7e7d94c0, Linux at v6.12.117. The array
+stride is the firmware's ``DescriptorSize`` (48 from EDK2, which pads on purpose
+in MdeModulePkg/Core/Dxe/Mem/Page.c; 40 from kexec-tools), never 40.
 """
 
 from __future__ import annotations
 
 import construct as cs
 
+from efitables.schemas.common import fast_struct, struct_format
+
 EFI_PAGE_SIZE = 4096
 EFI_MEMORY_DESCRIPTOR_SIZE = 40
 EFI_MEMORY_DESCRIPTOR_VERSION = 1
+#: A ``DescriptorSize`` is at least the struct, a multiple of 8 (its natural alignment,
+#: the u64 fields), and, as a sanity bound of this parser, at most one page.
+EFI_MEMORY_DESCRIPTOR_ALIGN = 8
+EFI_MEMORY_DESCRIPTOR_SIZE_MAX = 4096
 
 # Linux names (include/linux/efi.h); EDK2's in comments.
 EFI_MEMORY_TYPE = {
@@ -68,8 +75,16 @@ EFI_MEMORY_DESCRIPTOR = cs.Struct(
 )
 assert EFI_MEMORY_DESCRIPTOR.sizeof() == EFI_MEMORY_DESCRIPTOR_SIZE
 
-#: The fast path: the same 40 bytes for bulk decoding with ``struct``.
-EFI_MEMORY_DESCRIPTOR_STRUCT = "<IIQQQQ"
+#: The fast path: the same 40 bytes for bulk decoding with ``struct``, from the schema.
+EFI_MEMORY_DESCRIPTOR_STRUCT = struct_format(EFI_MEMORY_DESCRIPTOR)
+EFI_MEMORY_DESCRIPTOR_FAST = fast_struct(EFI_MEMORY_DESCRIPTOR)
+
+
+def descriptor_size_plausible(size: int) -> bool:
+    """``DescriptorSize`` (``efi_memdesc_size``) could be a real stride: >= 40, a multiple of 8, <= 4096."""
+    return (
+        EFI_MEMORY_DESCRIPTOR_SIZE <= size <= EFI_MEMORY_DESCRIPTOR_SIZE_MAX and size % EFI_MEMORY_DESCRIPTOR_ALIGN == 0
+    )
 
 
 def attribute_names(attr: int) -> list[str]:

@@ -1,6 +1,7 @@
 """x86-64 page-table entries (4- and 5-level long-mode paging).
 
-Sources (shared/spec/paging.md): torvalds/linux
+Sources (the hardware definition is Intel SDM Vol. 3A ch. 4 and AMD APM Vol. 2,
+"Long-Mode Page Translation"; the values are as Linux encodes them): torvalds/linux
 arch/x86/include/asm/pgtable_types.h@v6.12.117 (``_PAGE_*`` bits),
 arch/x86/include/asm/page_64_types.h@v6.12.117 (``__PHYSICAL_MASK_SHIFT`` 52),
 arch/x86/include/asm/processor-flags.h@v6.12.117 (CR3/CR4 bits); the Linux
@@ -60,7 +61,8 @@ CR3_NOFLUSH = 1 << 63
 PTI_USER_PGD_BIT = 1 << 12  # PTI: user CR3 = kernel CR3 | (1 << PAGE_SHIFT)
 CR4_LA57 = 1 << 12
 
-#: Linux kexec / decompressor identity-map flags (paging.md 7).
+#: Linux kexec / decompressor identity-map flags (arch/x86/include/asm/pgtable_types.h@v6.12.117:
+#: ``__PAGE_KERNEL_LARGE_EXEC``, ``_KERNPG_TABLE_NOENC``; used by arch/x86/kernel/machine_kexec_64.c).
 KEXEC_LEAF_FLAGS = 0x1E3  # __PAGE_KERNEL_LARGE_EXEC = P|RW|A|D|PS|G
 KEXEC_TABLE_FLAGS = 0x063  # _KERNPG_TABLE_NOENC = P|RW|A|D
 

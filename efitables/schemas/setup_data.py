@@ -7,7 +7,8 @@ arch/x86/include/asm/setup_data.h@v6.12.117 (``pci_setup_rom``,
 ``efi_setup_data``); arch/x86/include/asm/sev.h (``cc_setup_data``);
 drivers/firmware/efi/apple-properties.c@v6.12.117 (``properties_header``,
 ``dev_header``); the devicetree specification / scripts/dtc/libfdt/fdt.h
-(``fdt_header``, big-endian). See shared/spec/boot.md 4.
+(``fdt_header``, big-endian); horms/kexec-tools
+kexec/arch/i386/x86-linux-setup.c@b071fc08 (its ``efi_setup_data``).
 
 Payload schemas start at the node's ``data`` (offset 0x10 of the node), except
 :data:`PCI_SETUP_ROM`, which the kernel declares with the node header as its
@@ -19,6 +20,7 @@ from __future__ import annotations
 import construct as cs
 
 from efitables.schemas.boot_params import BOOT_E820_ENTRY
+from efitables.schemas.common import fast_struct, field_offset, struct_format
 from efitables.schemas.payloads.fdt import FDT_HEADER, FDT_HEADER_SIZE, FDT_MAGIC  # noqa: F401 (re-exported)
 
 SETUP_NONE = 0
@@ -32,7 +34,7 @@ SETUP_CC_BLOB = 7
 SETUP_IMA = 8
 SETUP_RNG_SEED = 9
 SETUP_KEXEC_KHO = 10
-SETUP_ENUM_MAX = SETUP_KEXEC_KHO  # 9 in v6.1/v6.12 (boot.md "disagree" 14)
+SETUP_ENUM_MAX = SETUP_KEXEC_KHO  # mainline @512a93a93dbe; 9 (SETUP_RNG_SEED) in v6.1/v6.12
 SETUP_INDIRECT = 1 << 31
 SETUP_TYPE_MAX = SETUP_ENUM_MAX | SETUP_INDIRECT
 
@@ -67,7 +69,11 @@ SETUP_DATA = cs.Struct(
     "len" / cs.Int32ul,
 )
 assert SETUP_DATA.sizeof() == SETUP_DATA_HEADER_SIZE
-SETUP_DATA_STRUCT = "<QII"
+#: (next, type, len): the node header fast path.
+SETUP_DATA_STRUCT = struct_format(SETUP_DATA)
+SETUP_DATA_FAST = fast_struct(SETUP_DATA)
+#: Where ``data[]`` (the payload) starts in a node.
+SETUP_DATA_DATA_OFF = SETUP_DATA_HEADER_SIZE
 
 SETUP_INDIRECT_SIZE = 24
 #: ``struct setup_indirect`` (SETUP_INDIRECT itself is the type value 1 << 31).
@@ -78,6 +84,9 @@ STRUCT_SETUP_INDIRECT = cs.Struct(
     "addr" / cs.Int64ul,
 )
 assert STRUCT_SETUP_INDIRECT.sizeof() == SETUP_INDIRECT_SIZE
+#: (type, reserved, len, addr): ``struct setup_indirect`` fast path.
+SETUP_INDIRECT_STRUCT = struct_format(STRUCT_SETUP_INDIRECT)
+SETUP_INDIRECT_FAST = fast_struct(STRUCT_SETUP_INDIRECT)
 
 #: SETUP_E820_EXT: ``len / 20`` packed ``boot_e820_entry`` records.
 E820_EXT_ENTRY = BOOT_E820_ENTRY
@@ -104,12 +113,14 @@ assert PCI_SETUP_ROM.sizeof() == PCI_SETUP_ROM_SIZE
 EFI_SETUP_DATA_SIZE = 0x60
 EFI_SETUP_DATA = cs.Struct(
     "fw_vendor" / cs.Int64ul,
-    "__unused" / cs.Int64ul,  # kexec-tools: "runtime" (boot.md disagree 5)
+    "__unused" / cs.Int64ul,  # kexec-tools (x86-linux-setup.c): "runtime"; the kernel writes 0
     "tables" / cs.Int64ul,
     "smbios" / cs.Int64ul,
     "reserved" / cs.Array(8, cs.Int64ul),
 )
 assert EFI_SETUP_DATA.sizeof() == EFI_SETUP_DATA_SIZE
+#: ``tables`` (the configuration table array's physical address), relative to ``data``.
+EFI_SETUP_DATA_TABLES_OFF = field_offset(EFI_SETUP_DATA, "tables")
 
 APPLE_PROPERTIES_HEADER = cs.Struct(
     "len" / cs.Int32ul,  # must equal setup_data.len
@@ -118,6 +129,10 @@ APPLE_PROPERTIES_HEADER = cs.Struct(
 )
 APPLE_DEV_HEADER = cs.Struct("len" / cs.Int32ul, "prop_count" / cs.Int32ul)
 EFI_DEV_PATH_NODE = cs.Struct("type" / cs.Int8ul, "sub_type" / cs.Int8ul, "length" / cs.Int16ul)
+#: Fast paths of the Apple properties walk: (len, version, dev_count), (len, prop_count), (type, sub_type, length).
+APPLE_PROPERTIES_HEADER_FAST = fast_struct(APPLE_PROPERTIES_HEADER)
+APPLE_DEV_HEADER_FAST = fast_struct(APPLE_DEV_HEADER)
+EFI_DEV_PATH_NODE_FAST = fast_struct(EFI_DEV_PATH_NODE)
 
 JAILHOUSE_SETUP_REQUIRED_VERSION = 1
 _JAILHOUSE_HDR = cs.Struct("version" / cs.Int16ul, "compatible_version" / cs.Int16ul)
@@ -136,6 +151,7 @@ assert JAILHOUSE_SETUP_DATA_V1.sizeof() == 280 and JAILHOUSE_SETUP_DATA.sizeof()
 
 #: ``struct cc_setup_data`` minus its setup_data header.
 CC_SETUP_DATA = cs.Struct("cc_blob_address" / cs.Int32ul)
+CC_SETUP_DATA_FAST = fast_struct(CC_SETUP_DATA)
 
 IMA_SETUP_DATA = cs.Struct("addr" / cs.Int64ul, "size" / cs.Int64ul)
 assert IMA_SETUP_DATA.sizeof() == 16

@@ -1,13 +1,16 @@
 """SEV-SNP guest structures: the CC blob, the SNP secrets page and the SNP CPUID table.
 
-Sources (shared/spec/sev-snp.md 1-5):
+Sources (the AMD "SEV Secure Nested Paging Firmware ABI Specification", pub. 56860,
+is the normative document for the secrets page and the CPUID table; the layouts
+below are as these implementations declare them):
 
 * ``struct cc_blob_sev_info`` (40 bytes, packed): torvalds/linux
   arch/x86/include/asm/sev.h@v6.12.117 (identical in @v6.1.192); tianocore/edk2
   OvmfPkg/Include/Guid/ConfidentialComputingSevSnpBlob.h@c5aa7e7d94c0
   (``CONFIDENTIAL_COMPUTING_SNP_BLOB_LOCATION``, PACKED, the same fields).
 * ``struct cc_setup_data`` (SETUP_CC_BLOB = 7): torvalds/linux
-  arch/x86/coco/sev/shared.c@v6.12.117; boot.md 4 (setup_data types) and boot.md 2
+  arch/x86/coco/sev/shared.c@v6.12.117; arch/x86/include/uapi/asm/setup_data.h@v6.12.117
+  (SETUP_CC_BLOB) and arch/x86/include/uapi/asm/bootparam.h@v6.12.117
   (``boot_params.cc_blob_address`` at 0x13C).
 * ``struct snp_secrets_page`` / ``struct secrets_os_area``: torvalds/linux
   arch/x86/include/asm/sev.h@v6.12.117 (version 3 fields; mainline adds ``tsc_factor``),
@@ -23,6 +26,9 @@ Field names are Linux's. Everything is little-endian and packed.
 from __future__ import annotations
 
 import construct as cs
+
+from efitables.schemas.boot_params import CC_BLOB_ADDRESS_OFFSET
+from efitables.schemas.common import fast_struct, field_offset, struct_format
 
 PAGE_SIZE = 4096
 
@@ -44,14 +50,15 @@ CC_BLOB_SEV_INFO = cs.Struct(
 )
 assert CC_BLOB_SEV_INFO.sizeof() == CC_BLOB_SEV_INFO_SIZE
 
-#: The fast path: the same 40 bytes for ``struct``.
-CC_BLOB_SEV_INFO_STRUCT = "<IHHQIIQII"
+#: The fast path: the same 40 bytes for ``struct``, from the schema.
+CC_BLOB_SEV_INFO_STRUCT = struct_format(CC_BLOB_SEV_INFO)
+CC_BLOB_SEV_INFO_FAST = fast_struct(CC_BLOB_SEV_INFO)
 
 #: ``EFI_CC_BLOB_GUID`` (Linux include/linux/efi.h; EDK2 gConfidentialComputingSevSnpBlobGuid).
 EFI_CC_BLOB_GUID = "067b1f5f-cf26-44c5-8554-93d777912d42"
 
 #: ``boot_params.cc_blob_address`` (u32): written by the decompressor for the kernel proper.
-BOOT_PARAMS_CC_BLOB_ADDRESS_OFFSET = 0x13C
+BOOT_PARAMS_CC_BLOB_ADDRESS_OFFSET = CC_BLOB_ADDRESS_OFFSET
 
 SETUP_CC_BLOB = 7
 #: ``struct cc_setup_data``: the setup_data header, then a u32 blob address (24 bytes with padding).
@@ -62,8 +69,10 @@ CC_SETUP_DATA = cs.Struct(
     "cc_blob_address" / cs.Int32ul,
     "_pad" / cs.Padding(4),
 )
-CC_SETUP_DATA_BLOB_OFFSET = 0x10
+CC_SETUP_DATA_BLOB_OFFSET = field_offset(CC_SETUP_DATA, "cc_blob_address")
 assert CC_SETUP_DATA.sizeof() == 24
+#: ``cc_blob_address`` (u32), at CC_SETUP_DATA_BLOB_OFFSET of the node.
+CC_SETUP_DATA_BLOB_FAST = fast_struct(CC_SETUP_DATA, "cc_blob_address")
 
 # -- secrets page --------------------------------------------------------------
 SNP_SECRETS_PAGE_SIZE = PAGE_SIZE
@@ -72,7 +81,9 @@ VMPCK_MAX_NUM = 4
 VMPCK_OFFSET = 0x20
 SECRETS_OS_AREA_OFFSET = 0xA0
 SECRETS_OS_AREA_SIZE = 96
-#: Versions whose layout is known (sev-snp.md 3.3).
+#: Versions whose layout is known: 2 (Linux v6.1.192 ``snp_secrets_page_layout``; EDK2
+#: SnpSecretsPage.h@188f76ff65, citing ABI spec 56860 rev 1.51 section 8.17.2.5) and 3
+#: (project-oak/oak oak_sev_guest/src/secrets.rs@e343ac5cb4b8, citing 56860 Table 68).
 SNP_SECRETS_VERSIONS = (2, 3)
 #: Bytes every version shares (header, keys, OS area).
 SNP_SECRETS_COMMON_SIZE = 0x100
@@ -123,6 +134,11 @@ _SECRETS_COMMON = (
 #: The prefix every version shares; unknown versions are decoded this far only.
 SNP_SECRETS_PAGE_COMMON = cs.Struct(*_SECRETS_COMMON)
 assert SNP_SECRETS_PAGE_COMMON.sizeof() == SNP_SECRETS_COMMON_SIZE
+assert field_offset(SNP_SECRETS_PAGE_COMMON, "vmpck0") == VMPCK_OFFSET
+assert field_offset(SNP_SECRETS_PAGE_COMMON, "os_area") == SECRETS_OS_AREA_OFFSET
+#: ``version`` (u32), at offset SNP_SECRETS_VERSION_OFF.
+SNP_SECRETS_VERSION_FAST = fast_struct(SNP_SECRETS_PAGE_COMMON, "version")
+SNP_SECRETS_VERSION_OFF = field_offset(SNP_SECRETS_PAGE_COMMON, "version")
 
 #: Version 2 (Linux v6.1 ``struct snp_secrets_page_layout``; EDK2 ``SNP_SECRETS_PAGE``).
 SNP_SECRETS_PAGE_V2 = cs.Struct(*_SECRETS_COMMON, "rsvd3" / cs.Bytes(3840))
@@ -163,7 +179,8 @@ SNP_CPUID_FN = cs.Struct(
     "__reserved" / cs.Int64ul,
 )
 assert SNP_CPUID_FN.sizeof() == SNP_CPUID_FN_SIZE
-SNP_CPUID_FN_STRUCT = "<IIQQIIIIQ"
+SNP_CPUID_FN_STRUCT = struct_format(SNP_CPUID_FN)
+SNP_CPUID_FN_FAST = fast_struct(SNP_CPUID_FN)
 
 SNP_CPUID_TABLE_HEADER_SIZE = 0x10
 SNP_CPUID_TABLE = cs.Struct(
@@ -176,3 +193,7 @@ SNP_CPUID_TABLE_SIZE = 0xC10
 assert SNP_CPUID_TABLE.sizeof() == SNP_CPUID_TABLE_SIZE
 #: The header alone (``layout()`` of the table object).
 SNP_CPUID_TABLE_HEADER = cs.Struct("count" / cs.Int32ul, "__reserved1" / cs.Int32ul, "__reserved2" / cs.Int64ul)
+assert SNP_CPUID_TABLE_HEADER.sizeof() == SNP_CPUID_TABLE_HEADER_SIZE
+#: (count, __reserved1, __reserved2): the table header fast path.
+SNP_CPUID_TABLE_HEADER_STRUCT = struct_format(SNP_CPUID_TABLE_HEADER)
+SNP_CPUID_TABLE_HEADER_FAST = fast_struct(SNP_CPUID_TABLE_HEADER)

@@ -1,0 +1,206 @@
+"""Reading the plain kdump file's bytes: directly, or through the records of a flattened stream.
+
+The **flattened** format (``makedumpfile -F``, and what QEMU 7.2 writes for every
+``kdump-*`` format) is a stream made for pipes: a 4096-byte
+``makedumpfile_header`` (signature "makedumpfile", i64 type = 1, i64 version = 1,
+big-endian), then records ``{i64 offset; i64 buf_size}`` (big-endian) each
+followed by ``buf_size`` bytes that belong at ``offset`` of the plain file,
+ended by a record whose offset and size are -1. ``makedumpfile -R`` converts it
+to the plain layout. Here the records are indexed once at open (one pass over
+the 16-byte record headers, never over the data; three ``array('q')`` entries
+per record, at most :data:`MAX_FLAT_RECORDS` records) and the plain file is
+read through that index, so nothing is converted or copied up front. Records
+that rewrite bytes written earlier (makedumpfile rewrites its headers at the
+end) win over the older ones, as they do in ``makedumpfile -R``.
+
+:class:`PlainFile` and :class:`FlatFile` offer the same ``read(offset, n)`` of
+plain-file bytes (short at the end), so the container does not care which it has.
+
+Sources: makedumpfile/makedumpfile makedumpfile.h@1.7.9
+(``makedumpfile_header``, ``makedumpfile_data_header``, ``MAX_SIZE_MDF_HEADER``,
+``TYPE_FLAT_HEADER``, ``END_FLAG_FLAT_HEADER``) and makedumpfile.c@1.7.9
+(``write_start_flat_header``, ``write_buffer``, ``write_end_flat_header``;
+``read_start_flat_header`` and ``rearrange_dumpdata`` for ``-R``); qemu/qemu
+include/sysemu/dump.h@v7.2.0 (``MakedumpfileHeader``,
+``MakedumpfileDataHeader``) and dump/dump.c@v7.2.0 (``write_start_flat_header``,
+``write_buffer``, ``write_end_flat_header``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import struct
+from array import array
+from bisect import bisect_right
+
+from efitables.errors import DumpFormatError
+from efitables.findings import Severity, make, register
+
+MDF_SIGNATURE = b"makedumpfile"
+MDF_HEADER_SIZE = 4096  # MAX_SIZE_MDF_HEADER
+MDF_TYPE_FLAT = 1
+MDF_END = -1
+
+_FLAT_REC = struct.Struct(">qq")
+
+#: At most this many flattened records are indexed (24 bytes each).
+MAX_FLAT_RECORDS = 1 << 22
+
+KDUMP_FLAT_TRUNCATED = register(
+    "KDUMP-FLAT-TRUNCATED",
+    Severity.WARNING,
+    "Flattened kdump stream ends without its end record",
+    "The records before the cut are used; the plain file they describe may lack its end.",
+)
+KDUMP_FLAT_OVERLAP = register(
+    "KDUMP-FLAT-OVERLAP",
+    Severity.INFO,
+    "Flattened kdump records rewrite earlier bytes; the later records are used",
+)
+
+
+class PlainFile:
+    """The diskdump file itself (read with pread: a file that shrinks gives short reads, not SIGBUS)."""
+
+    flattened = False
+
+    def __init__(self, fh, size: int) -> None:  # noqa: ANN001 (binary file object)
+        self.size = size
+        self._fd = fh.fileno()
+
+    def read(self, off: int, n: int) -> bytes:
+        if off < 0 or n <= 0 or off >= self.size:
+            return b""
+        return os.pread(self._fd, min(n, self.size - off), off)
+
+    def close(self) -> None:
+        pass  # the container closes the file
+
+
+class FlatFile:
+    """The plain file that a flattened stream describes, read through an index of its records.
+
+    Pieces (sorted, non-overlapping) map plain-file ``[start, start+length)`` to
+    stream offset ``src``. Bytes no record wrote read as zeros (as in the file
+    ``makedumpfile -R`` writes); ``size`` is the end of the last byte written.
+    Everything is read with pread (16 bytes per record header at open).
+    """
+
+    flattened = True
+
+    def __init__(self, path: str, fh, size: int, findings: list) -> None:  # noqa: ANN001
+        self._fd = fd = fh.fileno()
+        head = os.pread(fd, MDF_HEADER_SIZE, 0)
+        ftype, version = struct.unpack_from(">qq", head, 16)
+        if ftype != MDF_TYPE_FLAT:
+            raise DumpFormatError(path, f"flattened kdump header type {ftype} is not {MDF_TYPE_FLAT}")
+        self.version = version
+        starts, lengths, srcs = array("q"), array("q"), array("q")
+        pos = MDF_HEADER_SIZE
+        ended = False
+        while pos + 16 <= size:
+            rec = os.pread(fd, 16, pos)
+            if len(rec) < 16:
+                break
+            off, buf_size = _FLAT_REC.unpack(rec)
+            if off == MDF_END and buf_size == MDF_END:
+                ended = True
+                break
+            if off < 0 or buf_size < 0 or off + buf_size > (1 << 62):
+                raise DumpFormatError(
+                    path, f"flattened kdump record at file offset {pos:#x} has offset {off:#x} size {buf_size:#x}"
+                )
+            if len(starts) >= MAX_FLAT_RECORDS:
+                raise DumpFormatError(
+                    path, f"flattened kdump has more than {MAX_FLAT_RECORDS} records; convert it with makedumpfile -R"
+                )
+            data = pos + 16
+            avail = min(buf_size, size - data)
+            if avail < buf_size:
+                findings.append(
+                    make(KDUMP_FLAT_TRUNCATED, "flattened kdump record", None,
+                         f"record at file offset {pos:#x} (plain offset {off:#x}, {buf_size:#x} bytes) is cut "
+                         f"after {max(avail, 0):#x} bytes by the end of the file")
+                )
+            if avail > 0:
+                starts.append(off)
+                lengths.append(avail)
+                srcs.append(data)
+            pos = data + buf_size
+        if not ended and not any(f.code == KDUMP_FLAT_TRUNCATED for f in findings):
+            findings.append(
+                make(KDUMP_FLAT_TRUNCATED, "flattened kdump", None,
+                     f"no end record; the stream stops at file offset {min(pos, size):#x}")
+            )
+        self.records = len(starts)
+        self._starts, self._lengths, self._srcs = self._resolve(starts, lengths, srcs, findings)
+        n = len(self._starts)
+        self.size = self._starts[-1] + self._lengths[-1] if n else 0
+
+    @staticmethod
+    def _resolve(starts: array, lengths: array, srcs: array, findings: list) -> tuple[array, array, array]:
+        n = len(starts)
+        order = sorted(range(n), key=starts.__getitem__)
+        overlap = any(
+            starts[order[k]] + lengths[order[k]] > starts[order[k + 1]] for k in range(n - 1)
+        )
+        if not overlap:
+            return (array("q", (starts[i] for i in order)), array("q", (lengths[i] for i in order)),
+                    array("q", (srcs[i] for i in order)))
+        # Later records win: sweep the boundaries, the active record with the
+        # highest sequence number owns each stretch.
+        findings.append(make(KDUMP_FLAT_OVERLAP, "flattened kdump", None,
+                             "some records rewrite bytes of earlier ones; the later bytes are used"))
+        bounds = sorted({starts[i] for i in range(n)} | {starts[i] + lengths[i] for i in range(n)})
+        out_s, out_l, out_src = array("q"), array("q"), array("q")
+        heap: list[tuple[int, int]] = []  # (-seq, end)
+        k = 0
+        for bi in range(len(bounds) - 1):
+            x, nx = bounds[bi], bounds[bi + 1]
+            while k < n and starts[order[k]] <= x:
+                i = order[k]
+                heapq.heappush(heap, (-i, starts[i] + lengths[i]))
+                k += 1
+            while heap and heap[0][1] <= x:
+                heapq.heappop(heap)
+            if not heap:
+                continue
+            i = -heap[0][0]
+            src = srcs[i] + (x - starts[i])
+            if out_s and out_s[-1] + out_l[-1] == x and out_src[-1] + out_l[-1] == src:
+                out_l[-1] += nx - x
+            else:
+                out_s.append(x)
+                out_l.append(nx - x)
+                out_src.append(src)
+        return out_s, out_l, out_src
+
+    def read(self, off: int, n: int) -> bytes:
+        if off < 0 or n <= 0 or off >= self.size:
+            return b""
+        end = min(off + n, self.size)
+        starts, lengths, srcs = self._starts, self._lengths, self._srcs
+        count = len(starts)
+        parts: list[bytes] = []
+        cur = off
+        i = bisect_right(starts, cur) - 1  # invariant: the last piece starting at or before cur
+        while cur < end:
+            if i >= 0 and cur < starts[i] + lengths[i]:
+                piece_end = min(end, starts[i] + lengths[i])
+                src = srcs[i] + (cur - starts[i])
+                data = os.pread(self._fd, piece_end - cur, src)
+                parts.append(data)
+                if len(data) < piece_end - cur:  # the file shrank: a short read, as past its end
+                    break
+                cur = piece_end
+            else:  # a stretch no record wrote reads as zeros
+                gap_end = min(end, starts[i + 1]) if i + 1 < count else end
+                parts.append(bytes(gap_end - cur))
+                cur = gap_end
+            if i + 1 < count and starts[i + 1] <= cur:
+                i += 1
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def close(self) -> None:
+        pass  # the container closes the file

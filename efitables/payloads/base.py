@@ -14,6 +14,9 @@ from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.memory.base import PhysicalMemory
 from efitables.model import Parsed
+from efitables.regions import E820_KEPT_TYPES, EFI_REUSED_TYPES
+from efitables.schemas.boot_params import E820_TYPE_RAM
+from efitables.schemas.efi_memmap import EFI_MEMORY_TYPE
 
 PAYLOAD_REGION_TYPE = register(
     "PAYLOAD-REGION-TYPE",
@@ -57,11 +60,13 @@ PAYLOAD_DECODE = register(
     "efitables or a form of input it does not know yet.",
 )
 
-#: EFI memory types (efitables.schemas.efi_memmap) used below.
-LOADER_CODE, LOADER_DATA, BS_CODE, BS_DATA, RT_CODE, RT_DATA, CONVENTIONAL = 1, 2, 3, 4, 5, 6, 7
-RESERVED, ACPI_RECLAIM, ACPI_NVS = 0, 9, 10
-#: Types whose contents the kernel may reuse after boot.
-BOOT_TIME_TYPES = frozenset({LOADER_CODE, LOADER_DATA, BS_CODE, BS_DATA, CONVENTIONAL})
+#: EFI memory types (efitables.schemas.efi_memmap) the decoders expect their payloads in.
+_T = EFI_MEMORY_TYPE
+RESERVED, BS_DATA = _T["EFI_RESERVED_TYPE"], _T["EFI_BOOT_SERVICES_DATA"]
+RT_CODE, RT_DATA = _T["EFI_RUNTIME_SERVICES_CODE"], _T["EFI_RUNTIME_SERVICES_DATA"]
+ACPI_RECLAIM, ACPI_NVS = _T["EFI_ACPI_RECLAIM_MEMORY"], _T["EFI_ACPI_MEMORY_NVS"]
+#: Types whose contents the kernel may reuse after boot (efitables.regions: free and boot-time memory).
+BOOT_TIME_TYPES = EFI_REUSED_TYPES
 ACPI_TYPES = frozenset({ACPI_RECLAIM, ACPI_NVS, RESERVED, RT_DATA})
 RUNTIME_TYPES = frozenset({RT_CODE, RT_DATA, RESERVED})
 
@@ -211,13 +216,11 @@ def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] |
                 )
             )
     elif ctx.memmap is not None and ctx.runtime_only_map:
-        from efitables.boot.e820 import E820_KEPT_TYPES
-
         table = ctx.e820() if callable(ctx.e820) else ctx.e820
         e = table.lookup(payload.address) if table is not None else None
         if e is not None and e.type in E820_KEPT_TYPES:
             return False  # ACPI, NVS or reserved to E820: the kernel keeps it, whatever the EFI map omits
-        where = " and in E820 RAM" if e is not None and e.type == 1 else ""
+        where = " and in E820 RAM" if e is not None and e.type == E820_TYPE_RAM else ""
         payload.findings.append(
             make(
                 PAYLOAD_NOT_IN_MAP,
@@ -239,7 +242,8 @@ def check_region(ctx: DecodeContext, payload: Parsed, expected: frozenset[int] |
         return False
     if rtype is None:
         return False
-    if rtype in BOOT_TIME_TYPES and not kept:
+    # boot-services memory with EFI_MEMORY_RUNTIME is kept by the kernel (efitables.regions.Region.kept)
+    if rtype in BOOT_TIME_TYPES and not kept and not (desc is not None and desc.is_runtime):
         payload.findings.append(
             make(
                 PAYLOAD_STALE,

@@ -263,8 +263,8 @@ def test_show_text_and_json_escape_the_command_line(tmp_path):
     tail=st.binary(max_size=0x800),
 )
 def test_fuzz_zero_page_and_everything_it_points_to(head, e820_entries, setup_off, cmd_off, tail):
-    from efitables.boot import e820_of, parse_boot_params, walk_setup_data
     from efitables.analysis.crosscheck import crosscheck
+    from efitables.boot import e820_of, parse_boot_params, walk_setup_data
 
     raw = bytearray(head + bytes(4096 - len(head)))
     raw[0x1E8] = e820_entries

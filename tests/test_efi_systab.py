@@ -268,3 +268,38 @@ def test_congruence_route_validates_and_rejects_zero_memory():
     img.put(0x201100, bytes(48))
     st = parse_system_table(mem_of(img), 0x201018, memmap=mm)
     assert st.config_table_ptr.physical is None and "EFI-SYSTAB-UNTRANSLATED" in codes(st)
+
+
+# -- the configuration table array is decoded by one function -----------------------------------------
+@pytest.mark.parametrize("bits", [64, 32])
+def test_one_decoder_serves_the_parse_and_the_candidate_check(bits):
+    from efitables.efi.config_tables import entry_size, iter_entries, looks_like_config_array
+
+    raw = config_tables(bits, [(ACPI20, 0x4000), (SMBIOS3, 0x5000)])
+    assert entry_size(bits) == len(raw) // 2 == (24 if bits == 64 else 20)
+    assert [(e.slot, e.offset, e.guid, e.table) for e in iter_entries(raw + b"\x01" * 7, 5, bits)] == [
+        (0, 0, ACPI20, 0x4000),
+        (1, entry_size(bits), SMBIOS3, 0x5000),  # a partial trailing entry is never decoded
+    ]
+    mem = BytesMemory({0x1000: raw + bytes(0x100)})
+    arr = parse_config_tables(mem, 0x1000, 2, bits)
+    assert [(e.guid, e.table_address) for e in arr.entries] == [(e.guid, e.table) for e in iter_entries(raw, 2, bits)]
+    assert looks_like_config_array(mem, 0x1000, 2, bits)
+    assert not looks_like_config_array(mem, 0x1000 + len(raw), 2, bits)  # zeroes
+    assert not looks_like_config_array(mem, 0x1000, 0, bits)
+    ones = BytesMemory({0: b"\xff" * 16 + (0x4000).to_bytes(8, "little") + raw})
+    assert not looks_like_config_array(ones, 0, 2, 64)  # erased flash-like memory
+    nulls = BytesMemory({0: config_tables(bits, [(ACPI20, 0), (SMBIOS3, 0x5000)])})
+    assert not looks_like_config_array(nulls, 0, 2, bits)
+
+
+def test_split_modules_keep_the_old_import_path():
+    from efitables.efi import config_tables as ct
+    from efitables.efi import pointers, systab
+
+    assert systab.ConfigTable is ct.ConfigTable and systab.parse_config_tables is ct.parse_config_tables
+    assert systab.MAX_CONFIG_TABLES == ct.MAX_CONFIG_TABLES == 1024
+    assert systab.ResolvedPointer is pointers.ResolvedPointer
+    assert systab.page_offset_candidates is pointers.page_offset_candidates
+    for name in systab.__all__:
+        assert hasattr(systab, name), name

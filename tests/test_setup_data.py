@@ -28,6 +28,7 @@ from efitables.boot.setup_data import (
 )
 from efitables.schemas import setup_data as sd
 from efitables.schemas.snp import CC_BLOB_SEV_HDR_MAGIC
+from efitables.secret import Secret
 from tests import builders_boot as B
 
 
@@ -153,8 +154,9 @@ def test_every_setup_type_round_trips_field_by_field():
 
     r = n[8].payload
     assert isinstance(r, RngSeedPayload) and r.length == 32
-    assert r.redacted and r.seed is None and r.raw == b""
-    assert r.sha256_prefix == hashlib.sha256(SEED).hexdigest()[:16]
+    assert r.redacted and r.raw == b"" and isinstance(r.seed, Secret)
+    assert (r.seed.length, r.seed.all_zero, r.seed.redacted, r.seed.value) == (32, False, True, None)
+    assert r.seed.sha256_prefix == hashlib.sha256(SEED).hexdigest()[:16]
     assert r.secret_ranges() == [(0x18010, 0x18030)]
 
     k = n[9].payload
@@ -188,7 +190,13 @@ def test_every_type_in_json_and_layout():
     assert d["nodes"][3]["payload"]["tables"] == 0x7E0100
     assert d["nodes"][10]["payload"]["target"]["entries"][0]["addr"] == 0x100000000
     rng = d["nodes"][8]["payload"]
-    assert rng["seed"] is None and "raw" in rng and rng["raw"] == "" and rng["length"] == 32
+    assert rng["redacted"] and "raw" in rng and rng["raw"] == "" and rng["length"] == 32
+    assert rng["seed"] == {
+        "redacted": True,
+        "length": 32,
+        "sha256_prefix": hashlib.sha256(SEED).hexdigest()[:16],
+        "all_zero": False,
+    }
     assert SEED.hex() not in json.dumps(d)
     spans = {s.name: s.offset for s in lst.nodes[3].payload.layout()}
     assert spans["tables"] == 0x10 and spans["smbios"] == 0x18
@@ -197,7 +205,10 @@ def test_every_type_in_json_and_layout():
 def test_rng_seed_shown_on_request():
     L, head = every_type_layout()
     r = walk_setup_data(L.memory(), head, show_secrets=True).nodes[8].payload
-    assert not r.redacted and r.seed == SEED.hex() and r.raw == SEED
+    assert not r.redacted and r.seed is not None and r.raw == SEED
+    assert (r.seed.value, r.seed.length, r.seed.redacted) == (SEED, 32, False)
+    assert r.seed.sha256_prefix == hashlib.sha256(SEED).hexdigest()[:16]
+    assert r.to_dict()["seed"]["hex"] == SEED.hex()
     assert r.secret_ranges() == []
 
 
@@ -206,7 +217,8 @@ def test_rng_seed_wiped_by_the_kernel():
     head = B.chain(L, [(0x1000, sd.SETUP_RNG_SEED, b"")])
     lst = walk_setup_data(L.memory(), head)
     assert codes(lst.nodes[0].findings) == ["SETUP-DATA-CONSUMED"]
-    assert lst.nodes[0].payload.length == 0 and lst.nodes[0].payload.sha256_prefix is None
+    assert lst.nodes[0].payload.length == 0 and lst.nodes[0].payload.seed is None
+    assert lst.nodes[0].payload.secret_ranges() == []
 
 
 # -- hostile input ----------------------------------------------------------------------
@@ -369,13 +381,13 @@ def test_every_type_through_a_raw_dump_and_the_dump_api(tmp_path):
         ]
         # E820: 2 zero-page entries, 2 from the plain SETUP_E820_EXT, 2 through SETUP_INDIRECT
         assert (d.e820.from_boot_params, d.e820.from_setup_data) == (2, 4)
-        assert d.setup_data[8].payload.seed is None
+        assert d.setup_data[8].payload.seed.value is None
         assert "SETUP-DATA-UNKNOWN-TYPE" in codes(d.findings)
         out = json.loads(json.dumps(d.to_dict(raw=True)))
         assert SEED.hex() not in json.dumps(out)
         assert out["boot"]["setup_data"]["nodes"][5]["payload"]["num_cpus"] == 3
     with Dump.open(str(p), boot_params=0x1000, scan="never", show_secrets=True) as d:
-        assert d.setup_data[8].payload.seed == SEED.hex()
+        assert d.setup_data[8].payload.seed.value == SEED
 
 
 # -- fuzz: every decoder on arbitrary payloads, hostile links -------------------------------
@@ -411,3 +423,122 @@ def test_fuzz_setup_data_never_raises(nodes, indirect_targets):
             n.layout()
             for c in n.children():
                 c.layout()
+
+
+# -- presentation: every payload says what it is (summary/rows/tables), as plain printable text -------------
+def test_every_payload_summarises_itself():
+    L, head = every_type_layout()
+    n = walk_setup_data(L.memory(), head).nodes
+    assert [x.payload.summary() for x in n] == [
+        "2 E820 entries",
+        "FDT magic 0xd00dfeed, totalsize 256, version 17/16",
+        "PCI 8086:10d3 at 0000:00:02.0, ROM 32 bytes at 0x12040 (signature 55aa)",
+        "fw_vendor 0x80000 (EDK II), runtime 0xfffffffeff1ebb98, tables 0x7e0100, smbios 0x7f100",
+        "version 1, 1 devices, 2 properties",
+        "version 2 (compatible 1), 3 CPUs, MMCONFIG 0xb0000000, TSC 2000000 kHz, APIC 1000000 kHz, flags 0x1",
+        "cc_blob_address 0x7f000 (AMDE magic ok)",
+        "IMA buffer 0x3000000, 20480 bytes",
+        f"32 bytes, sha256 {hashlib.sha256(SEED).hexdigest()[:16]}... (redacted; --show-secrets to show)",
+        "KHO FDT 0x4000000 (4096 bytes), scratch 0x8000000 (2097152 bytes)",
+        "-> SETUP_INDIRECT|SETUP_E820_EXT at 0x90000, 40 bytes: 2 E820 entries",
+        "-> SETUP_INDIRECT|SETUP_EFI at 0x91000, 96 bytes: fw_vendor 0x80000 (EDK II), runtime 0x0, "
+        "tables 0x7e0100, smbios 0x7f100",
+        "raw 12 bytes: 6f7061717565206279746573",
+    ]
+    for x in n:
+        rows = x.payload.rows()
+        assert rows[:2] == [("type", x.payload.type_name), ("length", str(x.payload.length))]
+        assert all(isinstance(k, str) and isinstance(v, str) and v.isprintable() for k, v in rows)
+        assert SEED.hex() not in repr(rows) and SEED.hex() not in x.payload.summary()
+    assert ("cpu_ids", "0 1 2") in n[5].payload.rows()
+    assert ("seed", f"<redacted: 32 bytes, sha256 {hashlib.sha256(SEED).hexdigest()[:16]}>") in n[8].payload.rows()
+    # sub-tables: entries and Apple devices; a payload without entries has none
+    (apple,) = n[4].payload.tables()
+    assert apple.columns == ("offset", "device path", "properties")
+    assert apple.rows == [("+0xc", "02/01/01/01", "built-in (1 bytes), model (4 bytes)")]
+    (e820,) = n[0].payload.tables()
+    assert e820.columns == ("range", "size", "type")
+    assert e820.rows == [
+        ("0x100000-0x8000000", "0x7f00000", "E820_TYPE_RAM"),
+        ("0xfec00000-0xfec01000", "0x1000", "E820_TYPE_RESERVED"),
+    ]
+    assert [x.payload.tables() for x in n if x.index not in (0, 4)] == [[]] * 11
+    (indirect_e820,) = n[10].effective_payload.tables()  # through SETUP_INDIRECT, as the CLI shows it
+    assert indirect_e820.rows[0] == ("0x100000000-0x140000000", "0x40000000", "E820_TYPE_RAM")
+
+
+def test_setup_efi_tables_field_stays_an_int_and_tables_view_still_works():
+    # the kernel's field name ``tables`` must not hide Parsed.tables() from generic views (CLI, TUI)
+    L, head = every_type_layout()
+    s = walk_setup_data(L.memory(), head).nodes[3].payload
+    assert isinstance(s, EfiSetupPayload)
+    assert s.tables == 0x7E0100 and f"{s.tables:#x}" == "0x7e0100" and s.tables() == []
+    assert json.loads(json.dumps(s.to_dict()))["tables"] == 0x7E0100
+
+
+def test_rng_seed_presentation_revealed_wiped_zero():
+    L, head = every_type_layout()
+    r = walk_setup_data(L.memory(), head, show_secrets=True).nodes[8].payload
+    assert r.summary().endswith(f" seed {SEED.hex()}") and ("seed", SEED.hex()) in r.rows()
+    L = B.Layout(0x20000)
+    head = B.chain(L, [(0x1000, sd.SETUP_RNG_SEED, b""), (0x2000, sd.SETUP_RNG_SEED, bytes(32))])
+    wiped, zero = (x.payload for x in walk_setup_data(L.memory(), head))
+    assert wiped.summary() == "seed wiped by the kernel (len 0)" and wiped.seed is None
+    assert zero.seed is not None and zero.seed.all_zero and zero.seed.length == 32 and zero.seed.value is None
+    assert "all zero" in dict(zero.rows())["seed"]
+    # a seed running past the dump: the Secret sums up the bytes read; the whole declared range stays hidden
+    L = B.Layout(0x2000)
+    L.put(0x1000, sd.build_node(0, sd.SETUP_RNG_SEED, b"", length=0x2000)[:16])
+    far = walk_setup_data(L.memory(), 0x1000).nodes[0].payload
+    assert far.seed is not None and far.seed.length == 0x2000 - 0x1010
+    assert far.secret_ranges() == [(0x1010, 0x1010 + 0x2000)]
+    assert "DUMP-READ" in codes(far.findings)
+
+
+def test_dump_strings_in_presentation_are_printable():
+    L = B.Layout(0x20000)
+    L.put(0x8000, "EDK\x1b[31m II".encode("utf-16-le") + b"\0\0")
+    apple = B.apple_properties([([(2, 1, bytes(8))], [("na\x07me[red]", b"\x01")])])
+    head = B.chain(
+        L, [(0x1000, sd.SETUP_EFI, B.efi_setup(0x8000, 0, 0x7000, 0)), (0x2000, sd.SETUP_APPLE_PROPERTIES, apple)]
+    )
+    efi, props = (x.payload for x in walk_setup_data(L.memory(), head))
+    assert "(EDK\\x1b[31m II)" in efi.summary() and efi.summary().isprintable()
+    assert props.tables()[0].rows[0][2] == "na\\x07me[red] (1 bytes)"  # markup escaping is each face's job
+
+
+def test_payload_modules_and_the_old_import_path_agree():
+    from efitables.boot import setup_data as walk
+    from efitables.boot import setup_payloads, setup_payloads_kexec, setup_payloads_vendor
+
+    assert walk.RngSeedPayload is setup_payloads_kexec.RngSeedPayload is RngSeedPayload
+    assert walk.ApplePropertiesPayload is setup_payloads_vendor.ApplePropertiesPayload
+    assert walk.E820ExtPayload is setup_payloads.E820ExtPayload
+    assert set(setup_payloads.DECODERS) == set(range(1, 11))  # every plain type the kernel headers define
+    for name in walk.__all__:
+        assert hasattr(walk, name), name
+
+
+def test_show_prints_each_payload_summary_and_sub_tables(tmp_path):
+    from click.testing import CliRunner
+
+    from efitables.cli import cli
+
+    L, head = every_type_layout()
+    L.put(0x1000, B.boot_params(e820=[(0, 0x9FC00, 1), (0x100000, 0xF00000, 1)], hdr__setup_data=head))
+    p = tmp_path / "every-type.raw"
+    p.write_bytes(bytes(L.segments[0]))
+    args = ["show", "--boot-params", "0x1000", "--scan", "never", str(p)]
+    out = CliRunner().invoke(cli, args, env={"COLUMNS": "250"}).output
+    for text in (
+        "fw_vendor 0x80000 (EDK II), runtime 0xfffffffeff1ebb98, tables 0x7e0100, smbios 0x7f100",
+        "32 bytes, sha256 630dcd2966c43366... (redacted; --show-secrets to show)",
+        "-> SETUP_INDIRECT|SETUP_E820_EXT at 0x90000, 40 bytes: 2 E820 entries",
+        "node [4] devices",
+        "built-in (1 bytes), model (4 bytes)",
+        "node [10] E820 entries",
+    ):
+        assert text in out, text
+    assert SEED.hex() not in out
+    shown = CliRunner().invoke(cli, [*args[:1], "--show-secrets", *args[1:]], env={"COLUMNS": "250"}).output
+    assert f"seed {SEED.hex()}" in shown

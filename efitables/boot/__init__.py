@@ -1,10 +1,11 @@
 """What the boot loader handed the kernel: boot_params, the command line, setup_data, E820.
 
 * :mod:`efitables.boot.bootparams` - ``parse_boot_params`` -> :class:`BootParams`
-* :mod:`efitables.boot.setup_data` - ``walk_setup_data`` -> :class:`SetupDataList`
+* :mod:`efitables.boot.setup_data` - ``walk_setup_data`` -> :class:`SetupDataList` (SETUP_INDIRECT included)
+* :mod:`efitables.boot.setup_payloads` (with ``setup_payloads_kexec``, ``setup_payloads_vendor``,
+  ``setup_payload_base``) - each SETUP_* payload decoded, and the registry of decoders
 * :mod:`efitables.boot.e820` - :class:`E820Table` (zero page + SETUP_E820_EXT)
 * :mod:`efitables.boot.discovery` - ``discover_boot_params`` (argument, kallsyms, scan)
-* :mod:`efitables.boot.crosscheck` - ``crosscheck`` against the EFI tables and memory maps
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ __all__ = [
 
 def e820_of(bp: BootParams, setup: SetupDataList | None) -> E820Table:
     """The E820 table: the zero page's entries, then every SETUP_E820_EXT node's, in list order."""
-    from efitables.boot.setup_data import E820ExtPayload
+    from efitables.boot.setup_payloads import E820ExtPayload
     from efitables.schemas.boot_params import E820_TABLE_OFFSET
 
     entries = list(bp.e820_table)

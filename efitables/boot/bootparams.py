@@ -1,10 +1,14 @@
 """``struct boot_params`` (the zero page) parsed and checked, with the command line it names.
 
 Layout: :mod:`efitables.schemas.boot_params` (torvalds/linux
-arch/x86/include/uapi/asm/bootparam.h@v6.12.117). Checks follow
-shared/spec/boot.md 2-3 and real-world.md: a native 64-bit EFI-stub boot leaves
-the kernel's copy with no ``HdrS`` and version 0, so a missing header is
-information when ``efi_info`` says ``EL64``/``EL32``, and an error otherwise.
+arch/x86/include/uapi/asm/bootparam.h@v6.12.117); field meanings, flags and
+protocol versions from Documentation/arch/x86/boot.rst@v6.12.117 and
+Documentation/arch/x86/zero-page.rst@v6.12.117. A native 64-bit EFI-stub boot
+leaves the kernel's copy with no ``HdrS`` and version 0: ``efi_pe_entry`` in
+drivers/firmware/efi/libstub/x86-stub.c@v6.12.117 (and the Linux 6.1 stable
+kernels it was backported to) fills only the few setup-header fields the kernel
+reads, and QEMU/OVMF dumps of such boots show exactly that. So a missing header
+is information when ``efi_info`` says ``EL64``/``EL32``, and an error otherwise.
 64-bit pointers are combined from their ``ext_``/``_hi`` halves.
 """
 

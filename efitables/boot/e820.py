@@ -1,10 +1,12 @@
 """The E820 table the boot loader handed over: ``boot_params.e820_table`` plus SETUP_E820_EXT.
 
 Layout: :data:`efitables.schemas.boot_params.BOOT_E820_ENTRY` (packed, 20 bytes;
-torvalds/linux arch/x86/include/uapi/asm/bootparam.h@v6.12.117). Checks
-(shared/spec/boot.md 2.3): size > 0, no 64-bit overflow, known types, no
-overlaps. Tables are not required to be sorted (real-world.md): unsorted is
-reported as information only.
+torvalds/linux arch/x86/include/uapi/asm/bootparam.h@v6.12.117); type names from
+arch/x86/include/asm/e820/types.h@v6.12.117. Checks: size > 0, no 64-bit
+overflow, known types, no overlaps. Tables are not required to be sorted:
+Linux sorts and merges whatever it is given (``e820__update_table`` in
+arch/x86/kernel/e820.c@v6.12.117), and 32-bit, 3 GiB and kexec'd QEMU boots
+hand over unsorted tables; unsorted is reported as information only.
 """
 
 from __future__ import annotations

@@ -8,81 +8,18 @@ from the dump (command line, vendor strings, property names) goes through
 
 from __future__ import annotations
 
+import dataclasses
+
 from rich.console import Console
 from rich.table import Table
 
-from efitables.boot.setup_data import (
-    ApplePropertiesPayload,
-    CcBlobPayload,
-    E820ExtPayload,
-    EfiSetupPayload,
-    FdtPayload,
-    ImaPayload,
-    IndirectPayload,
-    JailhousePayload,
-    KhoPayload,
-    PciRomPayload,
-    RawPayload,
-    RngSeedPayload,
-    SetupPayload,
-)
+from efitables.cli.payloads import rich_table
 from efitables.cli.render import hexa, kv_table, safe
 from efitables.cli.show import add_section
 from efitables.dump import Dump
 
 #: Rows shown per long table (the JSON has everything).
 MAX_ROWS = 200
-
-
-def payload_summary(p: SetupPayload | None) -> str:
-    """One line describing a decoded payload (plain text; the caller escapes it)."""
-    if p is None:
-        return ""
-    if isinstance(p, IndirectPayload):
-        head = f"-> {p.indirect_type_name} at {p.target_addr:#x}, {p.target_len} bytes"
-        if not p.followed:
-            return head + " (not followed)"
-        return f"{head}: {payload_summary(p.target)}"
-    if isinstance(p, E820ExtPayload):
-        return f"{len(p.entries)} E820 entries"
-    if isinstance(p, FdtPayload):
-        ok = "" if p.valid else " (invalid)"
-        return f"FDT magic {p.magic:#010x}, totalsize {p.totalsize}, version {p.version}/{p.last_comp_version}{ok}"
-    if isinstance(p, PciRomPayload):
-        sig = "55aa" if p.rom_signature == 0xAA55 else hexa(p.rom_signature)
-        return (
-            f"PCI {p.vendor:04x}:{p.devid:04x} at {p.segment:04x}:{p.bus:02x}:{p.device:02x}.{p.function}, "
-            f"ROM {p.pcilen} bytes at {p.rom_address:#x} (signature {sig})"
-        )
-    if isinstance(p, EfiSetupPayload):
-        vendor = f" ({p.fw_vendor_text})" if p.fw_vendor_text else ""
-        return f"fw_vendor {p.fw_vendor:#x}{vendor}, runtime {p.runtime:#x}, tables {p.tables:#x}, smbios {p.smbios:#x}"
-    if isinstance(p, ApplePropertiesPayload):
-        props = sum(len(d.properties) for d in p.devices)
-        return f"version {p.version}, {p.dev_count} devices, {props} properties"
-    if isinstance(p, JailhousePayload):
-        v2 = f", flags {p.flags:#x}" if p.flags is not None else ""
-        return (
-            f"version {p.version} (compatible {p.compatible_version}), {p.num_cpus} CPUs, "
-            f"MMCONFIG {p.pci_mmconfig_base:#x}, TSC {p.tsc_khz} kHz, APIC {p.apic_khz} kHz{v2}"
-        )
-    if isinstance(p, CcBlobPayload):
-        magic = {True: "AMDE magic ok", False: "no AMDE magic", None: "not checked"}[p.magic_ok]
-        return f"cc_blob_address {p.cc_blob_address:#x} ({magic})"
-    if isinstance(p, ImaPayload):
-        return f"IMA buffer {p.addr:#x}, {p.buffer_size} bytes"
-    if isinstance(p, KhoPayload):
-        return f"KHO FDT {p.fdt_addr:#x} ({p.fdt_size} bytes), scratch {p.scratch_addr:#x} ({p.scratch_size} bytes)"
-    if isinstance(p, RngSeedPayload):
-        if p.length == 0:
-            return "seed wiped by the kernel (len 0)"
-        digest = f", sha256 {p.sha256_prefix}..." if p.sha256_prefix else ""
-        shown = f" seed {p.seed}" if p.seed is not None else " (redacted; --show-secrets to show)"
-        return f"{p.length} bytes{digest}{shown}"
-    if isinstance(p, RawPayload):
-        more = "..." if p.length > len(p.preview) // 2 else ""
-        return f"raw {p.length} bytes: {p.preview[:64]}{more}"
-    return p.title
 
 
 @add_section
@@ -146,6 +83,7 @@ def boot_section(con: Console, d: Dump) -> None:
 
 
 def setup_section(con: Console, d: Dump) -> None:
+    """The nodes with each payload's one-line summary, then the payloads' sub-tables (Apple devices, ...)."""
     lst = d.setup_data
     if lst is None:
         return
@@ -158,16 +96,13 @@ def setup_section(con: Console, d: Dump) -> None:
     for col in ("#", "address", "type", "len", "next", "payload"):
         t.add_column(col)
     for n in lst.nodes[:MAX_ROWS]:
-        t.add_row(
-            str(n.index), hexa(n.address), n.type_name, str(n.len), hexa(n.next), safe(payload_summary(n.payload))
-        )
+        summary = n.payload.summary() if n.payload is not None else ""
+        t.add_row(str(n.index), hexa(n.address), safe(n.type_name), str(n.len), hexa(n.next), safe(summary))
     con.print(t)
     for n in lst.nodes:
-        p = n.effective_payload
-        if isinstance(p, ApplePropertiesPayload):
-            for dev in p.devices[:MAX_ROWS]:
-                names = ", ".join(f"{x['name']} ({x['value_length']} bytes)" for x in dev.properties)
-                con.print(f"  node [{n.index}] device {'/'.join(dev.device_path) or '-'}: {safe(names)}")
+        p = n.effective_payload  # through SETUP_INDIRECT to the payload it names
+        for view in p.tables() if p is not None else []:
+            con.print(rich_table(dataclasses.replace(view, title=f"node [{n.index}] {view.title}"), MAX_ROWS))
     con.print()
 
 

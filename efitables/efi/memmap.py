@@ -1,10 +1,14 @@
 """The EFI memory map handed to the kernel (``boot_params.efi_info``).
 
-Layout: :mod:`efitables.schemas.efi_memmap` (EDK2 UefiSpec.h, Linux efi.h).
-Checks (shared/spec/efi.md 6.1): ``DescriptorSize >= 40`` and a multiple of 8,
-the map size a multiple of it, version 1, page-aligned starts, non-zero page
-counts without overflow, known types, no overlapping descriptors. The map is
-not required to be sorted.
+Layout: :mod:`efitables.schemas.efi_memmap` (``EFI_MEMORY_DESCRIPTOR``: UEFI 2.10
+§7.2 ``GetMemoryMap()``; tianocore/edk2 MdePkg/Include/Uefi/UefiSpec.h@c5aa7e7d94c0;
+``efi_memory_desc_t`` in torvalds/linux include/linux/efi.h@v6.12.117). The
+stride is ``DescriptorSize``, not 40: EDK2 reports 48 on purpose
+(MdeModulePkg/Core/Dxe/Mem/Page.c@c5aa7e7d94c0). Checks: ``DescriptorSize >= 40``
+and a multiple of 8, the map size a multiple of it, version 1
+(``EFI_MEMORY_DESCRIPTOR_VERSION``), page-aligned starts, non-zero page counts
+without overflow, known types, no overlapping descriptors. The map is not
+required to be sorted (``GetMemoryMap()`` promises no order).
 """
 
 from __future__ import annotations

@@ -1,31 +1,73 @@
-"""The EFI System Table, its runtime services header, and its configuration table array.
+"""The EFI System Table and its runtime services header: parsed, checked, pointers resolved.
 
-Layouts: :mod:`efitables.schemas.efi_tables` (EDK2 MdePkg/Include/Uefi/UefiSpec.h,
-Linux include/linux/efi.h). Checks follow shared/spec/efi.md 2-4: signature,
-``HeaderSize`` (0x78 / 0x48), revision, ``Reserved``, the CRC32 (a mismatch is
-a warning: Linux does not check it). After ``SetVirtualAddressMap`` the
-``FirmwareVendor``, ``RuntimeServices`` and ``ConfigurationTable`` pointers
-hold EFI *virtual* addresses; they are translated through the EFI memory map,
-or replaced by physical copies Linux keeps (SETUP_EFI), and the route is
-reported. A virtual address is never presented as a physical one.
+Layouts: :mod:`efitables.schemas.efi_tables` (``EFI_TABLE_HEADER``,
+``EFI_SYSTEM_TABLE``, ``EFI_RUNTIME_SERVICES``: UEFI 2.10 §4.2, §4.3, §4.5;
+tianocore/edk2 MdePkg/Include/Uefi/UefiSpec.h and UefiMultiPhase.h@c5aa7e7d94c0;
+``efi_system_table_64_t`` / ``_32_t`` in torvalds/linux include/linux/efi.h@v6.12.117).
+
+Checks: the ``IBI SYST`` signature, ``HeaderSize`` (0x78 on 64-bit firmware,
+0x48 on 32-bit), a UEFI 1.x/2.x revision, ``Reserved`` 0, and the CRC32 over
+``HeaderSize`` bytes with the CRC field zeroed (EDK2's ``CalculateEfiHdrCrc``,
+MdeModulePkg/Core/Dxe/DxeMain/DxeMain.c@c5aa7e7d94c0). A CRC mismatch is a
+warning: Linux checks only the signature (``efi_systab_check_header`` in
+drivers/firmware/efi/efi.c@v6.12.117). ``BootServices`` is NULL after
+ExitBootServices (``CoreExitBootServices``, same DxeMain.c).
+
+After SetVirtualAddressMap the ``FirmwareVendor``, ``RuntimeServices`` and
+``ConfigurationTable`` pointers hold EFI *virtual* addresses; they are resolved
+by :mod:`efitables.efi.pointers` (physical copies Linux keeps, the memory map,
+2 MiB congruence, page offset), each candidate checked against the structure it
+must hold, and the route is reported. A virtual address is never presented as
+a physical one. The configuration table array is parsed by
+:mod:`efitables.efi.config_tables`.
+
+The names those modules define are importable from here as before.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from efitables import guids
+from efitables.efi.config_tables import (
+    CFG_ARRAY_UNREADABLE,
+    CFG_DANGLING,
+    CFG_DUPLICATE,
+    CFG_NULL,
+    CFG_NULL_GUID,
+    CFG_PLACEHOLDER,
+    CFG_UNKNOWN,
+    MAX_CONFIG_TABLES,
+    SYSTAB_TOO_MANY,
+    ConfigTable,
+    ConfigTableArray,
+    looks_like_config_array,
+    parse_config_tables,
+)
 from efitables.efi.memmap import EfiMemoryMap
+from efitables.efi.pointers import (
+    EFI_VA_END,
+    EFI_VA_START,
+    MAX_CONGRUENT,
+    MAX_PAGE_OFFSET_CANDIDATES,
+    SYSTAB_UNTRANSLATED,
+    SYSTAB_VIRTUAL,
+    TWO_MIB,
+    PointerCheck,
+    ResolvedPointer,
+    congruent_candidates,
+    is_virtual_address,
+    page_offset_candidates,
+    pointer_findings,
+    resolve_pointer,
+    translate_pointers,
+)
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
-from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
+from efitables.memory.base import PhysicalMemory
 from efitables.model import Parsed
-from efitables.schemas.common import NULL_GUID, guid_from_bytes
 from efitables.schemas.efi_tables import (
-    EFI_CONFIGURATION_TABLE_32,
-    EFI_CONFIGURATION_TABLE_64,
     EFI_RUNTIME_SERVICES_32,
     EFI_RUNTIME_SERVICES_64,
     EFI_RUNTIME_SERVICES_SIGNATURE,
@@ -40,6 +82,40 @@ from efitables.schemas.efi_tables import (
     revision_spec_text,
     revision_text,
 )
+
+__all__ = [
+    "CFG_ARRAY_UNREADABLE",
+    "CFG_DANGLING",
+    "CFG_DUPLICATE",
+    "CFG_NULL",
+    "CFG_NULL_GUID",
+    "CFG_PLACEHOLDER",
+    "CFG_UNKNOWN",
+    "EFI_VA_END",
+    "EFI_VA_START",
+    "MAX_CONFIG_TABLES",
+    "MAX_CONGRUENT",
+    "MAX_PAGE_OFFSET_CANDIDATES",
+    "MAX_VENDOR_CHARS",
+    "SYSTAB_TOO_MANY",
+    "SYSTAB_UNTRANSLATED",
+    "SYSTAB_VIRTUAL",
+    "TWO_MIB",
+    "ConfigTable",
+    "ConfigTableArray",
+    "ResolvedPointer",
+    "RuntimeServices",
+    "SystemTable",
+    "congruent_candidates",
+    "is_virtual_address",
+    "page_offset_candidates",
+    "parse_config_tables",
+    "parse_runtime_services",
+    "parse_system_table",
+    "quick_check",
+    "read_ucs2",
+    "resolve_pointer",
+]
 
 S = "EFI_SYSTEM_TABLE"
 SYSTAB_SIGNATURE = register("EFI-SYSTAB-SIGNATURE", Severity.ERROR, "System table signature is not 'IBI SYST'")
@@ -56,22 +132,11 @@ SYSTAB_REVISION = register(
     "EFI-SYSTAB-REVISION", Severity.WARNING, "System table revision is not a known UEFI major/minor"
 )
 SYSTAB_RESERVED = register("EFI-SYSTAB-RESERVED", Severity.WARNING, "Table header Reserved field is not 0")
-SYSTAB_VIRTUAL = register(
-    "EFI-SYSTAB-VIRTUAL-POINTER",
-    Severity.INFO,
-    "A system table pointer holds an EFI virtual address (after SetVirtualAddressMap)",
-)
-SYSTAB_UNTRANSLATED = register(
-    "EFI-SYSTAB-UNTRANSLATED",
-    Severity.WARNING,
-    "A virtual system table pointer could not be translated to a physical address",
-)
 SYSTAB_BOOT_SERVICES = register(
     "EFI-SYSTAB-BOOT-SERVICES",
     Severity.INFO,
     "BootServices is not NULL: the dump was taken before ExitBootServices",
 )
-SYSTAB_TOO_MANY = register("EFI-SYSTAB-TOO-MANY-TABLES", Severity.ERROR, "NumberOfTableEntries is absurdly large")
 SYSTAB_NO_TABLES = register("EFI-SYSTAB-NO-TABLES", Severity.WARNING, "The system table lists no configuration tables")
 FW_VENDOR_UNTERMINATED = register(
     "EFI-FW-VENDOR-UNTERMINATED", Severity.WARNING, "Firmware vendor string has no NUL terminator within the cap"
@@ -82,198 +147,11 @@ FW_VENDOR_UNREADABLE = register(
 RT_SIGNATURE = register("EFI-RUNTIME-SIGNATURE", Severity.WARNING, "Runtime services table signature is not 'RUNTSERV'")
 RT_CRC = register("EFI-RUNTIME-CRC", Severity.WARNING, "Runtime services table CRC32 does not match")
 RT_UNREADABLE = register("EFI-RUNTIME-UNREADABLE", Severity.WARNING, "Runtime services table is not in the dump")
-CFG_ARRAY_UNREADABLE = register(
-    "EFI-CFGTAB-ARRAY-UNREADABLE", Severity.ERROR, "The configuration table array is not (fully) in the dump"
-)
-CFG_NULL = register("EFI-CFGTAB-NULL", Severity.WARNING, "A configuration table's VendorTable is NULL")
-CFG_PLACEHOLDER = register(
-    "EFI-CFGTAB-PLACEHOLDER",
-    Severity.WARNING,
-    "A configuration table's VendorTable is all ones (EDK2's not-yet-valid placeholder)",
-)
-CFG_NULL_GUID = register("EFI-CFGTAB-NULL-GUID", Severity.WARNING, "A configuration table has the all-zero GUID")
-CFG_DUPLICATE = register(
-    "EFI-CFGTAB-DUPLICATE-GUID", Severity.WARNING, "A GUID appears more than once in the configuration table array"
-)
-CFG_DANGLING = register(
-    "EFI-CFGTAB-NOT-IN-DUMP", Severity.WARNING, "A configuration table's VendorTable points outside the dump"
-)
-CFG_UNKNOWN = register("EFI-CFGTAB-UNKNOWN-GUID", Severity.INFO, "A configuration table GUID has no known name")
 
-#: Real firmware installs 5-40 tables; EDK2 grows the array 16 at a time.
-MAX_CONFIG_TABLES = 1024
 #: Linux copies at most 99 characters of the vendor string; allow more, bounded.
 MAX_VENDOR_CHARS = 256
 
-EFI_VA_END = 0xFFFFFFEF00000000  # Linux x86-64 EFI runtime window [EFI_VA_END, EFI_VA_START)
-EFI_VA_START = 0xFFFFFFFF00000000
-
 _HDR = struct.Struct("<QIIII")
-
-
-@dataclass(frozen=True)
-class ResolvedPointer:
-    """A pointer field as stored and, if known, the physical address it names."""
-
-    stored: int
-    physical: int | None
-    route: str  # "null", "physical", "SETUP_EFI", "kallsyms", "efi-memmap", "efi-va-congruence",
-    # "efi-va-page-offset", "untranslated"
-
-    @property
-    def is_virtual(self) -> bool:
-        return self.route not in ("null", "physical")
-
-    def to_dict(self) -> dict:
-        return {"stored": self.stored, "physical": self.physical, "route": self.route}
-
-
-def is_virtual_address(value: int, bits: int) -> bool:
-    """A value no physical address can have (>= 2**52 on x86-64)."""
-    return bits == 64 and value >= MAX_PHYS_ADDR
-
-
-TWO_MIB = 2 << 20
-#: Candidates tried per virtual pointer (runtime regions are few).
-MAX_CONGRUENT = 64
-
-
-def congruent_candidates(va: int, memmap: EfiMemoryMap) -> list[int]:
-    """Physical addresses in runtime-mapped descriptors congruent to ``va`` modulo 2 MiB.
-
-    Linux x86-64 maps each EFI runtime region at a virtual address with the same
-    offset inside a 2 MiB page as its physical one (torvalds/linux
-    arch/x86/platform/efi/efi_64.c ``efi_map_region``), so a virtual pointer's
-    physical address is one of these.
-    """
-    low = va & (TWO_MIB - 1)
-    out: list[int] = []
-    for d in memmap.descriptors:
-        if not d.is_runtime:
-            continue
-        pa = d.physical_start - d.physical_start % TWO_MIB + low
-        while pa < d.physical_end and len(out) < MAX_CONGRUENT:
-            if pa >= d.physical_start:
-                out.append(pa)
-            pa += TWO_MIB
-    return out
-
-
-#: Pages tried by the page-offset search (4 MiB around the system table).
-MAX_PAGE_OFFSET_CANDIDATES = 1024
-
-
-def page_offset_candidates(va: int, systab_pa: int, memmap: EfiMemoryMap | None) -> list[int]:
-    """Addresses within 2 MiB of the system table with ``va``'s offset inside a 4 KiB page.
-
-    The last resort for a virtual pointer nothing else translates (no memory map, or
-    a VA that is not 2 MiB-congruent): EFI maps whole pages, so the page offset
-    survives, and firmware keeps its runtime tables close together (OVMF puts the
-    array in the system table's own page). Bounded by the system table's descriptor
-    when a memory map is known.
-    """
-    lo, hi = systab_pa - TWO_MIB, systab_pa + TWO_MIB
-    d = memmap.lookup(systab_pa) if memmap is not None else None
-    if d is not None:
-        lo, hi = max(lo, d.physical_start), min(hi, d.physical_end)
-    off = va & 0xFFF
-    page = max(lo, 0) & ~0xFFF
-    out: list[int] = []
-    while page + off < hi and len(out) < MAX_PAGE_OFFSET_CANDIDATES:
-        if page + off >= lo:
-            out.append(page + off)
-        page += 0x1000
-    return out
-
-
-def _looks_like_vendor(mem: PhysicalMemory, pa: int) -> bool:
-    try:
-        text, terminated = read_ucs2(mem, pa, 128)
-    except MemoryReadError:
-        return False
-    return terminated and 0 < len(text) and text.isprintable()
-
-
-def _looks_like_runtime(mem: PhysicalMemory, pa: int) -> bool:
-    try:
-        return mem.read_u64(pa) == EFI_RUNTIME_SERVICES_SIGNATURE
-    except MemoryReadError:
-        return False
-
-
-def _looks_like_config_array(mem: PhysicalMemory, pa: int, count: int, bits: int) -> bool:
-    esize = 24 if bits == 64 else 20
-    n = min(count, 64)
-    if n == 0:
-        return False
-    try:
-        raw = mem.read(pa, n * esize)
-    except MemoryReadError:
-        return False
-    fmt = "<Q" if bits == 64 else "<I"
-    known = 0
-    for i in range(n):
-        g = raw[i * esize : i * esize + 16]
-        table = struct.unpack_from(fmt, raw, i * esize + 16)[0]
-        if g in (bytes(16), b"\xff" * 16) or table == 0:
-            return False  # zero-filled or erased memory is no configuration table array
-        known += guids.lookup(guid_from_bytes(g)) is not None
-    return known * 2 >= n  # most GUIDs are known ones
-
-
-def resolve_pointer(
-    value: int,
-    bits: int,
-    memmap: EfiMemoryMap | None,
-    physical_copy: tuple[int, str] | None = None,
-) -> ResolvedPointer:
-    if value == 0:
-        return ResolvedPointer(0, None, "null")
-    if not is_virtual_address(value, bits):
-        return ResolvedPointer(value, value, "physical")
-    if physical_copy is not None:
-        return ResolvedPointer(value, physical_copy[0], physical_copy[1])
-    if memmap is not None:
-        hit = memmap.virt_to_phys(value)
-        if hit is not None:
-            return ResolvedPointer(value, hit[0], "efi-memmap")
-    return ResolvedPointer(value, None, "untranslated")
-
-
-@dataclass(kw_only=True)
-class ConfigTable(Parsed):
-    kind = "EFI_CONFIGURATION_TABLE"
-
-    index: int
-    guid: str
-    name: str | None
-    source: str | None
-    table_address: int
-    readable: bool
-    payload: Parsed | None = None
-
-    @property
-    def title(self) -> str:
-        return f"[{self.index}] {self.name or 'unknown GUID ' + self.guid}"
-
-    def children(self) -> list[Parsed]:
-        return [self.payload] if self.payload is not None else []
-
-
-@dataclass(kw_only=True)
-class ConfigTableArray(Parsed):
-    kind = "EFI_CONFIGURATION_TABLE_ARRAY"
-
-    entry_size: int
-    count: int
-    entries: list[ConfigTable] = field(default_factory=list)
-
-    @property
-    def title(self) -> str:
-        return f"Configuration tables ({len(self.entries)})"
-
-    def children(self) -> list[Parsed]:
-        return list(self.entries)
 
 
 @dataclass(kw_only=True)
@@ -366,6 +244,21 @@ def read_ucs2(mem: PhysicalMemory, pa: int, max_chars: int = MAX_VENDOR_CHARS) -
     return data.decode("utf-16-le", "replace"), False
 
 
+def _looks_like_vendor(mem: PhysicalMemory, pa: int) -> bool:
+    try:
+        text, terminated = read_ucs2(mem, pa, 128)
+    except MemoryReadError:
+        return False
+    return terminated and 0 < len(text) and text.isprintable()
+
+
+def _looks_like_runtime(mem: PhysicalMemory, pa: int) -> bool:
+    try:
+        return mem.read_u64(pa) == EFI_RUNTIME_SERVICES_SIGNATURE
+    except MemoryReadError:
+        return False
+
+
 def parse_system_table(
     mem: PhysicalMemory,
     pa: int,
@@ -424,61 +317,23 @@ def parse_system_table(
         findings.append(make(SYSTAB_RESERVED, S, pa, f"Reserved {reserved:#x}"))
     f = schema.parse(raw)
 
-    stored = {"FirmwareVendor": f.FirmwareVendor, "RuntimeServices": f.RuntimeServices,
-              "ConfigurationTable": f.ConfigurationTable}
+    stored = {
+        "FirmwareVendor": f.FirmwareVendor,
+        "RuntimeServices": f.RuntimeServices,
+        "ConfigurationTable": f.ConfigurationTable,
+    }
     copies: dict[str, tuple[int, str]] = {}
     if physical_copies is not None and any(is_virtual_address(v, bits) for v in stored.values()):
         copies = physical_copies() if callable(physical_copies) else physical_copies
-    nr_low = f.NumberOfTableEntries & 0xFFFFFFFF if bits == 64 else f.NumberOfTableEntries
-    validators: dict[str, Callable[[int], bool]] = {
-        "FirmwareVendor": lambda c: _looks_like_vendor(mem, c),
-        "RuntimeServices": lambda c: _looks_like_runtime(mem, c),
-        "ConfigurationTable": lambda c: _looks_like_config_array(mem, c, nr_low, bits),
+    nr = f.NumberOfTableEntries & 0xFFFFFFFF if bits == 64 else f.NumberOfTableEntries  # Linux reads a u32
+    checks = {
+        "FirmwareVendor": PointerCheck(lambda c: _looks_like_vendor(mem, c), strong=False),
+        "RuntimeServices": PointerCheck(lambda c: _looks_like_runtime(mem, c)),
+        "ConfigurationTable": PointerCheck(lambda c: looks_like_config_array(mem, c, nr, bits)),
     }
-    resolved = {}
-    notes: dict[str, str] = {}
-    for name, value in stored.items():
-        p = resolve_pointer(value, bits, memmap, copies.get(name))
-        if p.route == "efi-memmap" and p.physical is not None and name != "FirmwareVendor" and not validators[name](
-            p.physical
-        ):
-            # VirtualStart names memory that holds no such structure (a stale or bogus map): try the others
-            notes[name] = f"; the memory map's translation {p.physical:#x} holds none"
-            p = ResolvedPointer(value, None, "untranslated")
-        if p.route == "untranslated" and memmap is not None:
-            hits = [c for c in congruent_candidates(value, memmap) if validators[name](c)]
-            if len(hits) == 1:
-                p = ResolvedPointer(value, hits[0], "efi-va-congruence")
-        if p.route == "untranslated" and name != "FirmwareVendor":  # a UCS-2 string is too weak a check
-            hits = [c for c in page_offset_candidates(value, pa, memmap) if validators[name](c)]
-            if hits:
-                # nearest first: EDK2 leaves stale copies of the array farther away
-                best = min(hits, key=lambda c: ((c - value) % TWO_MIB != 0, abs(c - pa)))
-                p = ResolvedPointer(value, best, "efi-va-page-offset")
-                others = f", {len(hits) - 1} other page(s) hold one too (stale copies?)" if len(hits) > 1 else ""
-                notes[name] = notes.get(name, "") + f"; nearest of the pages holding one at that offset{others}"
-        resolved[name] = p
+    resolved, notes = translate_pointers(stored, bits, memmap, copies, checks, pa)
     fw_vendor, rt, ct = resolved["FirmwareVendor"], resolved["RuntimeServices"], resolved["ConfigurationTable"]
-    for name, p in (("FirmwareVendor", fw_vendor), ("RuntimeServices", rt), ("ConfigurationTable", ct)):
-        if p.route == "untranslated":
-            findings.append(
-                make(
-                    SYSTAB_UNTRANSLATED,
-                    S,
-                    pa,
-                    f"{name} {p.stored:#x} is an EFI virtual address and no memory map or physical copy "
-                    f"translates it{notes.get(name, '')}",
-                )
-            )
-        elif p.is_virtual:
-            findings.append(
-                make(
-                    SYSTAB_VIRTUAL,
-                    S,
-                    pa,
-                    f"{name} {p.stored:#x} is virtual; physical {p.physical:#x} via {p.route}{notes.get(name, '')}",
-                )
-            )
+    findings.extend(pointer_findings(resolved, notes, S, pa))
     if f.BootServices:
         findings.append(make(SYSTAB_BOOT_SERVICES, S, pa, f"BootServices {f.BootServices:#x}"))
 
@@ -500,7 +355,6 @@ def parse_system_table(
     elif fw_vendor.route == "null":
         findings.append(make(FW_VENDOR_UNREADABLE, "FirmwareVendor", pa, "FirmwareVendor is NULL"))
 
-    nr = f.NumberOfTableEntries & 0xFFFFFFFF if bits == 64 else f.NumberOfTableEntries
     st = SystemTable(
         address=pa,
         size=size,
@@ -579,81 +433,3 @@ def parse_runtime_services(mem: PhysicalMemory, pa: int, bits: int) -> RuntimeSe
         revision=rev,
         crc_ok=crc_ok,
     )
-
-
-def parse_config_tables(mem: PhysicalMemory, pa: int, count: int, bits: int) -> ConfigTableArray:
-    """Read ``count`` entries at ``pa`` (capped; stops at the first unreadable entry)."""
-    esize = 24 if bits == 64 else 20
-    schema = EFI_CONFIGURATION_TABLE_64 if bits == 64 else EFI_CONFIGURATION_TABLE_32
-    name = "EFI_CONFIGURATION_TABLE array"
-    arr = ConfigTableArray(address=pa, size=count * esize, entry_size=esize, count=count)
-    n = count
-    if n > MAX_CONFIG_TABLES:
-        arr.findings.append(
-            make(
-                SYSTAB_TOO_MANY,
-                name,
-                pa,
-                f"NumberOfTableEntries {count} (> {MAX_CONFIG_TABLES}); reading the first {MAX_CONFIG_TABLES}",
-            )
-        )
-        n = MAX_CONFIG_TABLES
-    readable = n
-    gap = mem.first_gap(pa, n * esize)
-    if gap is not None:
-        readable = max(0, (gap[0] - pa) // esize)
-        arr.findings.append(
-            make(
-                CFG_ARRAY_UNREADABLE,
-                name,
-                pa,
-                f"only {readable} of {n} entries are in the dump; {gap[0]:#x}-{gap[1]:#x} is missing",
-            )
-        )
-    raw = mem.read(pa, readable * esize, structure=name) if readable else b""
-    arr.raw = raw
-    seen: dict[str, int] = {}
-    fmt = "<Q" if bits == 64 else "<I"
-    for i in range(readable):
-        off = i * esize
-        g = guid_from_bytes(raw[off : off + 16])
-        table = struct.unpack_from(fmt, raw, off + 16)[0]
-        known = guids.lookup(g)
-        ent = ConfigTable(
-            address=pa + off,
-            size=esize,
-            raw=raw[off : off + esize],
-            schema=schema,
-            fields={"VendorGuid": g, "VendorTable": table},
-            index=i,
-            guid=g,
-            name=known.name if known else None,
-            source=known.source if known else None,
-            table_address=table,
-            readable=mem.is_readable(table, 1) if table else False,
-        )
-        ename = f"configuration table [{i}] {ent.name or g}"
-        if g == NULL_GUID:
-            ent.findings.append(make(CFG_NULL_GUID, ename, ent.address, "VendorGuid is all zeros"))
-        elif known is None:
-            ent.findings.append(make(CFG_UNKNOWN, ename, ent.address, f"GUID {g} is not in the GUID registry"))
-        if g in seen:
-            ent.findings.append(make(CFG_DUPLICATE, ename, ent.address, f"same GUID as entry [{seen[g]}]"))
-        else:
-            seen[g] = i
-        all_ones = (1 << bits) - 1
-        if table == 0:
-            ent.findings.append(make(CFG_NULL, ename, ent.address, "VendorTable is NULL"))
-        elif table == all_ones:
-            ent.findings.append(make(CFG_PLACEHOLDER, ename, ent.address, "VendorTable is all ones"))
-        elif not ent.readable:
-            ent.findings.append(
-                make(
-                    CFG_DANGLING,
-                    ename,
-                    ent.address,
-                    f"VendorTable {table:#x} is not in the dump (hole or beyond its end)",
-                )
-            )
-        arr.entries.append(ent)
-    return arr

@@ -30,13 +30,14 @@ from efitables.dump import Dump  # noqa: E402
 from efitables.memory.base import BytesMemory, PhysRange  # noqa: E402
 from efitables_tui.app import EfitablesApp  # noqa: E402
 from efitables_tui.nodes import build_model, secret_spans  # noqa: E402
-from efitables_tui.screens.coverage_screen import CoverageScreen, verdict_table  # noqa: E402
+from efitables_tui.screens.coverage_screen import CoverageScreen, verdict_rows  # noqa: E402
 from efitables_tui.screens.findings_screen import FindingsScreen  # noqa: E402
 from efitables_tui.screens.help_screen import HelpScreen  # noqa: E402
 from efitables_tui.screens.memmap_screen import MemoryMapScreen  # noqa: E402
 from efitables_tui.text import parse_address, plain  # noqa: E402
 from efitables_tui.widgets.fields_table import FieldsTable  # noqa: E402
 from efitables_tui.widgets.hex_view import HexView, window_for  # noqa: E402
+from efitables_tui.widgets.object_tables import ObjectTables  # noqa: E402
 from efitables_tui.widgets.structure_tree import StructureTree  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,30 +121,45 @@ def test_plain_escapes_markup_and_control_characters() -> None:
     assert not t.spans  # no markup was interpreted
 
 
-def test_secret_spans_hide_vmpcks_only() -> None:
+def test_secret_spans_come_from_secret_ranges() -> None:
+    """The hex view hides what each object's secret_ranges() names, and nothing else (no guessing from kinds)."""
     from efitables.model import Parsed
+    from efitables_tui.nodes import Node
+
+    class Seed(Parsed):  # a parser that names its own secret bytes
+        kind = "SETUP_RNG_SEED"
+
+        def secret_ranges(self) -> list[tuple[int, int]]:
+            return [(0x9010, 0x9030)]
 
     class Page(Parsed):
         kind = "snp_secrets_page"
 
-    class Seed(Parsed):
-        kind = "SETUP_RNG_SEED"
-
-    class Declared(Parsed):  # a parser that names its own secret bytes (a method, like SETUP_RNG_SEED)
-        kind = "SETUP_RNG_SEED"
-
         def secret_ranges(self) -> list[tuple[int, int]]:
-            return [(0x9000, 0x9010)]
+            return [(0x80D020, 0x80D0A0)]
 
-    page = Page(address=0x80D000, size=4096)
-    page.redacted = True  # type: ignore[attr-defined]
-    seed = Seed(address=0x5000, size=32)
-    seed.redacted = True  # type: ignore[attr-defined]
-    from efitables_tui.nodes import Node
+    class Shown(Parsed):  # a redacted-looking object whose parser names no secret bytes hides nothing
+        kind = "SETUP_RNG_SEED"
 
-    declared = Declared(address=0x9000, size=64)
-    nodes = [Node("p", page.kind, obj=page), Node("s", seed.kind, obj=seed), Node("d", "x", obj=declared)]
-    assert secret_spans(nodes) == [(0x5000, 0x5020), (0x9000, 0x9010), (0x80D020, 0x80D0A0)]
+    shown = Shown(address=0x5000, size=32)
+    shown.redacted = True  # type: ignore[attr-defined]
+    nodes = [
+        Node("p", "snp_secrets_page", obj=Page(address=0x80D000, size=4096)),
+        Node("s", "SETUP_RNG_SEED", obj=Seed(address=0x9000, size=64)),
+        Node("x", "SETUP_RNG_SEED", obj=shown),
+        Node("container", "dump"),  # no object: nothing to hide
+    ]
+    assert secret_spans(nodes) == [(0x9010, 0x9030), (0x80D020, 0x80D0A0)]
+
+
+def test_secret_spans_of_a_dump_are_its_objects_secret_ranges(tmp_path: Path) -> None:
+    p = _snp_raw(tmp_path)
+    for show in (False, True):
+        with Dump.open(str(p), show_secrets=show) as d:
+            m = build_model(d)
+            declared = sorted(r for n in m.nodes if n.obj is not None for r in n.obj.secret_ranges())
+            assert m.secret_spans == declared
+            assert bool(declared) is not show  # --show-secrets: every parser names nothing
 
 
 def test_window_for_is_bounded_and_handles_holes() -> None:
@@ -266,6 +282,112 @@ async def test_guid_memory_search() -> None:
         assert app.screen.query_one(HexView).cursor == ds.last_memory_hits[0]
 
 
+async def test_guid_memory_search_can_be_cancelled() -> None:
+    """x stops a memory search between two windows of PhysicalMemory.chunks (nothing is patched on the memory)."""
+    mem = SlowMemory({0: bytes(64 << 20)})
+    d = Dump(mem, scan="never")
+    app = EfitablesApp(d)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        ds = app.dump_screen
+        await pilot.press("slash", *"f1e2d3c4-b5a6-4798-8a9b-0c1d2e3f4a5b")
+        await pilot.pause()
+        ol = app.screen.query_one("#search-results")
+        ol.highlighted = ol.option_count - 1  # "scan memory"
+        await pilot.press("enter")
+        await pilot.pause(0.4)
+        assert ds.scanning
+        text = screen_text(app)
+        assert "searching for c4d3e2f1a6b59847" in text and "x cancels" in text
+        assert "x Cancel scan" in text  # the binding is offered while the search runs
+        await pilot.press("x")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        result = ds.last_memory_search
+        assert result is not None and result.cancelled and not result.hits
+        assert 0 < result.searched < 64 << 20  # stopped early, between windows
+        assert not ds.scanning and not app.screen.query_one("#progress-row").display
+        assert app.screen is ds  # no hit list
+        assert "chunks" not in vars(mem)  # no patched method on the memory object
+        assert "x Cancel scan" not in screen_text(app)
+        # a new search after a cancelled one runs to its end
+        await pilot.press("slash", *"f1e2d3c4-b5a6-4798-8a9b-0c1d2e3f4a5b")
+        await pilot.pause()
+        ol = app.screen.query_one("#search-results")
+        ol.highlighted = ol.option_count - 1
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        result = ds.last_memory_search
+        assert not result.cancelled and result.searched >= 64 << 20 and not result.hits
+
+
+async def test_detail_pane_shows_the_objects_summary_rows_and_tables() -> None:
+    """A decoded payload shows the same facts as ``efitables show``: summary(), rows() and tables()."""
+    _sample_or_skip("ovmf64-virt.elf")
+    app = EfitablesApp(open_sample("ovmf64-virt.elf"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        ds = app.dump_screen
+        rsdp = next(n for n in ds.model.nodes if n.kind == "ACPI_RSDP")
+        ds.select_node(rsdp)
+        await pilot.pause()
+        await pilot.pause()
+        assert ds.current is rsdp
+        fields = app.screen.query_one(FieldsTable)
+        facts = [(r.name, r.value) for r in fields.rows_data if r.offset is None]
+        assert facts == rsdp.obj.rows()  # every row, in order, after the layout fields
+        assert ("OEM ID", "BOCHS") in facts and ("checksum", "ok") in facts
+        assert fields.rows_data[0].offset == 0  # the layout comes first
+        tables = app.screen.query_one(ObjectTables)
+        assert tables.display and tables.views == rsdp.obj.tables()
+        assert [v.title for v in tables.views] == [
+            "XSDT @ 0x700200: 1 entries, checksum ok",
+            "RSDT @ 0x700100: 1 entries, checksum ok",
+        ]
+        fields.move_cursor(row=next(i for i, r in enumerate(fields.rows_data) if r.name == "OEM ID"))
+        await pilot.pause()
+        text = screen_text(app)
+        assert rsdp.obj.summary() in text  # the title line
+        assert "OEM ID" in text and "BOCHS" in text and "checksum" in text
+        assert "XSDT @ 0x700200: 1 entries, checksum ok" in text
+        assert "FACP" in text and "0x700400" in text and "BXPC" in text
+        # an object without tables hides the pane
+        ds.select_node(rsdp.parent)
+        await pilot.pause()
+        await pilot.pause()
+        assert ds.current is rsdp.parent and not tables.display
+
+
+async def test_detail_pane_escapes_table_cells() -> None:
+    from efitables.model import Parsed, TableView
+    from efitables_tui.nodes import Node
+
+    class Hostile(Parsed):
+        kind = "hostile"
+
+        def summary(self) -> str:
+            return "[bold red]SUMMARY[/]"
+
+        def rows(self) -> list[tuple[str, str]]:
+            return [("[b]label[/b]", "[red]value[/red]")]
+
+        def tables(self) -> list[TableView]:
+            return [TableView("[i]title[/i]", ("[u]col[/u]",), [("[blink]cell[/blink]\x1b[2J",)])]
+
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        ds = app.dump_screen
+        ds.show_node(Node("hostile", "hostile", obj=Hostile(address=None, size=0)))
+        await pilot.pause()
+        text = screen_text(app)
+        for s in ("[bold red]SUMMARY[/]", "[b]label[/b]", "[red]value[/red]", "[i]title[/i]", "[u]col[/u]"):
+            assert s in text
+        assert "[blink]cell[/blink]\\x1b[2J" in text and "\x1b" not in text
+
+
 async def test_findings_view_jumps_to_the_object() -> None:
     _sample_or_skip("ovmf64.raw")
     app = EfitablesApp(open_sample("ovmf64.raw"))
@@ -324,19 +446,30 @@ async def test_coverage_view() -> None:
         assert isinstance(app.screen, CoverageScreen)
         await app.workers.wait_for_complete()
         await pilot.pause()
-        status = screen_text(app)
-        if not app.screen.models:
-            assert "not available" in status or "Coverage" in status
-            return
-        table = app.screen.query_one("#coverage-table")
-        assert table.row_count == len(app.screen.rows) > 0
-        assert "verdict(s)" in status
-        assert any(str(r.get("verdict", "")) in status for r in app.screen.rows)
+        screen = app.screen
+        assert screen.report is not None and screen.report.model.name == screen.models[0]
+        assert screen.rows == verdict_rows(screen.report) and screen.rows
+        table = screen.query_one("#coverage-table")
+        assert table.row_count == len(screen.rows)
+        text = screen_text(app)
+        assert f"Coverage under {screen.models[0]}" in text and "verdict(s)" in text
+        assert screen.rows[0].object in text and screen.rows[0].verdict in text
+        # enter on a verdict: hex view at the object's start
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, CoverageScreen)
+        assert app.screen.query_one(HexView).cursor == screen.rows[0].start
 
 
-def test_verdict_table_takes_any_list_of_rows() -> None:
-    cols, rows, summary = verdict_table({"model": "m", "rows": [{"object": "a", "start": 1, "verdict": "covered"}]})
-    assert cols == ["object", "start", "verdict"] and rows[0]["object"] == "a" and summary == {"model": "m"}
+def test_verdict_rows_follow_the_maps_in_cli_order() -> None:
+    from efitables.coverage.objects import DECOMPRESSOR, KEXEC
+
+    _sample_or_skip("ovmf64.raw")
+    with open_sample("ovmf64.raw") as d:
+        rep = d.coverage("v6.12")
+        rows = verdict_rows(rep)
+    assert rows == rep.rows_for(KEXEC) + rep.rows_for(DECOMPRESSOR)
+    assert [r.map for r in rows] == sorted((r.map for r in rows), key=[KEXEC, DECOMPRESSOR].index)
 
 
 async def test_export_and_copy(tmp_path: Path) -> None:
@@ -445,8 +578,9 @@ async def test_dump_strings_are_escaped(tmp_path: Path) -> None:
         await wait_loaded(app, pilot)
         assert app.dump_screen.current.kind == "EFI_SYSTEM_TABLE"
         fields = app.screen.query_one(FieldsTable)
-        row = next(i for i, r in enumerate(fields.rows_data) if r.name == "firmware_vendor")
-        assert fields.rows_data[row].value == "[bold red]EVIL[/]\x1b[2J\x07"  # kept as data
+        row = next(i for i, r in enumerate(fields.rows_data) if "EVIL" in str(r.value))
+        # rows() made the control characters visible; the markup is kept as data
+        assert fields.rows_data[row].value == "[bold red]EVIL[/]\\x1b[2J\\x07"
         fields.move_cursor(row=row)
         await pilot.pause()
         text = screen_text(app)
@@ -517,6 +651,7 @@ async def test_scan_runs_in_a_worker_and_can_be_cancelled() -> None:
         await wait_loaded(app, pilot, timeout=10)
         assert d.scan_mode == "never"
         assert not app.screen.query_one("#progress-row").display
+        assert d.progress is None and "chunks" not in vars(mem)  # the Dump's own callback, given back
 
 
 async def test_big_sparse_dump_opens_at_once(tmp_path: Path) -> None:

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from efitables_tui.screens.dump_screen import DumpScreen
 from efitables_tui.text import plain
 
-if TYPE_CHECKING:
-    from efitables_tui.screens.dump_screen import DumpScreen
-
-#: (title, help, DumpScreen method name)
-ACTIONS: list[tuple[str, str, str]] = [
-    ("Go to address", "Hex view at a physical address", "action_goto"),
-    ("Search objects", "Find an object by GUID, name or kind", "action_search"),
-    ("Findings", "Every finding of the dump", "action_findings"),
-    ("Memory map", "E820 and EFI memory map with the parsed objects", "action_memmap"),
-    ("Coverage", "kexec identity-map models and verdicts", "action_coverage"),
-    ("Copy value", "Copy the selected field's value", "action_copy"),
-    ("Export JSON", "Write the selected object as JSON", "action_export"),
-    ("Cancel scan", "Stop the signature scan and parse from hints", "action_cancel_scan"),
-    ("Help", "Key bindings", "action_help"),
+#: (title, help, DumpScreen action)
+ACTIONS: list[tuple[str, str, Callable[[DumpScreen], None]]] = [
+    ("Go to address", "Hex view at a physical address", DumpScreen.action_goto),
+    ("Search objects", "Find an object by GUID, name or kind", DumpScreen.action_search),
+    ("Findings", "Every finding of the dump", DumpScreen.action_findings),
+    ("Memory map", "E820 and EFI memory map with the parsed objects", DumpScreen.action_memmap),
+    ("Coverage", "kexec identity-map models and verdicts", DumpScreen.action_coverage),
+    ("Copy value", "Copy the selected field's value", DumpScreen.action_copy),
+    ("Export JSON", "Write the selected object as JSON", DumpScreen.action_export),
+    ("Cancel scan", "Stop the signature scan (or a memory search)", DumpScreen.action_cancel_scan),
+    ("Help", "Key bindings", DumpScreen.action_help),
 ]
 
 MAX_NODE_HITS = 5000
@@ -30,8 +28,6 @@ MAX_NODE_HITS = 5000
 
 class EfitablesCommands(Provider):
     def _dump_screen(self) -> DumpScreen | None:
-        from efitables_tui.screens.dump_screen import DumpScreen
-
         for s in reversed(self.app.screen_stack):
             if isinstance(s, DumpScreen):
                 return s
@@ -41,18 +37,18 @@ class EfitablesCommands(Provider):
         ds = self._dump_screen()
         if ds is None:
             return
-        for title, help_text, meth in ACTIONS:
-            yield DiscoveryHit(title, getattr(ds, meth), help=help_text)
+        for title, help_text, action in ACTIONS:
+            yield DiscoveryHit(title, partial(action, ds), help=help_text)
 
     async def search(self, query: str) -> Hits:
         ds = self._dump_screen()
         if ds is None:
             return
         matcher = self.matcher(query)
-        for title, help_text, meth in ACTIONS:
+        for title, help_text, action in ACTIONS:
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), getattr(ds, meth), help=help_text)
+                yield Hit(score, matcher.highlight(title), partial(action, ds), help=help_text)
         model = ds.model
         if model is None:
             return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Tree
@@ -32,8 +30,8 @@ class StructureTree(Tree[Node]):
         Binding("left", "collapse_or_parent", "Collapse", show=False),
     ]
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(Text("dump"), **kwargs)
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(Text("dump"), name=name, id=id, classes=classes)
         self.show_root = False
         self.guide_depth = 3
         self._by_key: dict[str, TreeNode[Node]] = {}

@@ -1,22 +1,22 @@
 """The selected object's fields: name, offset, size, value in hex and decimal, and its meaning.
 
 Rows come from ``Parsed.layout()`` (fields with their offsets inside the
-structure, so the hex view can highlight them), then the object's typed
-attributes (no offset), or, for nodes without a Parsed object (the container,
-discovery), their key/value rows. Every cell is a non-markup ``Text``.
+structure, so the hex view can highlight them), then the object's facts
+(``Parsed.rows()``, the label/value rows ``efitables show`` prints; no offset),
+or, for nodes without a Parsed object (the container, discovery), their
+key/value rows. Every cell is a non-markup ``Text``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
 from efitables_tui.nodes import Node
-from efitables_tui.text import int_cells, plain, value_int, value_meaning
+from efitables_tui.text import MAX_VALUE, int_cells, plain, value_int, value_meaning
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class FieldRow:
     name: str
     offset: int | None  # inside the structure; None for attributes and info rows
     size: int
-    value: Any
+    value: object
     hex: str
     dec: str
     meaning: str
@@ -51,14 +51,8 @@ def rows_for(node: Node) -> list[FieldRow]:
         h, d = int_cells(v)
         addr = None if node.address is None else node.address + span.offset
         rows.append(FieldRow(span.name, span.offset, span.size, span.value, h, d, value_meaning(span.value), addr))
-    for name, value in node.attributes():
-        if isinstance(value, int) and not isinstance(value, bool):
-            h, d = int_cells(value)
-            rows.append(FieldRow(name, None, 0, value, h, d, "", None))
-        else:
-            rows.append(FieldRow(name, None, 0, value, "", "", value_meaning(value), None))
-    for k, v in node.info:
-        rows.append(FieldRow(k, None, 0, v, "", "", v, None))
+    for label, text in node.facts():
+        rows.append(FieldRow(label, None, 0, text, "", "", text, None))
     return rows
 
 
@@ -68,7 +62,7 @@ def value_text(r: FieldRow) -> Text:
     if r.meaning:
         if r.hex:
             t.append(" ")
-        t.append_text(plain(r.meaning, "cyan" if r.hex else "", limit=120))
+        t.append_text(plain(r.meaning, "cyan" if r.hex else "", limit=MAX_VALUE))
     return t
 
 
@@ -85,8 +79,8 @@ class FieldsTable(DataTable[Text]):
         def control(self) -> FieldsTable:
             return self.table
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
         self.rows_data: list[FieldRow] = []
         self._quiet = False
         # columns exist before any row can be added (show_node may run before on_mount)

@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 KEYS: list[tuple[str, str]] = [
     ("↑ ↓ ← → / enter", "move in the tree (the selected object's fields, bytes and findings show at once)"),
-    ("tab / shift+tab", "cycle focus: tree → fields → hex view → object findings"),
+    ("tab / shift+tab", "cycle focus: tree → fields → tables → hex view → object findings"),
     ("g", "go to a physical address (hex view there, inside the object that holds it)"),
     ("/", "search objects by GUID, name or kind; a full GUID can also be searched for in memory"),
     ("f", "findings of the whole dump (enter jumps to the object)"),

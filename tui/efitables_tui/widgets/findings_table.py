@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
@@ -23,8 +21,15 @@ class FindingsTable(DataTable[Text]):
         def control(self) -> FindingsTable:
             return self.table
 
-    def __init__(self, *, show_structure: bool = True, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+    def __init__(
+        self,
+        *,
+        show_structure: bool = True,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
         self.show_structure = show_structure
         self.items: list[Finding] = []
         # Fixed widths: rendering never waits for (or races with) column measuring.

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from efitables.cli.render import printable
+from efitables.dump import Dump
 from efitables_tui.commands import EfitablesCommands
 from efitables_tui.screens.dump_screen import DumpScreen
+from efitables_tui.text import printable
 
 
 class EfitablesApp(App[None]):
@@ -24,8 +23,8 @@ class EfitablesApp(App[None]):
     class Loaded(Message):
         """The dump has been parsed (the tree is complete)."""
 
-    def __init__(self, dump: Any, *, export_dir: str = ".", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, dump: Dump, *, export_dir: str = ".") -> None:
+        super().__init__()
         self.dump = dump
         self.sub_title = printable(str(dump.path))  # screens pushed over the dump screen show it too
         self.export_dir = export_dir

@@ -13,8 +13,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -25,8 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, ProgressBar, Static, Tree
 from textual.worker import Worker, WorkerState
 
-from efitables.cli.render import printable
-from efitables.efi.scan import ScanCancelled
+from efitables.efi.scan import ProgressFn, ScanCancelled
 from efitables.findings import Finding
 from efitables_tui.nodes import DumpModel, Node, build_model, quick_model
 from efitables_tui.screens.coverage_screen import CoverageScreen
@@ -35,18 +35,63 @@ from efitables_tui.screens.goto_modal import GotoModal
 from efitables_tui.screens.help_screen import HelpScreen
 from efitables_tui.screens.memmap_screen import MemoryMapScreen
 from efitables_tui.screens.search_modal import AddressListModal, SearchModal
-from efitables_tui.text import plain
+from efitables_tui.text import plain, printable
 from efitables_tui.widgets.fields_table import FieldsTable
 from efitables_tui.widgets.findings_table import FindingsTable
 from efitables_tui.widgets.hex_view import HexView
+from efitables_tui.widgets.object_tables import ObjectTables
 from efitables_tui.widgets.structure_tree import StructureTree
 
 if TYPE_CHECKING:
     from efitables_tui.app import EfitablesApp
 
-
 #: A memory search stops after this many hits.
 MAX_MEMORY_HITS = 1000
+#: A memory search reads the dump in windows of this size (the cancel flag is checked between them).
+MEMORY_SEARCH_CHUNK = 16 << 20
+#: Least time between two progress updates from a worker (seconds).
+PROGRESS_INTERVAL = 0.1
+
+
+class ScanProgress:
+    """The Dump's scan progress callback (:attr:`Dump.progress <efitables.dump.Dump>`, a
+    :data:`~efitables.efi.scan.ProgressFn`) while the TUI parses: reports each window to
+    the screen (throttled), counts sweeps, and raises :class:`ScanCancelled` once ``cancel`` is set."""
+
+    def __init__(
+        self, report: Callable[[int, int, int], None], cancel: threading.Event, then: ProgressFn | None = None
+    ) -> None:
+        self.report = report
+        self.cancel = cancel
+        self.then = then
+        self.passes = 0
+        self._last_done: int | None = None
+        self._last_report = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.cancel.is_set():
+            raise ScanCancelled
+        if self._last_done is None or done < self._last_done:
+            self.passes += 1  # a new sweep starts over
+        self._last_done = done
+        if self.then is not None:
+            self.then(done, total)
+        now = time.monotonic()
+        if now - self._last_report >= PROGRESS_INTERVAL or done >= total:
+            self._last_report = now
+            self.report(done, total, self.passes)
+
+
+@dataclass
+class MemorySearch:
+    """A search of the dump's memory for some bytes (a GUID's EFI_GUID form)."""
+
+    pattern: bytes
+    hits: list[int] = field(default_factory=list)
+    searched: int = 0
+    cancelled: bool = False
+    #: MAX_MEMORY_HITS reached: the search stopped there.
+    truncated: bool = False
 
 
 class DumpScreen(Screen[None]):
@@ -70,14 +115,18 @@ class DumpScreen(Screen[None]):
         self.last_export: str | None = None
         self.scanning = False
         self.last_memory_hits: list[int] = []
+        self.last_memory_search: MemorySearch | None = None
         #: (node, address): where the hex cursor goes when that node is next shown (go-to, findings).
         self._pending: tuple[Node, int | None] | None = None
         self._cancel = threading.Event()
-        self._last_progress = 0.0
 
     @property
     def eapp(self) -> EfitablesApp:
-        return self.app  # type: ignore[return-value]
+        from efitables_tui.app import EfitablesApp  # (app.py imports this module)
+
+        app = self.app
+        assert isinstance(app, EfitablesApp), "a DumpScreen runs in the EfitablesApp"
+        return app
 
     # -- layout -------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -87,6 +136,7 @@ class DumpScreen(Screen[None]):
             with Vertical(id="detail"):
                 yield Static("", id="object-title", classes="pane-title")
                 yield FieldsTable(id="fields")
+                yield ObjectTables(id="object-tables")
                 yield Static("", id="hex-title", classes="pane-title")
                 yield HexView(id="hex")
                 yield Static("", id="findings-title", classes="pane-title")
@@ -110,27 +160,14 @@ class DumpScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> DumpModel:
         dump = self.eapp.dump
-        mem = dump.memory
         cancel = self._cancel
-        passes = 0
-        orig_chunks = mem.chunks
-
-        def chunks(*args: Any, **kwargs: Any) -> Iterator[tuple[int, Any]]:
-            # Every scanner streams through chunks(): report each pass and stop it on 'x'.
-            nonlocal passes
-            passes += 1
-            total, done = max(mem.total_size(), 1), 0
-            for pa, data in orig_chunks(*args, **kwargs):
-                if cancel.is_set():
-                    raise ScanCancelled
-                yield pa, data
-                done += len(data)
-                now = time.monotonic()
-                if now - self._last_progress >= 0.1:
-                    self._last_progress = now
-                    self.app.call_from_thread(self._show_progress, min(done, total), total, passes)
-
-        mem.chunks = chunks  # type: ignore[method-assign]
+        outer = dump.progress
+        # The Dump reports each window of its signature scan; the callback stops the scan on 'x'.
+        dump.progress = ScanProgress(
+            lambda done, total, passes: self.app.call_from_thread(self._show_scan_progress, done, total, passes),
+            cancel,
+            outer,
+        )
         try:
             try:
                 return build_model(dump, on_area=lambda a: self.app.call_from_thread(self._show_area, a))
@@ -140,13 +177,17 @@ class DumpScreen(Screen[None]):
                 cancel.clear()
                 return build_model(dump)
         finally:
-            del mem.chunks
+            dump.progress = outer
 
-    def _show_progress(self, done: int, total: int, passes: int = 1) -> None:
+    def _show_progress(self, what: str, done: int, total: int) -> None:
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=total, progress=done)
-        what = "signature scan" if passes == 1 else f"signature scan (pass {passes})"
-        self.query_one("#progress-label", Label).update(Text(f"{what} {done >> 20}/{total >> 20} MiB — x cancels"))
+        self.query_one("#progress-label", Label).update(
+            plain(f"{what} {done >> 20}/{total >> 20} MiB — x cancels", limit=120)
+        )
+
+    def _show_scan_progress(self, done: int, total: int, passes: int = 1) -> None:
+        self._show_progress("signature scan" if passes <= 1 else f"signature scan (pass {passes})", done, total)
 
     def _show_area(self, area: str) -> None:
         self.query_one("#progress-label", Label).update(plain(f"parsing: {area}"))
@@ -164,45 +205,72 @@ class DumpScreen(Screen[None]):
         self._scan_bytes(pattern)
 
     @work(thread=True, exclusive=True, group="memscan")
-    def _scan_bytes(self, pattern: bytes) -> list[int]:
+    def _scan_bytes(self, pattern: bytes) -> MemorySearch:
+        """Read the dump window by window (``PhysicalMemory.chunks``), checking the cancel flag between windows."""
         mem = self.eapp.dump.memory
-        total, done = max(mem.total_size(), 1), 0
-        hits: list[int] = []
-        for pa, data in mem.chunks(chunk_size=16 << 20, overlap=len(pattern) - 1):
-            if self._cancel.is_set():
+        cancel = self._cancel
+        result = MemorySearch(pattern)
+        total = max(mem.total_size(), 1)
+        what = f"searching for {pattern.hex()}"
+        last = 0.0
+        hits = result.hits
+        for pa, data in mem.chunks(chunk_size=MEMORY_SEARCH_CHUNK, overlap=len(pattern) - 1):
+            if cancel.is_set():
+                result.cancelled = True
                 break
             buf = bytes(data)
             i = buf.find(pattern)
             while i >= 0 and len(hits) < MAX_MEMORY_HITS:
-                if pa + i not in hits[-4:]:
+                if pa + i not in hits[-4:]:  # windows overlap: a hit in the overlap is seen twice
                     hits.append(pa + i)
                 i = buf.find(pattern, i + 1)
-            done += len(data)
-            self.app.call_from_thread(self._show_progress, min(done, total), total)
+            result.searched += len(data)
+            now = time.monotonic()
+            if now - last >= PROGRESS_INTERVAL:
+                last = now
+                self.app.call_from_thread(self._show_progress, what, min(result.searched, total), total)
             if len(hits) >= MAX_MEMORY_HITS:
+                result.truncated = True
                 break
-        return sorted(set(hits))
+        result.hits = sorted(set(hits))
+        return result
 
-    def _scan_done(self, hits: list[int]) -> None:
+    def _end_scan(self) -> None:
         self.scanning = False
+        self._cancel.clear()
         self.query_one("#progress-row").display = False
         self.refresh_bindings()
-        self.last_memory_hits = hits
-        if not hits:
-            self.notify("not found in the dump's memory", severity="warning")
+
+    def _scan_done(self, result: MemorySearch) -> None:
+        self._end_scan()
+        self.last_memory_search = result
+        self.last_memory_hits = result.hits
+        if result.cancelled:
+            self.notify(
+                f"memory search cancelled after {result.searched >> 20} MiB ({len(result.hits)} hit(s) so far)",
+                severity="warning",
+            )
+        elif result.truncated:
+            self.notify(f"memory search stopped at {MAX_MEMORY_HITS} hits", severity="warning")
+        if not result.hits:
+            if not result.cancelled:
+                self.notify("not found in the dump's memory", severity="warning")
             return
-        self.app.push_screen(AddressListModal(hits), lambda pa: self.goto(pa) if pa is not None else None)
+        self.app.push_screen(AddressListModal(result.hits), lambda pa: self.goto(pa) if pa is not None else None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "memscan":
-            if event.state == WorkerState.SUCCESS:
-                self._scan_done(event.worker.result or [])
+            result = event.worker.result
+            if event.state == WorkerState.SUCCESS and isinstance(result, MemorySearch):
+                self._scan_done(result)
             elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
-                self._scan_done([])
+                self._end_scan()
+                if event.state == WorkerState.ERROR:
+                    self.notify(f"memory search failed: {event.worker.error}", severity="error", markup=False)
             return
         if event.worker.group != "load":
             return
-        if event.state == WorkerState.SUCCESS:
+        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, DumpModel):
             self.model_ready(event.worker.result)
         elif event.state == WorkerState.ERROR:
             self.query_one("#progress-label", Label).update(plain(f"parsing failed: {event.worker.error}", "red"))
@@ -237,7 +305,7 @@ class DumpScreen(Screen[None]):
 
     def show_node(self, node: Node) -> None:
         self.current = node
-        title = plain(node.label, "bold", limit=120)
+        title = plain(node.summary(), "bold", limit=120)
         if node.parent is not None:
             title.append("  in ", style="dim")
             title.append_text(plain(node.parent.label, "dim", limit=60))
@@ -247,6 +315,7 @@ class DumpScreen(Screen[None]):
             title.append(f"  {node.kind}", style="dim")
         self.query_one("#object-title", Static).update(title)
         self.query_one(FieldsTable).show_node(node)
+        self.query_one(ObjectTables).show_tables(node.tables())
         ft = self.query_one("#object-findings", FindingsTable)
         ft.show_findings(node.findings)
         ft.display = bool(node.findings)
@@ -321,6 +390,7 @@ class DumpScreen(Screen[None]):
             self.query_one(HexView).show(pa, 0, object_span=None)
             self.query_one("#object-title", Static).update(Text(f"{pa:#x}: not inside any parsed object", "bold"))
             self.query_one(FieldsTable).show_node(None)
+            self.query_one(ObjectTables).show_tables([])
             self.query_one("#object-findings", FindingsTable).show_findings([])
             self.query_one("#object-findings", FindingsTable).display = False
             if not self.eapp.dump.memory.is_readable(pa, 1):
@@ -411,7 +481,7 @@ class DumpScreen(Screen[None]):
         self.app.copy_to_clipboard(text)
         self.notify(f"copied {what}: {text}", markup=False)
 
-    def export_data(self, node: Node) -> dict[str, Any]:
+    def export_data(self, node: Node) -> dict[str, object]:
         if node.obj is not None:
             return node.obj.to_dict()
         return {

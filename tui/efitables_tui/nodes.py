@@ -1,9 +1,12 @@
 """What the TUI shows, as plain Python: the dump's object tree, its findings and secrets.
 
-:func:`build_model` walks a :class:`~efitables.dump.Dump` once (every area the
-Dump offers, read with ``getattr`` so areas other modules add later appear by
-themselves) into :class:`Node` objects. Widgets only display nodes; tests
-assert on them without a terminal.
+:func:`build_model` walks a :class:`~efitables.dump.Dump` once (every area in
+:data:`AREAS`) into :class:`Node` objects. Widgets only display nodes; tests
+assert on them without a terminal. What a node says about its object is the
+object's own presentation (:meth:`~efitables.model.Parsed.summary`,
+:meth:`~efitables.model.Parsed.rows`, :meth:`~efitables.model.Parsed.tables`,
+:meth:`~efitables.model.Parsed.secret_ranges`), the same facts ``efitables show``
+prints.
 
 Everything is bounded: at most :data:`MAX_NODES` nodes, :data:`MAX_DEPTH`
 levels and :data:`MAX_RANGE_NODES` physical-range nodes, with cycles cut by a
@@ -16,27 +19,30 @@ import bisect
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
 
+from efitables.dump import Dump
 from efitables.efi.scan import ScanCancelled
 from efitables.findings import Finding, Severity
-from efitables.model import Parsed
-from efitables.schemas.common import FieldSpan
+from efitables.model import Parsed, TableView
+from efitables.schemas.common import FieldSpan, struct_layout
+from efitables.text import size_text
+from efitables_tui.text import MAX_VALUE, shown
 
 MAX_NODES = 50_000
 MAX_DEPTH = 32
 MAX_RANGE_NODES = 4096
 
-#: Areas of a Dump, in tree order: (attribute, label when absent or empty).
-AREAS: list[tuple[str, str]] = [
-    ("boot_params", "boot_params (zero page)"),
-    ("setup_data", "setup_data chain"),
-    ("e820", "E820 table"),
-    ("systab", "EFI system table"),
-    ("efi_memmap", "EFI memory map"),
-    ("cc_blob", "CC blob (SEV-SNP)"),
-    ("snp_secrets", "SNP secrets page"),
-    ("snp_cpuid", "SNP CPUID table"),
+#: Areas of a Dump, in tree order: (key, label when absent or failed, how to get it).
+AREAS: list[tuple[str, str, Callable[[Dump], Parsed | None]]] = [
+    ("boot_params", "boot_params (zero page)", lambda d: d.boot_params),
+    ("setup_data", "setup_data chain", lambda d: d.setup_data),
+    ("e820", "E820 table", lambda d: d.e820),
+    ("systab", "EFI system table", lambda d: d.systab),
+    ("efi_memmap", "EFI memory map", lambda d: d.efi_memmap),
+    ("cc_blob", "CC blob (SEV-SNP)", lambda d: d.cc_blob),
+    ("snp_secrets", "SNP secrets page", lambda d: d.snp_secrets),
+    ("snp_cpuid", "SNP CPUID table", lambda d: d.snp_cpuid),
 ]
 
 
@@ -73,14 +79,15 @@ class Node:
             n = n.parent
         return " › ".join(reversed(parts))
 
-    @property
+    @cached_property
     def search_text(self) -> str:
+        """What a search matches (lower case): what the tree and the detail pane show of this node, that is its
+        label, kind, summary and facts, each as far as it is shown."""
         bits = [self.label, self.kind]
-        for attr in ("guid", "name", "source", "type_name", "signature"):
-            v = getattr(self.obj, attr, None)
-            if isinstance(v, str):
-                bits.append(v)
-        return " ".join(bits).lower()
+        if self.obj is not None:
+            bits.append(self.summary())
+        bits += [shown(v, MAX_VALUE) for _k, v in self.facts()]
+        return "\n".join(bits).lower()
 
     def worst(self) -> Severity | None:
         """Worst severity in this node and below."""
@@ -95,42 +102,38 @@ class Node:
             return []
         try:
             if o.fields is None and o.schema is not None and o.raw:
-                from efitables.schemas.common import struct_layout
-
                 return struct_layout(o.schema, o.schema.parse(bytes(o.raw)))
             return o.layout()
         except Exception:  # noqa: BLE001  (a decoder's layout must never take the UI down)
             return []
 
-    def attributes(self) -> list[tuple[str, Any]]:
-        """Typed attributes of the Parsed object (scalars only; children are tree nodes)."""
+    # -- the object's own presentation (a decoder's bug is shown, never raised) --------
+    def summary(self) -> str:
+        """The object's one-line summary (its label for nodes without an object)."""
+        if self.obj is None:
+            return self.label
+        try:
+            return self.obj.summary()
+        except Exception as e:  # noqa: BLE001
+            return f"{self.label} (summary unavailable: {e})"
+
+    def facts(self) -> list[tuple[str, str]]:
+        """Label/value rows: the object's :meth:`~efitables.model.Parsed.rows`, or the node's own info rows."""
+        if self.obj is None:
+            return list(self.info)
+        try:
+            return self.obj.rows() + self.info
+        except Exception as e:  # noqa: BLE001
+            return [("error", f"rows unavailable: {e}"), *self.info]
+
+    def tables(self) -> list[TableView]:
+        """The object's sub-tables (entries, ranges, strings)."""
         if self.obj is None:
             return []
         try:
-            d = self.obj.extra_dict()
+            return self.obj.tables()
         except Exception as e:  # noqa: BLE001
-            return [("error", f"attributes unavailable: {e}")]
-        out = []
-        for k, v in d.items():
-            if isinstance(v, list):
-                if v and all(isinstance(x, str | int) for x in v) and len(v) <= 16:
-                    out.append((k, ", ".join(str(x) for x in v)))
-                else:
-                    out.append((k, f"[{len(v)} items]"))
-            elif isinstance(v, dict):
-                scal = {a: b for a, b in v.items() if isinstance(b, str | int | bool) or b is None}
-                out.append((k, ", ".join(f"{a}={_fmt(b)}" for a, b in scal.items()) if scal else f"{{{len(v)} keys}}"))
-            else:
-                out.append((k, v))
-        return out
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v)
-    if isinstance(v, int):
-        return f"{v:#x}"
-    return str(v)
+            return [TableView("tables unavailable", ("error",), [(str(e),)])]
 
 
 @dataclass
@@ -248,19 +251,17 @@ class _Walker:
         return node
 
 
-def _area_value(dump: Any, attr: str) -> tuple[bool, Any, str | None]:
-    """(present on this Dump, value, error text)."""
-    if not hasattr(type(dump), attr) and attr not in getattr(dump, "__dict__", {}):
-        return False, None, None
+def _area_value(dump: Dump, get: Callable[[Dump], Parsed | None]) -> tuple[Parsed | None, str | None]:
+    """(the area's object or None, error text when its parser failed)."""
     try:
-        return True, getattr(dump, attr), None
+        return get(dump), None
     except ScanCancelled:
         raise
     except Exception as e:  # noqa: BLE001  (a parser bug is shown, not raised)
-        return True, None, f"{type(e).__name__}: {e}"
+        return None, f"{type(e).__name__}: {e}"
 
 
-def container_node(dump: Any, w: _Walker) -> Node:
+def container_node(dump: Dump, w: _Walker) -> Node:
     mem = dump.memory
     info = mem.info
     ranges = mem.ranges()
@@ -277,7 +278,7 @@ def container_node(dump: Any, w: _Walker) -> Node:
     vmci = mem.vmcoreinfo or {}
     if vmci:
         rows.append(("VMCOREINFO", str(vmci.get("OSRELEASE", f"{len(vmci)} keys"))))
-    for k, v in (info.details or {}).items():
+    for k, v in info.details.items():
         if isinstance(v, str | int):
             rows.append((str(k), f"{v:#x}" if isinstance(v, int) and not isinstance(v, bool) else str(v)))
     root = Node(
@@ -292,7 +293,7 @@ def container_node(dump: Any, w: _Walker) -> Node:
     w.add(rnode, root)
     for r in ranges[:MAX_RANGE_NODES]:
         n = Node(
-            label=f"{r.start:#x}-{r.end:#x} ({_size(r.size)})",
+            label=f"{r.start:#x}-{r.end:#x} ({size_text(r.size)})",
             kind="range",
             address=r.start,
             size=r.size,
@@ -304,7 +305,7 @@ def container_node(dump: Any, w: _Walker) -> Node:
     return root
 
 
-def discovery_node(dump: Any, w: _Walker, parent: Node | None) -> Node | None:
+def discovery_node(dump: Dump, w: _Walker, parent: Node | None) -> Node | None:
     try:
         d = dump.systab_discovery
     except ScanCancelled:
@@ -323,51 +324,24 @@ def discovery_node(dump: Any, w: _Walker, parent: Node | None) -> Node | None:
     return w.add(n, parent)
 
 
-def _size(n: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n:#x} bytes"
-
-
 def secret_spans(nodes: Iterable[Node]) -> list[tuple[int, int]]:
-    """Physical byte ranges a hex view must hide unless secrets are shown."""
+    """Physical byte ranges a hex view must hide: what each object's :meth:`~efitables.model.Parsed.secret_ranges`
+    names (empty for objects shown with ``--show-secrets``)."""
     out: list[tuple[int, int]] = []
     for n in nodes:
-        o = n.obj
-        if o is None or o.address is None:
-            continue
-        explicit = getattr(o, "secret_ranges", None)  # a parser's own list (method or attribute) wins
-        if callable(explicit):
-            try:
-                explicit = explicit()
-            except Exception:  # noqa: BLE001
-                explicit = None
-        if isinstance(explicit, list | tuple):
-            out.extend((int(a), int(b)) for a, b in explicit)
-            continue
-        if not getattr(o, "redacted", False):
-            continue
-        if o.kind == "snp_secrets_page":
-            try:
-                from efitables.snp.secrets import VMPCK_RANGE
-            except ImportError:  # pragma: no cover - layout module missing: hide the whole page
-                out.append((o.address, o.address + max(o.size, 4096)))
-                continue
-            out.append((o.address + VMPCK_RANGE[0], o.address + VMPCK_RANGE[1]))
-        else:
-            out.append((o.address, o.address + max(o.size, 0)))
+        if n.obj is not None:
+            out.extend(n.obj.secret_ranges())
     return sorted(out)
 
 
-def quick_model(dump: Any) -> DumpModel:
+def quick_model(dump: Dump) -> DumpModel:
     """The container alone (no parsing, no scan): what the UI shows while :func:`build_model` runs."""
     w = _Walker()
     root = container_node(dump, w)
     return DumpModel(roots=[root], nodes=w.nodes, findings=list(root.findings), secret_spans=[])
 
 
-def build_model(dump: Any, on_area: Callable[[str], None] | None = None) -> DumpModel:
+def build_model(dump: Dump, on_area: Callable[[str], None] | None = None) -> DumpModel:
     """Walk every area of ``dump`` (this parses them: run it in a worker for big dumps).
 
     Raises :class:`~efitables.efi.scan.ScanCancelled` if the Dump's scan was cancelled.
@@ -378,37 +352,27 @@ def build_model(dump: Any, on_area: Callable[[str], None] | None = None) -> Dump
     if disc is not None:
         disc.key = "discovery"
         roots.append(disc)
-    for attr, label in AREAS:
+    for key, label, get in AREAS:
         if on_area is not None:
             on_area(label)
-        present, value, error = _area_value(dump, attr)
-        if not present:
-            continue
+        value, error = _area_value(dump, get)
         node: Node | None
         if error is not None:
-            node = Node(label=f"{label}: error", kind=attr, info=[("error", error)])
+            node = Node(label=f"{label}: error", kind=key, info=[("error", error)])
             w.add(node, None)
         elif value is None:
-            node = Node(label=f"{label}: not found", kind=attr, info=[("status", "not in this dump")])
+            node = Node(label=f"{label}: not found", kind=key, info=[("status", "not in this dump")])
             w.add(node, None)
-        elif isinstance(value, Parsed):
-            node = w.parsed(value, None)
-        elif isinstance(value, list | tuple):
-            node = Node(label=f"{label} ({len(value)})", kind=attr)
-            w.add(node, None)
-            for v in value:
-                if isinstance(v, Parsed):
-                    w.parsed(v, node, 1)
         else:
-            node = Node(label=label, kind=attr, info=[("value", str(value))])
-            w.add(node, None)
+            node = w.parsed(value, None)
         if node is not None:
-            node.key = f"{attr}"
+            node.key = key
             _rekey(node)
             roots.append(node)
-    findings = _all_findings(dump, w.nodes)
-    spans = [] if getattr(dump, "show_secrets", False) else secret_spans(w.nodes)
-    return DumpModel(roots=roots, nodes=w.nodes, findings=findings, secret_spans=spans, truncated=w.truncated)
+    findings = _dump_findings(dump, roots[0])
+    return DumpModel(
+        roots=roots, nodes=w.nodes, findings=findings, secret_spans=secret_spans(w.nodes), truncated=w.truncated
+    )
 
 
 def _rekey(node: Node) -> None:
@@ -417,19 +381,13 @@ def _rekey(node: Node) -> None:
         _rekey(c)
 
 
-def _all_findings(dump: Any, nodes: list[Node]) -> list[Finding]:
-    """The Dump's findings plus every node's, once each, worst first (stable otherwise)."""
-    out: list[Finding] = []
-    seen: set[Finding] = set()
+def _dump_findings(dump: Dump, root: Node) -> list[Finding]:
+    """:attr:`Dump.findings <efitables.dump.Dump.findings>`: every finding of the dump (cross-structure checks
+    included), in its order; the findings screen lists exactly these."""
     try:
-        base = list(dump.findings)
+        return list(dump.findings)
     except ScanCancelled:
         raise
-    except Exception:  # noqa: BLE001
-        base = []
-    for f in base + [f for n in nodes for f in n.findings]:
-        if f not in seen:
-            seen.add(f)
-            out.append(f)
-    out.sort(key=lambda f: -int(f.severity))
-    return out
+    except Exception as e:  # noqa: BLE001  (a check's bug is shown, not raised)
+        root.info.append(("findings", f"unavailable: {type(e).__name__}: {e}"))
+        return []

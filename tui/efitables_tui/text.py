@@ -1,38 +1,55 @@
 """Turning dump-derived values into safe terminal text.
 
 Every string that came out of a dump is data: it goes into a Rich ``Text``
-built without markup, after :func:`efitables.cli.render.printable` has made
-control and escape characters visible. Textual parses plain ``str`` labels and
-cells as markup, so widgets here are given ``Text`` objects only.
+built without markup, after :func:`efitables.text.printable` has made control
+and escape characters visible. Textual parses plain ``str`` labels and cells as
+markup, so widgets here are given ``Text`` objects only. The neutral helpers
+(``printable``, ``hexa``, ``size_text``, severity styles and marks) are
+efitables' own (:mod:`efitables.text`), shared with the CLI.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import construct as cs
 from rich.text import Text
 
-from efitables.cli.render import printable
 from efitables.findings import Severity
+from efitables.text import SEV_MARK, SEV_STYLE, hexa, printable, size_text
 
-SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
-SEV_MARK = {Severity.ERROR: "E", Severity.WARNING: "W", Severity.INFO: "i"}
+__all__ = [
+    "MAX_CELL",
+    "MAX_VALUE",
+    "SEV_MARK",
+    "SEV_STYLE",
+    "hexa",
+    "int_cells",
+    "parse_address",
+    "plain",
+    "printable",
+    "sev_text",
+    "shown",
+    "size_text",
+    "value_int",
+    "value_meaning",
+]
 
 #: Longest text shown in one table cell (the rest is elided, the JSON export has it all).
 MAX_CELL = 200
+#: Longest value shown in the fields table (and matched by a search).
+MAX_VALUE = 120
+
+
+def shown(value: object, limit: int = MAX_CELL) -> str:
+    """``value`` as the terminal shows it: control characters made visible, elided past ``limit``."""
+    s = printable(str(value))
+    if len(s) > limit:
+        s = s[: limit - 1] + "…"
+    return s
 
 
 def plain(value: object, style: str = "", limit: int = MAX_CELL) -> Text:
     """``value`` as escaped, non-markup text (control characters made visible)."""
-    s = printable(str(value))
-    if len(s) > limit:
-        s = s[: limit - 1] + "…"
-    return Text(s, style=style)
-
-
-def hexa(v: int | None) -> str:
-    return "-" if v is None else f"{v:#x}"
+    return Text(shown(value, limit), style=style)
 
 
 def sev_text(sev: Severity | None) -> Text:
@@ -60,7 +77,7 @@ def parse_address(text: str) -> int | None:
     return n if 0 <= n < 1 << 64 else None
 
 
-def value_int(value: Any, raw: bytes, offset: int, size: int) -> int | None:
+def value_int(value: object, raw: bytes, offset: int, size: int) -> int | None:
     """The integer a field holds: from the parsed value, or its bytes for enums and flags."""
     if isinstance(value, bool):
         return int(value)
@@ -73,7 +90,7 @@ def value_int(value: Any, raw: bytes, offset: int, size: int) -> int | None:
     return None
 
 
-def value_meaning(value: Any) -> str:
+def value_meaning(value: object) -> str:
     """Enum name, set flag names, or the value itself for non-integers (strings, GUIDs, bytes)."""
     if isinstance(value, cs.EnumIntegerString):
         return str(value)

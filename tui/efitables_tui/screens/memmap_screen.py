@@ -7,8 +7,9 @@ there, inside the object that holds it, if any).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,12 +17,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from efitables.dump import Dump
+from efitables.efi.scan import ScanCancelled
 from efitables_tui.nodes import DumpModel, Node
 from efitables_tui.text import plain
 
 #: Kinds that are map entries themselves (not "objects placed on the map").
 MAP_KINDS = {"EFI_MEMORY_DESCRIPTOR", "boot_e820_entry", "EFI_MEMORY_MAP", "e820_table", "range", "dump", "ranges"}
 MAX_ROWS = 20_000
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -34,42 +39,27 @@ class Region:
     attributes: str
 
 
-def regions(dump: Any) -> list[Region]:
-    """E820 entries and EFI memory descriptors, sorted by start (whatever the Dump offers)."""
+def regions(dump: Dump) -> list[Region]:
+    """E820 entries and EFI memory descriptors, sorted by start (either map may be absent or unparsable)."""
     out: list[Region] = []
-    e820 = _get(dump, "e820")
-    for e in list(getattr(e820, "entries", None) or [])[:MAX_ROWS]:
-        start = int(getattr(e, "addr", 0))
+    e820 = _area(lambda: dump.e820)
+    for e in e820.entries[:MAX_ROWS] if e820 is not None else []:
+        out.append(Region("E820", e.index, e.addr, e.addr + e.length, e.type_name, ""))
+    mm = _area(lambda: dump.efi_memmap)
+    for d in mm.descriptors[:MAX_ROWS] if mm is not None else []:
         out.append(
-            Region(
-                "E820",
-                int(getattr(e, "index", 0)),
-                start,
-                start + int(getattr(e, "length", 0)),
-                str(getattr(e, "type_name", "")),
-                "",
-            )
-        )
-    mm = _get(dump, "efi_memmap")
-    for d in list(getattr(mm, "descriptors", None) or [])[:MAX_ROWS]:
-        attrs = getattr(d, "attribute_names", None) or []
-        out.append(
-            Region(
-                "EFI",
-                int(d.index),
-                int(d.physical_start),
-                int(d.physical_end),
-                str(d.type_name),
-                "|".join(str(a) for a in attrs),
-            )
+            Region("EFI", d.index, d.physical_start, d.physical_end, d.type_name, "|".join(d.attribute_names))
         )
     out.sort(key=lambda r: (r.start, r.source))
     return out
 
 
-def _get(dump: Any, attr: str) -> Any:
+def _area(get: Callable[[], T | None]) -> T | None:
+    """An area of the Dump, or None when its parser failed (the tree shows that error)."""
     try:
-        return getattr(dump, attr, None)
+        return get()
+    except ScanCancelled:
+        raise
     except Exception:  # noqa: BLE001
         return None
 
@@ -83,7 +73,7 @@ def objects_in(model: DumpModel, start: int, end: int) -> list[Node]:
     return placed[lo:hi]
 
 
-def present_text(dump: Any, start: int, end: int) -> str:
+def present_text(dump: Dump, start: int, end: int) -> str:
     mem = dump.memory
     if end <= start:
         return "-"
@@ -100,7 +90,7 @@ def present_text(dump: Any, start: int, end: int) -> str:
 class MemoryMapScreen(Screen[int | None]):
     BINDINGS = [Binding("escape,m", "close", "Back")]
 
-    def __init__(self, dump: Any, model: DumpModel) -> None:
+    def __init__(self, dump: Dump, model: DumpModel) -> None:
         super().__init__()
         self.dump = dump
         self.model = model

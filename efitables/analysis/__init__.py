@@ -50,14 +50,16 @@ class Area:
         return v
 
 
-#: The Dump's areas, in the order they are parsed and shown.
+#: The Dump's areas, in the order every face shows them (the EFI tables first: the heart of a report).
 AREAS: tuple[Area, ...] = (
     Area("systab", "efi", "system_table", "EFI system table"),
     Area("efi_memmap", "efi", "memory_map", "EFI memory map"),
-    Area("boot_params", "boot", "boot_params", "boot_params"),
-    Area("setup_data", "boot", "setup_data", "setup_data"),
+    Area("boot_params", "boot", "boot_params", "boot_params (zero page)"),
+    Area("setup_data", "boot", "setup_data", "setup_data chain"),
     Area("e820", "boot", "e820", "E820 table"),
-    Area("cc_blob", "snp", "cc_blob", "SEV-SNP CC blob"),
+    Area("cc_blob", "snp", "cc_blob", "CC blob (SEV-SNP)"),
+    Area("snp_secrets", "snp", "secrets_page", "SNP secrets page"),
+    Area("snp_cpuid", "snp", "cpuid_table", "SNP CPUID table"),
 )
 #: Discovery and cross-area results parsed with the areas (validate's stages name them).
 STAGES: tuple[str, ...] = (

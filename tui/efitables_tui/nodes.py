@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from efitables.analysis import AREAS as DUMP_AREAS
 from efitables.dump import Dump
 from efitables.efi.scan import ScanCancelled
 from efitables.findings import Finding, Severity
@@ -33,17 +34,9 @@ MAX_NODES = 50_000
 MAX_DEPTH = 32
 MAX_RANGE_NODES = 4096
 
-#: Areas of a Dump, in tree order: (key, label when absent or failed, how to get it).
-AREAS: list[tuple[str, str, Callable[[Dump], Parsed | None]]] = [
-    ("boot_params", "boot_params (zero page)", lambda d: d.boot_params),
-    ("setup_data", "setup_data chain", lambda d: d.setup_data),
-    ("e820", "E820 table", lambda d: d.e820),
-    ("systab", "EFI system table", lambda d: d.systab),
-    ("efi_memmap", "EFI memory map", lambda d: d.efi_memmap),
-    ("cc_blob", "CC blob (SEV-SNP)", lambda d: d.cc_blob),
-    ("snp_secrets", "SNP secrets page", lambda d: d.snp_secrets),
-    ("snp_cpuid", "SNP CPUID table", lambda d: d.snp_cpuid),
-]
+#: Areas of a Dump, in tree order (efitables.analysis.AREAS, the list every face walks):
+#: (key, label when absent or failed, how to get it).
+AREAS: list[tuple[str, str, Callable[[Dump], Parsed | None]]] = [(a.attr, a.title, a.value) for a in DUMP_AREAS]
 
 
 @dataclass(eq=False)

@@ -29,7 +29,7 @@ class TableView:
     """A table of facts an object shows beyond its fields (entries, ranges, strings), as plain text.
 
     Cells are printable text (dump strings already passed through :func:`efitables.text.printable`);
-    each face escapes its own markup. ``total`` is the number of rows before any cap.
+    each face escapes its own markup. Every row is kept; a face caps what it prints.
     """
 
     title: str
@@ -65,16 +65,27 @@ class Parsed:
         return self.title
 
     def rows(self) -> Rows:
-        """Label/value facts (plain printable text) beyond :meth:`layout`: the typed attributes by default."""
+        """Label/value facts (plain printable text) beyond :meth:`layout`: the typed attributes by default.
+
+        A parsed child is shown by its :meth:`summary` (it has its own node and rows), a list by its length.
+        """
         from efitables.text import fmt_value
 
         out: Rows = []
-        for k, v in self.extra_dict().items():
-            if isinstance(v, list | dict):
+        for f in dataclasses.fields(self):
+            if f.name in _BASE_KEYS or f.name.startswith("_") or not f.repr:
+                continue
+            v = getattr(self, f.name)
+            if isinstance(v, Parsed):
+                out.append((f.name, v.summary()))
+            elif isinstance(v, list | tuple):
                 if v:
-                    out.append((k, f"{len(v)} items" if isinstance(v, list) else fmt_value(v)))
+                    out.append((f.name, f"{len(v)} items"))
+            elif isinstance(v, dict):
+                if v:
+                    out.append((f.name, fmt_value(jsonable(v))))
             else:
-                out.append((k, fmt_value(v)))
+                out.append((f.name, fmt_value(jsonable(v))))
         return out
 
     def tables(self) -> list[TableView]:

@@ -120,7 +120,19 @@ def link_payloads(mem: PhysicalMemory, payloads: list[Parsed]) -> None:
 
 
 # Import the decoder modules: each registers its GUIDs.
-from efitables.payloads import acpi, edk2, esrt, fdt, linux_tables, memattr, smbios, tcg  # noqa: E402,F401
+from efitables.payloads import (  # noqa: E402,F401
+    acpi,
+    edk2,
+    esrt,
+    fdt,
+    linux_handover,
+    linux_memory,
+    linux_secrets,
+    linux_tables,
+    memattr,
+    smbios,
+    tcg,
+)
 
 __all__ = [
     "DECODERS",

@@ -1,723 +1,139 @@
-"""Tables installed by the Linux EFI stub, a previous kernel, or shim:
-random seed, MEMRESERVE list, initrd, screen_info, boot memory map,
-unaccepted-memory bitmap, MOK variables, and the CoCo secret area.
+"""Tables installed by the Linux EFI stub, a previous kernel, or shim: one
+import for every Linux configuration-table decoder.
 
-Layouts: :mod:`efitables.schemas.payloads.linux_tables` (torvalds/linux
-include/linux/efi.h@v6.12.117; the writers are in drivers/firmware/efi/libstub/).
-Secrets (the RNG seed, CoCo secret entries) are summarised as length + short
-SHA-256 unless the dump was opened with ``show_secrets``; their bytes are then
-also kept out of ``raw``.
+The decoders live by job; this module re-exports every name they define so
+``efitables.payloads.linux_tables.X`` keeps working:
+
+* :mod:`efitables.payloads.linux_memory` - memory the tables describe:
+  MEMRESERVE list, boot memory map, unaccepted-memory bitmap;
+* :mod:`efitables.payloads.linux_secrets` - secrets and boot-trust material:
+  RNG seed, MOK variables, CoCo secret area;
+* :mod:`efitables.payloads.linux_handover` - boot-loader state handed to the
+  kernel: initrd, ``screen_info``.
+
+Each module registers its own GUIDs once, on import (``efitables.payloads``
+imports them). The TPM event log the stub copies is in
+:mod:`efitables.payloads.tcg`. Layouts: :mod:`efitables.schemas.payloads.linux_tables`
+(torvalds/linux include/linux/efi.h@v6.12.117; the writers are in
+drivers/firmware/efi/libstub/).
 """
 
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass, field
-
-import numpy as np
-
-from efitables.efi.memmap import EfiMemoryMap, parse_memmap
-from efitables.findings import Severity, make, register
-from efitables.model import Parsed, Rows, TableView
-from efitables.payloads import register_decoder
-from efitables.payloads.base import (
-    ACPI_RECLAIM,
-    PAGE_SIZE,
-    DecodeContext,
-    Extent,
-    Payload,
-    text_field,
+from efitables.payloads.linux_handover import (
+    INITRD_RANGE,
+    LINUX_EFI_INITRD_MEDIA_GUID,
+    LINUX_EFI_SCREEN_INFO_TABLE_GUID,
+    InitrdMedia,
+    ScreenInfo,
+    decode_initrd,
+    decode_screen_info,
 )
-from efitables.schemas.common import NULL_GUID
-from efitables.schemas.payloads.linux_tables import (
-    EFI_BOOT_MEMMAP,
-    EFI_BOOT_MEMMAP_HEADER_SIZE,
-    EFI_MOKVAR_TABLE_ENTRY,
-    EFI_MOKVAR_TABLE_ENTRY_HEADER_SIZE,
-    EFI_RANDOM_SEED_CONSUMED_MAX,
-    EFI_SECRET_TABLE_ENTRY,
-    EFI_SECRET_TABLE_HEADER,
-    EFI_SECRET_TABLE_HEADER_GUID,
-    EFI_UNACCEPTED_MEMORY,
-    EFI_UNACCEPTED_MEMORY_HEADER_SIZE,
-    EFI_UNACCEPTED_MEMORY_VERSION,
-    EFI_UNACCEPTED_UNIT_SIZE_X86,
-    LINUX_EFI_COCO_SECRET_AREA,
-    LINUX_EFI_INITRD,
-    LINUX_EFI_MEMRESERVE,
-    LINUX_EFI_MEMRESERVE_ENTRY_SIZE,
-    LINUX_EFI_MEMRESERVE_HEADER_SIZE,
-    LINUX_EFI_RANDOM_SEED,
-    LINUX_EFI_RANDOM_SEED_HEADER_SIZE,
-    SCREEN_INFO,
-    SCREEN_INFO_SIZE,
-    VIDEO_CAPABILITY_64BIT_BASE,
-    VIDEO_TYPE_NAMES,
+from efitables.payloads.linux_memory import (
+    BMM_BUFF,
+    EFI_UNACCEPTED_MEMORY_TYPE,
+    LINUX_EFI_BOOT_MEMMAP_GUID,
+    LINUX_EFI_MEMRESERVE_TABLE_GUID,
+    LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID,
+    MAX_BITMAP_SIZE,
+    MAX_MEMRESERVE_ENTRIES,
+    MAX_MEMRESERVE_NODES,
+    MAX_UNACCEPTED_RUNS,
+    MR_COUNT,
+    MR_CYCLE,
+    MR_PAGE,
+    MR_RANGE,
+    MR_TOO_MANY,
+    UA_ALIGN,
+    UA_COVER,
+    UA_SIZE,
+    UA_UNIT,
+    UA_VERSION,
+    BootMemmap,
+    Memreserve,
+    MemreserveNode,
+    UnacceptedMemory,
+    decode_boot_memmap,
+    decode_memreserve,
+    decode_unaccepted,
 )
-from efitables.secret import Secret
-from efitables.text import hexa, printable
-
-LINUX_EFI_RANDOM_SEED_TABLE_GUID = "1ce1e5bc-7ceb-42f2-81e5-8aadf180f57b"
-LINUX_EFI_MEMRESERVE_TABLE_GUID = "888eb0c6-8ede-4ff5-a8f0-9aee5cb977c2"
-LINUX_EFI_INITRD_MEDIA_GUID = "5568e427-68fc-4f3d-ac74-ca555231cc68"
-LINUX_EFI_SCREEN_INFO_TABLE_GUID = "e03fc20a-85dc-406e-b90e-4ab502371d95"
-LINUX_EFI_BOOT_MEMMAP_GUID = "800f683f-d08b-423a-a293-965c3c6fe2b4"
-LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID = "d5d1de3c-105c-44f9-9ea9-bcef98120031"
-LINUX_EFI_MOK_VARIABLE_TABLE_GUID = "c451ed2b-9694-45d3-baba-ed9f8988a389"
-LINUX_EFI_COCO_SECRET_AREA_GUID = "adf956ad-e98c-484c-ae11-b51c7d336447"
-
-#: The seed fits one page with its header; anything larger is not believed.
-MAX_SEED_SIZE = PAGE_SIZE - LINUX_EFI_RANDOM_SEED_HEADER_SIZE
-#: MEMRESERVE: most nodes followed, most entries read per node.
-MAX_MEMRESERVE_NODES = 256
-MAX_MEMRESERVE_ENTRIES = 1024
-#: Unaccepted bitmap: most bytes read (16 MiB covers 256 TiB at 2 MiB units); runs listed.
-MAX_BITMAP_SIZE = 16 * 1024 * 1024
-MAX_UNACCEPTED_RUNS = 64
-EFI_UNACCEPTED_MEMORY_TYPE = 15  # EfiUnacceptedMemoryType
-#: MOK variables: most entries, largest data.
-MAX_MOKVAR_ENTRIES = 64
-MAX_MOKVAR_DATA = 16 * 1024 * 1024
-#: CoCo secret area: largest area read, most entries.
-MAX_SECRET_AREA = 1024 * 1024
-MAX_SECRET_ENTRIES = 64
-
-SEED_SIZE = register(
-    "LINUX-RNG-SEED-SIZE",
-    Severity.ERROR,
-    "Linux RNG seed size is larger than a page",
-    "The stub writes 32 bytes plus the RandomSeed variable; a size past one page is corrupt. Only what "
-    "Linux would consume (1 KiB) is summarised.",
+from efitables.payloads.linux_secrets import (
+    COCO_HEADER,
+    COCO_LEN,
+    LINUX_EFI_COCO_SECRET_AREA_GUID,
+    LINUX_EFI_MOK_VARIABLE_TABLE_GUID,
+    LINUX_EFI_RANDOM_SEED_TABLE_GUID,
+    MAX_MOKVAR_DATA,
+    MAX_MOKVAR_ENTRIES,
+    MAX_SECRET_AREA,
+    MAX_SECRET_ENTRIES,
+    MAX_SEED_SIZE,
+    MOK_SIZE,
+    MOK_TOO_MANY,
+    SEED_LARGE,
+    SEED_SIZE,
+    SEED_ZERO,
+    CocoSecretArea,
+    MokVarTable,
+    RandomSeed,
+    decode_coco_secret,
+    decode_mokvar,
+    decode_random_seed,
 )
-SEED_LARGE = register("LINUX-RNG-SEED-LARGE", Severity.INFO, "Linux RNG seed is larger than the 1 KiB Linux consumes")
-SEED_ZERO = register(
-    "LINUX-RNG-SEED-CONSUMED",
-    Severity.INFO,
-    "Linux RNG seed bytes are zero (consumed by the kernel)",
-)
-MR_CYCLE = register("LINUX-MEMRESERVE-CYCLE", Severity.ERROR, "LINUX_EFI_MEMRESERVE list loops back on itself")
-MR_TOO_MANY = register(
-    "LINUX-MEMRESERVE-TOO-MANY", Severity.ERROR, "LINUX_EFI_MEMRESERVE list is longer than efitables follows"
-)
-MR_COUNT = register(
-    "LINUX-MEMRESERVE-COUNT", Severity.ERROR, "LINUX_EFI_MEMRESERVE node count/size is negative or count > size"
-)
-MR_PAGE = register("LINUX-MEMRESERVE-PAGE", Severity.WARNING, "LINUX_EFI_MEMRESERVE node crosses a page boundary")
-MR_RANGE = register("LINUX-MEMRESERVE-RANGE", Severity.WARNING, "LINUX_EFI_MEMRESERVE range is empty or overflows")
-INITRD_RANGE = register("LINUX-INITRD-RANGE", Severity.WARNING, "LINUX_EFI_INITRD_MEDIA range is empty or overflows")
-BMM_BUFF = register("LINUX-BOOT-MEMMAP-SIZE", Severity.WARNING, "LINUX_EFI_BOOT_MEMMAP map_size exceeds buff_size")
-UA_VERSION = register(
-    "LINUX-UNACCEPTED-VERSION", Severity.ERROR, "Unaccepted memory table version is not 1 (Linux ignores it)"
-)
-UA_UNIT = register(
-    "LINUX-UNACCEPTED-UNIT", Severity.WARNING, "Unaccepted memory unit size is not a power of two (x86: 2 MiB)"
-)
-UA_ALIGN = register("LINUX-UNACCEPTED-ALIGN", Severity.WARNING, "Unaccepted memory phys_base is not unit-aligned")
-UA_SIZE = register("LINUX-UNACCEPTED-SIZE", Severity.WARNING, "Unaccepted memory bitmap is larger than efitables reads")
-UA_COVER = register(
-    "LINUX-UNACCEPTED-COVER",
-    Severity.WARNING,
-    "EFI_UNACCEPTED_MEMORY region outside the unaccepted-memory bitmap",
-    "The stub sizes the bitmap to span every EFI_UNACCEPTED_MEMORY descriptor of the memory map; a "
-    "descriptor outside [phys_base, phys_base + size*8*unit_size) could never be accepted.",
-)
-MOK_TOO_MANY = register(
-    "LINUX-MOKVAR-TOO-MANY", Severity.WARNING, "MOK variable table has more entries than efitables reads"
-)
-MOK_SIZE = register("LINUX-MOKVAR-SIZE", Severity.WARNING, "MOK variable entry data_size is implausible")
-COCO_HEADER = register(
-    "LINUX-COCO-SECRET-HEADER", Severity.WARNING, "CoCo secret area does not start with EFI_SECRET_TABLE_HEADER_GUID"
-)
-COCO_LEN = register("LINUX-COCO-SECRET-LEN", Severity.WARNING, "CoCo secret area or entry length is implausible")
 
-
-# -- random seed ---------------------------------------------------------------
-@dataclass(kw_only=True)
-class RandomSeed(Payload):
-    kind = "LINUX_EFI_RANDOM_SEED"
-
-    seed_size: int
-    seed: Secret | None = None
-    redacted: bool = True
-
-    def secret_ranges(self) -> list[tuple[int, int]]:
-        """Physical bytes a viewer must hide while redacted: the declared seed (at most a page)."""
-        if not self.redacted or self.address is None or self.seed_size == 0:
-            return []
-        start = self.address + LINUX_EFI_RANDOM_SEED_HEADER_SIZE
-        return [(start, start + min(self.seed_size, MAX_SEED_SIZE))]
-
-    @property
-    def title(self) -> str:
-        return f"Linux RNG seed ({self.seed_size} bytes)"
-
-    def rows(self) -> Rows:
-        """The declared size and the seed: a length and digest unless the dump was opened with show_secrets."""
-        return [("size", str(self.seed_size)), ("seed", "-" if self.seed is None else printable(str(self.seed)))]
-
-
-def decode_random_seed(ctx: DecodeContext) -> RandomSeed:
-    pa, name = ctx.address, "LINUX_EFI_RANDOM_SEED"
-    findings: list = []
-    raw = ctx.read(pa, LINUX_EFI_RANDOM_SEED_HEADER_SIZE, name, findings)
-    if raw is None:
-        r = RandomSeed(address=pa, size=0, seed_size=0, redacted=not ctx.show_secrets)
-        r.findings.extend(findings)
-        return r
-    h = LINUX_EFI_RANDOM_SEED.parse(raw)
-    r = RandomSeed(
-        redacted=not ctx.show_secrets,
-        address=pa,
-        size=LINUX_EFI_RANDOM_SEED_HEADER_SIZE,
-        raw=raw,
-        fields=h,
-        schema=LINUX_EFI_RANDOM_SEED,
-        seed_size=h["size"],
-    )
-    n = r.seed_size
-    if n > MAX_SEED_SIZE:
-        r.findings.append(make(SEED_SIZE, name, pa, f"size {n:#x} > {MAX_SEED_SIZE:#x}"))
-    elif n > EFI_RANDOM_SEED_CONSUMED_MAX:
-        r.findings.append(make(SEED_LARGE, name, pa, f"size {n}; Linux uses the first {EFI_RANDOM_SEED_CONSUMED_MAX}"))
-    n = min(n, EFI_RANDOM_SEED_CONSUMED_MAX)
-    bits = ctx.read(pa + LINUX_EFI_RANDOM_SEED_HEADER_SIZE, n, f"{name} bits", r.findings)
-    if bits is None:
-        return r
-    r.size = LINUX_EFI_RANDOM_SEED_HEADER_SIZE + n
-    r.seed = Secret.of(bits, ctx.show_secrets)
-    if ctx.show_secrets:
-        r.raw = raw + bits
-    if n and r.seed.all_zero:
-        r.findings.append(make(SEED_ZERO, name, pa, f"{n} bytes, all zero"))
-    return r
-
-
-# -- MEMRESERVE ------------------------------------------------------------------
-@dataclass(kw_only=True)
-class MemreserveNode(Parsed):
-    kind = "LINUX_EFI_MEMRESERVE_NODE"
-
-    index: int
-    capacity: int
-    count: int
-    next: int
-    ranges: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def title(self) -> str:
-        return f"node [{self.index}] {self.count}/{self.capacity} ranges, next {self.next:#x}"
-
-
-@dataclass(kw_only=True)
-class Memreserve(Payload):
-    kind = "LINUX_EFI_MEMRESERVE"
-
-    nodes: list[MemreserveNode] = field(default_factory=list)
-
-    @property
-    def ranges(self) -> list[tuple[int, int]]:
-        return [r for n in self.nodes for r in n.ranges]
-
-    @property
-    def title(self) -> str:
-        return f"Linux MEMRESERVE ({len(self.nodes)} nodes, {len(self.ranges)} ranges)"
-
-    def children(self) -> list[Parsed]:
-        return list(self.nodes)
-
-    def extents(self) -> list[Extent]:
-        return [Extent(f"MEMRESERVE node [{n.index}]", n.address, n.size) for n in self.nodes if n.address is not None]
-
-    def rows(self) -> Rows:
-        """The first 8 nodes of the list, the number of ranges and the bytes they reserve."""
-        chain = " -> ".join(hexa(n.address) for n in self.nodes[:8]) + (" ..." if len(self.nodes) > 8 else "")
-        return [
-            ("nodes", chain),
-            ("ranges", str(len(self.ranges))),
-            ("reserved bytes", f"{sum(s for _, s in self.ranges):#x}"),
-        ]
-
-    def tables(self) -> list[TableView]:
-        ranges: list[tuple[str, ...]] = [
-            (str(i), f"{b:#x}-{b + s:#x}", f"{s:#x}") for i, (b, s) in enumerate(self.ranges)
-        ]
-        if not ranges:
-            return []
-        return [TableView(f"Reserved ranges ({len(ranges)})", ("#", "physical", "size"), ranges)]
-
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d["reserved_bytes"] = sum(s for _, s in self.ranges)
-        return d
-
-
-def decode_memreserve(ctx: DecodeContext) -> Memreserve:
-    name = "LINUX_EFI_MEMRESERVE"
-    m = Memreserve(address=ctx.address, size=LINUX_EFI_MEMRESERVE_HEADER_SIZE)
-    visited: set[int] = set()
-    pa = ctx.address
-    while pa:
-        if pa in visited:
-            m.findings.append(make(MR_CYCLE, name, pa, f"node {pa:#x} was already visited after {len(m.nodes)} nodes"))
-            break
-        if len(m.nodes) >= MAX_MEMRESERVE_NODES:
-            m.findings.append(make(MR_TOO_MANY, name, pa, f"stopped after {MAX_MEMRESERVE_NODES} nodes"))
-            break
-        visited.add(pa)
-        raw = ctx.read(pa, LINUX_EFI_MEMRESERVE_HEADER_SIZE, f"{name} node [{len(m.nodes)}]", m.findings)
-        if raw is None:
-            break
-        h = LINUX_EFI_MEMRESERVE.parse(raw)
-        i = len(m.nodes)
-        node = MemreserveNode(
-            address=pa,
-            size=LINUX_EFI_MEMRESERVE_HEADER_SIZE,
-            raw=raw,
-            fields=h,
-            schema=LINUX_EFI_MEMRESERVE,
-            index=i,
-            capacity=h["size"],
-            count=h["count"],
-            next=h["next"],
-        )
-        m.nodes.append(node)
-        nn = f"{name} node [{i}]"
-        cap, cnt = node.capacity, node.count
-        if cap < 0 or cnt < 0 or cnt > cap:
-            node.findings.append(make(MR_COUNT, nn, pa, f"size {cap}, count {cnt}"))
-        full = LINUX_EFI_MEMRESERVE_HEADER_SIZE + LINUX_EFI_MEMRESERVE_ENTRY_SIZE * max(cap, 0)
-        if pa // PAGE_SIZE != (pa + full - 1) // PAGE_SIZE:
-            node.findings.append(make(MR_PAGE, nn, pa, f"{full:#x} bytes from {pa:#x}"))
-        n = max(0, min(cnt, cap, MAX_MEMRESERVE_ENTRIES))
-        node.size = min(full, PAGE_SIZE - pa % PAGE_SIZE) if full > 0 else LINUX_EFI_MEMRESERVE_HEADER_SIZE
-        body = ctx.read(
-            pa + LINUX_EFI_MEMRESERVE_HEADER_SIZE, n * LINUX_EFI_MEMRESERVE_ENTRY_SIZE, f"{nn} entries", node.findings
-        )
-        if body is not None:
-            node.raw = raw + body
-            vals = struct.unpack_from(f"<{2 * n}Q", body)
-            for j in range(n):
-                base, size = vals[2 * j], vals[2 * j + 1]
-                if size == 0 or base + size > 1 << 64:
-                    node.findings.append(make(MR_RANGE, nn, pa + 16 + 16 * j, f"entry [{j}] {base:#x} +{size:#x}"))
-                node.ranges.append((base, size))
-        pa = node.next
-    m.size = m.nodes[0].size if m.nodes else 0
-    return m
-
-
-# -- initrd ------------------------------------------------------------------------
-@dataclass(kw_only=True)
-class InitrdMedia(Payload):
-    kind = "LINUX_EFI_INITRD"
-
-    base: int
-    initrd_size: int
-    in_dump: bool | None = None
-
-    @property
-    def title(self) -> str:
-        return f"initrd {self.base:#x} +{self.initrd_size:#x}"
-
-
-def decode_initrd(ctx: DecodeContext) -> InitrdMedia:
-    pa, name = ctx.address, "LINUX_EFI_INITRD_MEDIA"
-    findings: list = []
-    raw = ctx.read(pa, 16, name, findings)
-    if raw is None:
-        i = InitrdMedia(address=pa, size=0, base=0, initrd_size=0)
-        i.findings.extend(findings)
-        return i
-    f = LINUX_EFI_INITRD.parse(raw)
-    i = InitrdMedia(
-        address=pa, size=16, raw=raw, fields=f, schema=LINUX_EFI_INITRD, base=f["base"], initrd_size=f["size"]
-    )
-    if i.initrd_size == 0 or i.base == 0 or i.base + i.initrd_size > 1 << 64:
-        i.findings.append(make(INITRD_RANGE, name, pa, f"base {i.base:#x} size {i.initrd_size:#x}"))
-    else:
-        i.in_dump = ctx.mem.is_readable(i.base, i.initrd_size)
-    return i
-
-
-# -- screen_info -------------------------------------------------------------------
-@dataclass(kw_only=True)
-class ScreenInfo(Payload):
-    kind = "LINUX_EFI_SCREEN_INFO"
-
-    video_type: str
-    lfb_base: int
-    lfb_size: int
-    lfb_width: int
-    lfb_height: int
-    lfb_depth: int
-    lfb_linelength: int
-
-    @property
-    def title(self) -> str:
-        return f"screen_info {self.video_type} {self.lfb_width}x{self.lfb_height}x{self.lfb_depth} @ {self.lfb_base:#x}"
-
-
-def decode_screen_info(ctx: DecodeContext) -> ScreenInfo:
-    pa, name = ctx.address, "LINUX_EFI_SCREEN_INFO"
-    findings: list = []
-    raw = ctx.read(pa, SCREEN_INFO_SIZE, name, findings)
-    if raw is None:
-        s = ScreenInfo(
-            address=pa,
-            size=0,
-            video_type="?",
-            lfb_base=0,
-            lfb_size=0,
-            lfb_width=0,
-            lfb_height=0,
-            lfb_depth=0,
-            lfb_linelength=0,
-        )
-        s.findings.extend(findings)
-        return s
-    f = SCREEN_INFO.parse(raw)
-    base = f["lfb_base"]
-    if f["capabilities"] & VIDEO_CAPABILITY_64BIT_BASE:
-        base |= f["ext_lfb_base"] << 32
-    t = f["orig_video_isVGA"]
-    return ScreenInfo(
-        address=pa,
-        size=SCREEN_INFO_SIZE,
-        raw=raw,
-        fields=f,
-        schema=SCREEN_INFO,
-        video_type=VIDEO_TYPE_NAMES.get(t, f"{t:#x}"),
-        lfb_base=base,
-        lfb_size=f["lfb_size"],
-        lfb_width=f["lfb_width"],
-        lfb_height=f["lfb_height"],
-        lfb_depth=f["lfb_depth"],
-        lfb_linelength=f["lfb_linelength"],
-    )
-
-
-# -- boot memory map ---------------------------------------------------------------
-@dataclass(kw_only=True)
-class BootMemmap(Payload):
-    kind = "LINUX_EFI_BOOT_MEMMAP"
-
-    map_size: int
-    desc_size: int
-    desc_ver: int
-    map_key: int
-    buff_size: int
-    memmap: EfiMemoryMap | None = None
-
-    @property
-    def title(self) -> str:
-        n = len(self.memmap.descriptors) if self.memmap else 0
-        return f"Linux boot memory map ({n} descriptors)"
-
-    def children(self) -> list[Parsed]:
-        return [self.memmap] if self.memmap is not None else []
-
-    def rows(self) -> Rows:
-        n = len(self.memmap.descriptors) if self.memmap is not None else 0
-        return [
-            ("map_size", f"{self.map_size:#x}"),
-            ("desc_size", str(self.desc_size)),
-            ("desc_ver", str(self.desc_ver)),
-            ("map_key", f"{self.map_key:#x}"),
-            ("buff_size", f"{self.buff_size:#x}"),
-            ("descriptors", str(n)),
-        ]
-
-
-def decode_boot_memmap(ctx: DecodeContext) -> BootMemmap:
-    pa, name = ctx.address, "LINUX_EFI_BOOT_MEMMAP"
-    findings: list = []
-    raw = ctx.read(pa, EFI_BOOT_MEMMAP_HEADER_SIZE, name, findings)
-    if raw is None:
-        b = BootMemmap(address=pa, size=0, map_size=0, desc_size=0, desc_ver=0, map_key=0, buff_size=0)
-        b.findings.extend(findings)
-        return b
-    f = EFI_BOOT_MEMMAP.parse(raw)
-    b = BootMemmap(
-        address=pa,
-        size=EFI_BOOT_MEMMAP_HEADER_SIZE,
-        raw=raw,
-        fields=f,
-        schema=EFI_BOOT_MEMMAP,
-        map_size=f["map_size"],
-        desc_size=f["desc_size"],
-        desc_ver=f["desc_ver"],
-        map_key=f["map_key"],
-        buff_size=f["buff_size"],
-    )
-    if b.map_size > b.buff_size:
-        b.findings.append(make(BMM_BUFF, name, pa, f"map_size {b.map_size:#x} > buff_size {b.buff_size:#x}"))
-    b.memmap = parse_memmap(ctx.mem, pa + EFI_BOOT_MEMMAP_HEADER_SIZE, b.map_size, b.desc_size, b.desc_ver, source=name)
-    if b.memmap.raw:
-        b.size = EFI_BOOT_MEMMAP_HEADER_SIZE + len(b.memmap.raw)
-    return b
-
-
-# -- unaccepted memory -----------------------------------------------------------
-@dataclass(kw_only=True)
-class UnacceptedMemory(Payload):
-    kind = "LINUX_EFI_UNACCEPTED_MEMORY"
-
-    version: int
-    unit_size: int
-    phys_base: int
-    bitmap_size: int
-    covered_start: int = 0
-    covered_end: int = 0
-    units: int = 0
-    unaccepted_units: int | None = None
-    unaccepted_runs: list[tuple[int, int]] = field(default_factory=list)
-
-    @property
-    def accepted_units(self) -> int | None:
-        return None if self.unaccepted_units is None else self.units - self.unaccepted_units
-
-    @property
-    def unaccepted_bytes(self) -> int | None:
-        return None if self.unaccepted_units is None else self.unaccepted_units * self.unit_size
-
-    @property
-    def accepted_bytes(self) -> int | None:
-        a = self.accepted_units
-        return None if a is None else a * self.unit_size
-
-    @property
-    def title(self) -> str:
-        if self.unaccepted_units is None:
-            return f"unaccepted memory table ({self.units} units)"
-        return f"unaccepted memory: {self.unaccepted_units}/{self.units} units still unaccepted"
-
-    def rows(self) -> Rows:
-        out = [
-            ("version", str(self.version)),
-            ("unit size", f"{self.unit_size:#x}"),
-            ("phys_base", hexa(self.phys_base)),
-            ("bitmap", f"{self.bitmap_size:#x} bytes = {self.units} units"),
-            ("covers", f"{self.covered_start:#x}-{self.covered_end:#x}"),
-        ]
-        if self.unaccepted_units is not None:
-            out.append(("accepted", f"{self.accepted_units} units ({self.accepted_bytes:#x} bytes)"))
-            out.append(("unaccepted", f"{self.unaccepted_units} units ({self.unaccepted_bytes:#x} bytes)"))
-        return out
-
-    def to_dict(self, raw: bool = False) -> dict:
-        d = super().to_dict(raw)
-        d.update(
-            accepted_units=self.accepted_units,
-            accepted_bytes=self.accepted_bytes,
-            unaccepted_bytes=self.unaccepted_bytes,
-        )
-        return d
-
-
-def decode_unaccepted(ctx: DecodeContext) -> UnacceptedMemory:
-    pa, name = ctx.address, "LINUX_EFI_UNACCEPTED_MEM_TABLE"
-    findings: list = []
-    raw = ctx.read(pa, EFI_UNACCEPTED_MEMORY_HEADER_SIZE, name, findings)
-    if raw is None:
-        u = UnacceptedMemory(address=pa, size=0, version=0, unit_size=0, phys_base=0, bitmap_size=0)
-        u.findings.extend(findings)
-        return u
-    f = EFI_UNACCEPTED_MEMORY.parse(raw)
-    u = UnacceptedMemory(
-        address=pa,
-        size=EFI_UNACCEPTED_MEMORY_HEADER_SIZE,
-        raw=raw,
-        fields=f,
-        schema=EFI_UNACCEPTED_MEMORY,
-        version=f["version"],
-        unit_size=f["unit_size"],
-        phys_base=f["phys_base"],
-        bitmap_size=f["size"],
-    )
-    if u.version != EFI_UNACCEPTED_MEMORY_VERSION:
-        u.findings.append(make(UA_VERSION, name, pa, f"version {u.version}"))
-        return u
-    unit = u.unit_size
-    if unit == 0 or unit & (unit - 1):
-        u.findings.append(make(UA_UNIT, name, pa, f"unit_size {unit:#x}"))
-        return u
-    if unit != EFI_UNACCEPTED_UNIT_SIZE_X86:
-        u.findings.append(
-            make(
-                UA_UNIT,
-                name,
-                pa,
-                f"unit_size {unit:#x}, x86 uses {EFI_UNACCEPTED_UNIT_SIZE_X86:#x}",
-                severity=Severity.INFO,
-            )
-        )
-    if u.phys_base % unit:
-        u.findings.append(make(UA_ALIGN, name, pa, f"phys_base {u.phys_base:#x}"))
-    nbytes = u.bitmap_size
-    if nbytes > MAX_BITMAP_SIZE:
-        u.findings.append(make(UA_SIZE, name, pa, f"bitmap {nbytes:#x} bytes; reading {MAX_BITMAP_SIZE:#x}"))
-        nbytes = MAX_BITMAP_SIZE
-    u.units = nbytes * 8
-    u.covered_start = u.phys_base
-    u.covered_end = u.phys_base + u.units * unit
-    if ctx.memmap is not None:
-        for d in ctx.memmap.descriptors:
-            if (
-                d.type == EFI_UNACCEPTED_MEMORY_TYPE
-                and d.number_of_pages
-                and (d.physical_start < u.covered_start or d.physical_end > u.covered_end)
-            ):
-                u.findings.append(
-                    make(
-                        UA_COVER,
-                        name,
-                        pa,
-                        f"[{d.index}] {d.physical_start:#x}-{d.physical_end:#x} is not covered "
-                        f"by {u.covered_start:#x}-{u.covered_end:#x}",
-                    )  # fmt: skip
-                )
-    bitmap = ctx.read(pa + EFI_UNACCEPTED_MEMORY_HEADER_SIZE, nbytes, f"{name} bitmap", u.findings)
-    if bitmap is None:
-        return u
-    u.size = EFI_UNACCEPTED_MEMORY_HEADER_SIZE + nbytes
-    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
-    u.unaccepted_units = int(bits.sum())
-    if u.unaccepted_units:
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], bits.astype(np.int8), [0]))))
-        for s, e in zip(edges[0::2][:MAX_UNACCEPTED_RUNS], edges[1::2][:MAX_UNACCEPTED_RUNS], strict=True):
-            u.unaccepted_runs.append((u.phys_base + int(s) * unit, int(e - s) * unit))
-    return u
-
-
-# -- MOK variables ---------------------------------------------------------------
-@dataclass(kw_only=True)
-class MokVarTable(Payload):
-    kind = "LINUX_EFI_MOK_VARIABLE_TABLE"
-
-    entries: list[dict] = field(default_factory=list)
-
-    @property
-    def title(self) -> str:
-        return f"MOK variables ({', '.join(e['name'] for e in self.entries[:4]) or 'none'})"
-
-
-def decode_mokvar(ctx: DecodeContext) -> MokVarTable:
-    name = "LINUX_EFI_MOK_VARIABLE_TABLE"
-    t = MokVarTable(address=ctx.address, size=0)
-    pa = ctx.address
-    for _ in range(MAX_MOKVAR_ENTRIES):
-        raw = ctx.read(pa, EFI_MOKVAR_TABLE_ENTRY_HEADER_SIZE, f"{name} entry [{len(t.entries)}]", t.findings)
-        if raw is None:
-            return t
-        f = EFI_MOKVAR_TABLE_ENTRY.parse(raw)
-        if not any(f["name"]) and f["data_size"] == 0:
-            t.size = pa + EFI_MOKVAR_TABLE_ENTRY_HEADER_SIZE - ctx.address
-            return t
-        if f["data_size"] > MAX_MOKVAR_DATA:
-            t.findings.append(make(MOK_SIZE, name, pa, f"data_size {f['data_size']:#x}"))
-            return t
-        t.entries.append(
-            {
-                "name": text_field(bytes(f["name"]).split(b"\0", 1)[0]),
-                "data_size": f["data_size"],
-                "data_address": pa + EFI_MOKVAR_TABLE_ENTRY_HEADER_SIZE,
-            }
-        )
-        pa += EFI_MOKVAR_TABLE_ENTRY_HEADER_SIZE + f["data_size"]
-        t.size = pa - ctx.address
-    t.findings.append(make(MOK_TOO_MANY, name, pa, f"no terminator after {MAX_MOKVAR_ENTRIES} entries"))
-    return t
-
-
-# -- CoCo secret area --------------------------------------------------------------
-@dataclass(kw_only=True)
-class CocoSecretArea(Payload):
-    kind = "LINUX_EFI_COCO_SECRET_AREA"
-
-    base_pa: int
-    area_size: int
-    header_ok: bool | None = None
-    area_len: int | None = None
-    entries: list[dict] = field(default_factory=list)
-    redacted: bool = True
-
-    def secret_ranges(self) -> list[tuple[int, int]]:
-        """Physical bytes a viewer must hide while redacted: the whole secret area."""
-        if not self.redacted or not self.base_pa or not self.area_size:
-            return []
-        return [(self.base_pa, self.base_pa + min(self.area_size, MAX_SECRET_AREA))]
-
-    @property
-    def title(self) -> str:
-        return f"CoCo secret area {self.base_pa:#x} +{self.area_size:#x} ({len(self.entries)} entries)"
-
-    def extents(self) -> list[Extent]:
-        out = super().extents()
-        if self.base_pa and self.area_size:
-            out.append(Extent("secret area", self.base_pa, min(self.area_size, MAX_SECRET_AREA)))
-        return out
-
-
-def decode_coco_secret(ctx: DecodeContext) -> CocoSecretArea:
-    pa, name = ctx.address, "LINUX_EFI_COCO_SECRET_AREA"
-    findings: list = []
-    raw = ctx.read(pa, 16, name, findings)
-    if raw is None:
-        c = CocoSecretArea(address=pa, size=0, base_pa=0, area_size=0, redacted=not ctx.show_secrets)
-        c.findings.extend(findings)
-        return c
-    f = LINUX_EFI_COCO_SECRET_AREA.parse(raw)
-    c = CocoSecretArea(
-        redacted=not ctx.show_secrets,
-        address=pa,
-        size=16,
-        raw=raw,
-        fields=f,
-        schema=LINUX_EFI_COCO_SECRET_AREA,
-        base_pa=f["base_pa"],
-        area_size=f["size"],
-    )
-    if c.base_pa == 0 or c.area_size < EFI_SECRET_TABLE_HEADER.sizeof():
-        c.findings.append(make(COCO_LEN, name, pa, f"base {c.base_pa:#x} size {c.area_size:#x}"))
-        return c
-    size = min(c.area_size, MAX_SECRET_AREA)
-    area = ctx.read(c.base_pa, size, "CoCo secret area", c.findings)
-    if area is None:
-        return c
-    hdr = EFI_SECRET_TABLE_HEADER.parse(area[:20])
-    c.header_ok = hdr["guid"] == EFI_SECRET_TABLE_HEADER_GUID
-    if not c.header_ok:
-        c.findings.append(make(COCO_HEADER, "CoCo secret area", c.base_pa, f"header GUID {hdr['guid']}"))
-        return c
-    c.area_len = hdr["len"]
-    if c.area_len > size or c.area_len < 20:
-        c.findings.append(make(COCO_LEN, "CoCo secret area", c.base_pa, f"len {c.area_len:#x}, area {size:#x}"))
-        return c
-    off = 20
-    while off + 20 <= c.area_len and len(c.entries) < MAX_SECRET_ENTRIES:
-        e = EFI_SECRET_TABLE_ENTRY.parse(area[off : off + 20])
-        if e["len"] < 20 or off + e["len"] > c.area_len:
-            c.findings.append(make(COCO_LEN, "CoCo secret entry", c.base_pa + off, f"len {e['len']:#x}"))
-            break
-        data = area[off + 20 : off + e["len"]]
-        c.entries.append(
-            {
-                "guid": e["guid"],
-                "deleted": e["guid"] == NULL_GUID,
-                "len": e["len"],
-                "data": Secret.of(data, ctx.show_secrets),
-            }
-        )
-        off += e["len"]
-    return c
-
-
-_RECLAIM = frozenset({ACPI_RECLAIM})
-register_decoder(LINUX_EFI_RANDOM_SEED_TABLE_GUID, decode_random_seed, expected_types=_RECLAIM, kept=True)
-register_decoder(LINUX_EFI_MEMRESERVE_TABLE_GUID, decode_memreserve, kept=True)
-register_decoder(LINUX_EFI_INITRD_MEDIA_GUID, decode_initrd)
-register_decoder(LINUX_EFI_SCREEN_INFO_TABLE_GUID, decode_screen_info, expected_types=_RECLAIM, kept=True)
-register_decoder(LINUX_EFI_BOOT_MEMMAP_GUID, decode_boot_memmap, expected_types=_RECLAIM, kept=True)
-register_decoder(LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID, decode_unaccepted, expected_types=_RECLAIM, kept=True)
-register_decoder(LINUX_EFI_MOK_VARIABLE_TABLE_GUID, decode_mokvar, kept=True)
-register_decoder(LINUX_EFI_COCO_SECRET_AREA_GUID, decode_coco_secret, kept=True)
+__all__ = [
+    "BMM_BUFF",
+    "COCO_HEADER",
+    "COCO_LEN",
+    "EFI_UNACCEPTED_MEMORY_TYPE",
+    "INITRD_RANGE",
+    "LINUX_EFI_BOOT_MEMMAP_GUID",
+    "LINUX_EFI_COCO_SECRET_AREA_GUID",
+    "LINUX_EFI_INITRD_MEDIA_GUID",
+    "LINUX_EFI_MEMRESERVE_TABLE_GUID",
+    "LINUX_EFI_MOK_VARIABLE_TABLE_GUID",
+    "LINUX_EFI_RANDOM_SEED_TABLE_GUID",
+    "LINUX_EFI_SCREEN_INFO_TABLE_GUID",
+    "LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID",
+    "MAX_BITMAP_SIZE",
+    "MAX_MEMRESERVE_ENTRIES",
+    "MAX_MEMRESERVE_NODES",
+    "MAX_MOKVAR_DATA",
+    "MAX_MOKVAR_ENTRIES",
+    "MAX_SECRET_AREA",
+    "MAX_SECRET_ENTRIES",
+    "MAX_SEED_SIZE",
+    "MAX_UNACCEPTED_RUNS",
+    "MOK_SIZE",
+    "MOK_TOO_MANY",
+    "MR_COUNT",
+    "MR_CYCLE",
+    "MR_PAGE",
+    "MR_RANGE",
+    "MR_TOO_MANY",
+    "SEED_LARGE",
+    "SEED_SIZE",
+    "SEED_ZERO",
+    "UA_ALIGN",
+    "UA_COVER",
+    "UA_SIZE",
+    "UA_UNIT",
+    "UA_VERSION",
+    "BootMemmap",
+    "CocoSecretArea",
+    "InitrdMedia",
+    "Memreserve",
+    "MemreserveNode",
+    "MokVarTable",
+    "RandomSeed",
+    "ScreenInfo",
+    "UnacceptedMemory",
+    "decode_boot_memmap",
+    "decode_coco_secret",
+    "decode_initrd",
+    "decode_memreserve",
+    "decode_mokvar",
+    "decode_random_seed",
+    "decode_screen_info",
+    "decode_unaccepted",
+]

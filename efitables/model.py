@@ -64,7 +64,7 @@ class Parsed:
         """One line saying what this object is and the state it is in (CLI headings, TUI tree)."""
         return self.title
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         """Label/value facts (plain printable text) beyond :meth:`layout`: the typed attributes by default.
 
         A parsed child is shown by its :meth:`summary` (it has its own node and rows), a list by its length.
@@ -88,8 +88,8 @@ class Parsed:
                 out.append((f.name, fmt_value(jsonable(v))))
         return out
 
-    def tables(self) -> list[TableView]:
-        """Sub-tables (entries, ranges, strings) shown below :meth:`rows`."""
+    def table_views(self) -> list[TableView]:
+        """Sub-tables (entries, ranges, strings) shown below :meth:`facts`."""
         return []
 
     def secret_ranges(self) -> list[tuple[int, int]]:

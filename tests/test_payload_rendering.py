@@ -1,4 +1,4 @@
-"""What decoded payloads show: ``summary()``, ``rows()`` and ``tables()`` (the facts the CLI and the TUI
+"""What decoded payloads show: ``summary()``, ``facts()`` and ``table_views()`` (the facts the CLI and the TUI
 share), the rich layout of ``efitables show``, and dump strings coming out escaped in both."""
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def _page(pa: int, *parts: tuple[int, bytes]) -> BytesMemory:
 def _flat(p) -> list[str]:
     """Every string a payload shows: its summary, row labels and values, table titles, columns and cells."""
     out = [p.summary()]
-    out += [s for r in p.rows() for s in r]
-    for t in p.tables():
+    out += [s for r in p.facts() for s in r]
+    for t in p.table_views():
         out += [t.title, *t.columns, *(c for r in t.rows for c in r)]
     return out
 
@@ -78,7 +78,7 @@ def _acpi_mem(oem: bytes = b"BOCHS ", **apic_over: bytes) -> BytesMemory:
 def test_rsdp():
     r = decode_payload(_acpi_mem(), Entry(ACPI_20_TABLE_GUID, RSDP_PA))
     assert r.summary() == "ACPI RSDP rev 2 OEM 'BOCHS'"
-    assert r.rows() == [
+    assert r.facts() == [
         ("signature", "RSD PTR "),
         ("OEM ID", "BOCHS"),
         ("revision", "2"),
@@ -91,12 +91,12 @@ def test_rsdp():
         ("0", "FACP", "0x7f400", "0x88", "ok", "BOCHS", "BXPC"),
         ("1", "APIC", "0x7f800", "0x4c", "ok", "BOCHS", "BXPC"),
     ]
-    assert r.tables() == [
+    assert r.table_views() == [
         TableView("XSDT @ 0x7f200: 2 entries, checksum ok", ACPI_COLS, rows),
         TableView("RSDT @ 0x7f100: 2 entries, checksum ok", ACPI_COLS, rows),
     ]
     # The XSDT shows its own listing (a TUI node of its own); the JSON key stays "tables".
-    assert r.xsdt.tables() == r.tables()[:1] and r.xsdt.to_dict()["tables"][1]["signature"] == "APIC"
+    assert r.xsdt.table_views() == r.table_views()[:1] and r.xsdt.to_dict()["tables"][1]["signature"] == "APIC"
 
 
 def test_rsdp_bad_checksum_and_revision_0():
@@ -104,18 +104,18 @@ def test_rsdp_bad_checksum_and_revision_0():
     raw = bytearray(mem.read(RSDP_PA, 0x2000))
     raw[0x400 + 9] ^= 1  # FACP checksum
     r = decode_payload(_page(RSDP_PA, (0, bytes(raw))), Entry(ACPI_20_TABLE_GUID, RSDP_PA))
-    assert [row[4] for row in r.tables()[0].rows] == ["BAD", "ok"]
+    assert [row[4] for row in r.table_views()[0].rows] == ["BAD", "ok"]
     raw[0:20] = rsdp(0, RSDT_PA)
     r = decode_payload(_page(RSDP_PA, (0, bytes(raw))), Entry(ACPI_20_TABLE_GUID, RSDP_PA))
-    assert dict(r.rows())["extended checksum"] == "-" and dict(r.rows())["XsdtAddress"] == "-"
-    assert [t.title for t in r.tables()] == ["RSDT @ 0x7f100: 2 entries, checksum ok"]
+    assert dict(r.facts())["extended checksum"] == "-" and dict(r.facts())["XsdtAddress"] == "-"
+    assert [t.title for t in r.table_views()] == ["RSDT @ 0x7f100: 2 entries, checksum ok"]
 
 
 def test_smbios():
     t = smbios_table()
     s = decode_payload(_page(EP, (0, smbios2_ep(TABLE, t)), (0x100, t)), Entry(SMBIOS_TABLE_GUID, EP))
     assert s.summary() == "SMBIOS 2.8 (_SM_, 4 structures)"
-    assert s.rows() == [
+    assert s.facts() == [
         ("anchor", "_SM_"),
         ("version", "2.8"),
         ("checksum", "ok"),
@@ -124,7 +124,7 @@ def test_smbios():
         ("structures", "4 (entry point says 4)"),
         ("types", "0x1 1x1 3x1 127x1"),
     ]
-    assert s.tables() == [
+    assert s.table_views() == [
         TableView(
             "SMBIOS strings (types 0-4, 17)",
             ("type", "name", "handle", "strings"),
@@ -141,14 +141,14 @@ def test_memattr():
     raw = memattr_table([memdesc(5, 0x7F00000, 2, RT | RO | WB), memdesc(6, 0x7F02000, 3, RT | XP | WB)], flags=1)
     m = decode_payload(_page(PA, (0, raw)), Entry(EFI_MEMORY_ATTRIBUTES_TABLE_GUID, PA))
     assert m.summary() == "Memory attributes table v2 (2 entries)"
-    assert m.rows() == [
+    assert m.facts() == [
         ("version", "2"),
         ("entries", "2"),
         ("descriptor size", "48"),
         ("flags", "0x1"),
         ("forward CFI (IBT/BTI)", "True"),
     ]
-    assert m.tables() == [
+    assert m.table_views() == [
         TableView(
             "Memory attributes entries (2)",
             ("#", "type", "physical", "attributes"),
@@ -165,12 +165,12 @@ def test_memreserve():
     raw2 = memreserve_node([(0x5000000, 0x10000)])
     m = decode_payload(_page(PA, (0, raw), (0x1000, raw2)), Entry(lt.LINUX_EFI_MEMRESERVE_TABLE_GUID, PA))
     assert m.summary() == "Linux MEMRESERVE (2 nodes, 3 ranges)"
-    assert m.rows() == [
+    assert m.facts() == [
         ("nodes", "0x7000000 -> 0x7001000"),
         ("ranges", "3"),
         ("reserved bytes", "0x13000"),
     ]
-    assert m.tables() == [
+    assert m.table_views() == [
         TableView(
             "Reserved ranges (3)",
             ("#", "physical", "size"),
@@ -182,8 +182,8 @@ def test_memreserve():
         )
     ]
     empty = decode_payload(_page(PA, (0, memreserve_node([]))), Entry(lt.LINUX_EFI_MEMRESERVE_TABLE_GUID, PA))
-    assert empty.rows() == [("nodes", "0x7000000"), ("ranges", "0"), ("reserved bytes", "0x0")]
-    assert empty.tables() == []
+    assert empty.facts() == [("nodes", "0x7000000"), ("ranges", "0"), ("reserved bytes", "0x0")]
+    assert empty.table_views() == []
 
 
 def test_random_seed_redacted_and_shown():
@@ -191,10 +191,10 @@ def test_random_seed_redacted_and_shown():
     mem = _page(PA, (0, random_seed(seed)))
     r = decode_payload(mem, Entry(lt.LINUX_EFI_RANDOM_SEED_TABLE_GUID, PA))
     assert r.summary() == "Linux RNG seed (32 bytes)"
-    assert r.rows() == [("size", "32"), ("seed", f"<redacted: 32 bytes, sha256 {r.seed.sha256_prefix}>")]
-    assert r.tables() == [] and seed.hex() not in " ".join(_flat(r))
+    assert r.facts() == [("size", "32"), ("seed", f"<redacted: 32 bytes, sha256 {r.seed.sha256_prefix}>")]
+    assert r.table_views() == [] and seed.hex() not in " ".join(_flat(r))
     shown = decode_payload(mem, Entry(lt.LINUX_EFI_RANDOM_SEED_TABLE_GUID, PA), show_secrets=True)
-    assert shown.rows() == [("size", "32"), ("seed", seed.hex())]
+    assert shown.facts() == [("size", "32"), ("seed", seed.hex())]
 
 
 def test_unaccepted():
@@ -202,7 +202,7 @@ def test_unaccepted():
         _page(PA, (0, unaccepted(bytes([0x0F, 0, 0, 0])))), Entry(lt.LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID, PA)
     )
     assert u.summary() == "unaccepted memory: 4/32 units still unaccepted"
-    assert u.rows() == [
+    assert u.facts() == [
         ("version", "1"),
         ("unit size", "0x200000"),
         ("phys_base", "0x100000000"),
@@ -211,14 +211,14 @@ def test_unaccepted():
         ("accepted", "28 units (0x3800000 bytes)"),
         ("unaccepted", "4 units (0x800000 bytes)"),
     ]
-    assert u.tables() == []
+    assert u.table_views() == []
 
 
 def test_boot_memmap():
     descs = [memdesc(7, 0, 0x9F, WB), memdesc(3, 0x100000, 0x100, WB)]
     b = decode_payload(_page(PA, (0, boot_memmap(descs))), Entry(lt.LINUX_EFI_BOOT_MEMMAP_GUID, PA))
     assert b.summary() == "Linux boot memory map (2 descriptors)"
-    assert b.rows() == [
+    assert b.facts() == [
         ("map_size", "0x60"),
         ("desc_size", "48"),
         ("desc_ver", "1"),
@@ -226,15 +226,15 @@ def test_boot_memmap():
         ("buff_size", "0x160"),
         ("descriptors", "2"),
     ]
-    assert b.tables() == []
+    assert b.table_views() == []
 
 
 def test_memory_type_information():
     recs = [(10, 0x80), (9, 0x40), (16, 0)]
     raw = b"".join(es.EFI_MEMORY_TYPE_INFORMATION.build(dict(Type=a, NumberOfPages=b)) for a, b in recs)
     m = decode_payload(_page(PA, (0, raw)), Entry(e.EFI_MEMORY_TYPE_INFORMATION_GUID, PA))
-    assert m.summary() == "memory type information (2 bins)" and m.rows() == []
-    assert m.tables() == [
+    assert m.summary() == "memory type information (2 bins)" and m.facts() == []
+    assert m.table_views() == [
         TableView(
             "Memory type bins (2)",
             ("type", "name", "pages"),
@@ -244,7 +244,7 @@ def test_memory_type_information():
     junk = decode_payload(
         _page(PA, (0, bytes([1, 0, 0, 0, 1, 0, 0, 0]) * 64)), Entry(e.EFI_MEMORY_TYPE_INFORMATION_GUID, PA)
     )
-    assert junk.rows() == [("records", "64 without a Type-16 terminator (not listed)")] and junk.tables() == []
+    assert junk.facts() == [("records", "64 without a Type-16 terminator (not listed)")] and junk.table_views() == []
 
 
 def _exec_record(action: int, name: str, sig_list: bytes = b"") -> bytes:
@@ -259,8 +259,8 @@ def test_image_execution_info():
     raw = es.EFI_IMAGE_EXECUTION_INFO_TABLE_64.build(dict(NumberOfImages=2)) + recs
     t = decode_payload(_page(PA, (0, raw)), Entry(e.EFI_IMAGE_SECURITY_DATABASE_GUID, PA))
     assert t.summary() == "image execution info (2 images)"
-    assert t.rows() == [("NumberOfImages", "2")]
-    assert t.tables() == [
+    assert t.facts() == [("NumberOfImages", "2")]
+    assert t.table_views() == [
         TableView(
             "Images (2)",
             ("#", "action", "name", "device path", "signature list"),
@@ -271,18 +271,18 @@ def test_image_execution_info():
         )
     ]
     empty = decode_payload(_page(PA, (0, raw[:8].replace(b"\2", b"\0"))), Entry(e.EFI_IMAGE_SECURITY_DATABASE_GUID, PA))
-    assert empty.rows() == [("NumberOfImages", "0")] and empty.tables() == []
+    assert empty.facts() == [("NumberOfImages", "0")] and empty.table_views() == []
 
 
 def test_generic_rows_and_stale_summary():
-    """A payload without rows() of its own shows its scalar attributes; boot-time memory marks the summary."""
+    """A payload without facts() of its own shows its scalar attributes; boot-time memory marks the summary."""
     from tests.builders_payloads import phit
 
     gen = es.EFI_HOB_GENERIC_HEADER.build
     raw = phit(PA + 0x38) + gen(dict(HobType=0xFFFF, HobLength=8, Reserved=0))
     h = decode_payload(_page(PA, (0, raw)), Entry(e.EFI_HOB_LIST_GUID, PA), region_type=BS_DATA)
     assert h.summary() == "HOB list (2 HOBs, PHIT version 9) [in possibly stale memory]"
-    assert h.rows() == [
+    assert h.facts() == [
         ("phit_valid", "True"),
         ("version", "9"),
         ("boot_mode", "0"),
@@ -294,7 +294,7 @@ def test_generic_rows_and_stale_summary():
         ("hob_count", "2"),
         ("type_counts", "{'HANDOFF': 1, 'END_OF_HOB_LIST': 1}"),
     ]
-    assert h.tables() == []
+    assert h.table_views() == []
     fresh = decode_payload(_page(PA, (0, raw)), Entry(e.EFI_HOB_LIST_GUID, PA))
     assert fresh.summary() == "HOB list (2 HOBs, PHIT version 9)"
 
@@ -303,11 +303,11 @@ def test_generic_rows_and_stale_summary():
 def test_hostile_oem_ids_are_printable_in_rows_and_tables():
     mem = _acpi_mem(oem=b"[bold]", OemId=b"[red]x", OemTableId=b"\x1b[31m[b]")
     r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, RSDP_PA))
-    assert dict(r.rows())["OEM ID"] == "[bold]"
-    assert r.tables()[0].rows[1][5:] == ("[red]x", "\\x1b[31m[b]")
+    assert dict(r.facts())["OEM ID"] == "[bold]"
+    assert r.table_views()[0].rows[1][5:] == ("[red]x", "\\x1b[31m[b]")
     assert all(s.isprintable() for s in _flat(r))
     r = decode_payload(_acpi_mem(oem=b"\x1b[31m\xff"), Entry(ACPI_20_TABLE_GUID, RSDP_PA))
-    assert dict(r.rows())["OEM ID"] == "\\x1b[31m\\xff"
+    assert dict(r.facts())["OEM ID"] == "\\x1b[31m\\xff"
     assert r.summary() == "ACPI RSDP rev 2 OEM '\\x1b[31m\\\\xff'"
     assert all(s.isprintable() for s in _flat(r))
 
@@ -315,7 +315,7 @@ def test_hostile_oem_ids_are_printable_in_rows_and_tables():
 def test_hostile_smbios_strings_are_printable():
     table = smbios_structure(1, 1, bytes(4), [HOSTILE.encode(), b"ok"]) + smbios_structure(127, 2)
     s = decode_payload(_page(EP, (0, smbios2_ep(TABLE, table, count=2)), (0x100, table)), Entry(SMBIOS_TABLE_GUID, EP))
-    assert s.tables()[0].rows == [("1", "System Information", "0x0001", "\\x1b[31m[bold] | ok")]
+    assert s.table_views()[0].rows == [("1", "System Information", "0x0001", "\\x1b[31m[bold] | ok")]
     assert all(s.isprintable() for s in _flat(s))
 
 

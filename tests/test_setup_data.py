@@ -446,46 +446,46 @@ def test_every_payload_summarises_itself():
         "raw 12 bytes: 6f7061717565206279746573",
     ]
     for x in n:
-        rows = x.payload.rows()
+        rows = x.payload.facts()
         assert rows[:2] == [("type", x.payload.type_name), ("length", str(x.payload.length))]
         assert all(isinstance(k, str) and isinstance(v, str) and v.isprintable() for k, v in rows)
         assert SEED.hex() not in repr(rows) and SEED.hex() not in x.payload.summary()
-    assert ("cpu_ids", "0 1 2") in n[5].payload.rows()
-    assert ("seed", f"<redacted: 32 bytes, sha256 {hashlib.sha256(SEED).hexdigest()[:16]}>") in n[8].payload.rows()
+    assert ("cpu_ids", "0 1 2") in n[5].payload.facts()
+    assert ("seed", f"<redacted: 32 bytes, sha256 {hashlib.sha256(SEED).hexdigest()[:16]}>") in n[8].payload.facts()
     # sub-tables: entries and Apple devices; a payload without entries has none
-    (apple,) = n[4].payload.tables()
+    (apple,) = n[4].payload.table_views()
     assert apple.columns == ("offset", "device path", "properties")
     assert apple.rows == [("+0xc", "02/01/01/01", "built-in (1 bytes), model (4 bytes)")]
-    (e820,) = n[0].payload.tables()
+    (e820,) = n[0].payload.table_views()
     assert e820.columns == ("range", "size", "type")
     assert e820.rows == [
         ("0x100000-0x8000000", "0x7f00000", "E820_TYPE_RAM"),
         ("0xfec00000-0xfec01000", "0x1000", "E820_TYPE_RESERVED"),
     ]
-    assert [x.payload.tables() for x in n if x.index not in (0, 4)] == [[]] * 11
-    (indirect_e820,) = n[10].effective_payload.tables()  # through SETUP_INDIRECT, as the CLI shows it
+    assert [x.payload.table_views() for x in n if x.index not in (0, 4)] == [[]] * 11
+    (indirect_e820,) = n[10].effective_payload.table_views()  # through SETUP_INDIRECT, as the CLI shows it
     assert indirect_e820.rows[0] == ("0x100000000-0x140000000", "0x40000000", "E820_TYPE_RAM")
 
 
-def test_setup_efi_tables_field_stays_an_int_and_tables_view_still_works():
-    # the kernel's field name ``tables`` must not hide Parsed.tables() from generic views (CLI, TUI)
+def test_setup_efi_tables_field_is_the_kernels_int():
+    # the kernel's field name ``tables`` lives beside Parsed's views (facts(), table_views()) without a clash
     L, head = every_type_layout()
     s = walk_setup_data(L.memory(), head).nodes[3].payload
     assert isinstance(s, EfiSetupPayload)
-    assert s.tables == 0x7E0100 and f"{s.tables:#x}" == "0x7e0100" and s.tables() == []
+    assert type(s.tables) is int and s.tables == 0x7E0100 and s.table_views() == []
     assert json.loads(json.dumps(s.to_dict()))["tables"] == 0x7E0100
 
 
 def test_rng_seed_presentation_revealed_wiped_zero():
     L, head = every_type_layout()
     r = walk_setup_data(L.memory(), head, show_secrets=True).nodes[8].payload
-    assert r.summary().endswith(f" seed {SEED.hex()}") and ("seed", SEED.hex()) in r.rows()
+    assert r.summary().endswith(f" seed {SEED.hex()}") and ("seed", SEED.hex()) in r.facts()
     L = B.Layout(0x20000)
     head = B.chain(L, [(0x1000, sd.SETUP_RNG_SEED, b""), (0x2000, sd.SETUP_RNG_SEED, bytes(32))])
     wiped, zero = (x.payload for x in walk_setup_data(L.memory(), head))
     assert wiped.summary() == "seed wiped by the kernel (len 0)" and wiped.seed is None
     assert zero.seed is not None and zero.seed.all_zero and zero.seed.length == 32 and zero.seed.value is None
-    assert "all zero" in dict(zero.rows())["seed"]
+    assert "all zero" in dict(zero.facts())["seed"]
     # a seed running past the dump: the Secret sums up the bytes read; the whole declared range stays hidden
     L = B.Layout(0x2000)
     L.put(0x1000, sd.build_node(0, sd.SETUP_RNG_SEED, b"", length=0x2000)[:16])
@@ -504,7 +504,7 @@ def test_dump_strings_in_presentation_are_printable():
     )
     efi, props = (x.payload for x in walk_setup_data(L.memory(), head))
     assert "(EDK\\x1b[31m II)" in efi.summary() and efi.summary().isprintable()
-    assert props.tables()[0].rows[0][2] == "na\\x07me[red] (1 bytes)"  # markup escaping is each face's job
+    assert props.table_views()[0].rows[0][2] == "na\\x07me[red] (1 bytes)"  # markup escaping is each face's job
 
 
 def test_payload_modules_and_the_old_import_path_agree():

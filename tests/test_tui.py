@@ -322,8 +322,8 @@ async def test_guid_memory_search_can_be_cancelled() -> None:
         assert not result.cancelled and result.searched >= 64 << 20 and not result.hits
 
 
-async def test_detail_pane_shows_the_objects_summary_rows_and_tables() -> None:
-    """A decoded payload shows the same facts as ``efitables show``: summary(), rows() and tables()."""
+async def test_detail_pane_shows_the_objects_summary_facts_and_tables() -> None:
+    """A decoded payload shows the same facts as ``efitables show``: summary(), facts() and table_views()."""
     _sample_or_skip("ovmf64-virt.elf")
     app = EfitablesApp(open_sample("ovmf64-virt.elf"))
     async with app.run_test(size=SIZE) as pilot:
@@ -336,11 +336,11 @@ async def test_detail_pane_shows_the_objects_summary_rows_and_tables() -> None:
         assert ds.current is rsdp
         fields = app.screen.query_one(FieldsTable)
         facts = [(r.name, r.value) for r in fields.rows_data if r.offset is None]
-        assert facts == rsdp.obj.rows()  # every row, in order, after the layout fields
+        assert facts == rsdp.obj.facts()  # every row, in order, after the layout fields
         assert ("OEM ID", "BOCHS") in facts and ("checksum", "ok") in facts
         assert fields.rows_data[0].offset == 0  # the layout comes first
         tables = app.screen.query_one(ObjectTables)
-        assert tables.display and tables.views == rsdp.obj.tables()
+        assert tables.display and tables.views == rsdp.obj.table_views()
         assert [v.title for v in tables.views] == [
             "XSDT @ 0x700200: 1 entries, checksum ok",
             "RSDT @ 0x700100: 1 entries, checksum ok",
@@ -369,10 +369,10 @@ async def test_detail_pane_escapes_table_cells() -> None:
         def summary(self) -> str:
             return "[bold red]SUMMARY[/]"
 
-        def rows(self) -> list[tuple[str, str]]:
+        def facts(self) -> list[tuple[str, str]]:
             return [("[b]label[/b]", "[red]value[/red]")]
 
-        def tables(self) -> list[TableView]:
+        def table_views(self) -> list[TableView]:
             return [TableView("[i]title[/i]", ("[u]col[/u]",), [("[blink]cell[/blink]\x1b[2J",)])]
 
     _sample_or_skip("ovmf64.raw")
@@ -579,7 +579,7 @@ async def test_dump_strings_are_escaped(tmp_path: Path) -> None:
         assert app.dump_screen.current.kind == "EFI_SYSTEM_TABLE"
         fields = app.screen.query_one(FieldsTable)
         row = next(i for i, r in enumerate(fields.rows_data) if "EVIL" in str(r.value))
-        # rows() made the control characters visible; the markup is kept as data
+        # facts() made the control characters visible; the markup is kept as data
         assert fields.rows_data[row].value == "[bold red]EVIL[/]\\x1b[2J\\x07"
         fields.move_cursor(row=row)
         await pilot.pause()

@@ -46,12 +46,12 @@ class SetupPayload(Parsed):
     def title(self) -> str:
         return f"{self.type_name} payload ({self.length} bytes)"
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         return [("type", self.type_name), ("length", str(self.length)), *self.payload_rows()]
 
     def payload_rows(self) -> Rows:
         """The type's own facts (after type and length); the typed attributes by default."""
-        return [(k, v) for k, v in super().rows() if k not in ("setup_type", "type_name", "length")]
+        return [(k, v) for k, v in super().facts() if k not in ("setup_type", "type_name", "length")]
 
 
 @dataclass(kw_only=True)

@@ -107,7 +107,7 @@ class E820ExtPayload(SetupPayload):
     def payload_rows(self) -> Rows:
         return [("entries", str(len(self.entries)))]
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         # no "#" column: e820_of numbers these entries again once it has merged the whole table
         rows: list[tuple[str, ...]] = [(f"{e.addr:#x}-{e.end:#x}", f"{e.length:#x}", e.type_name) for e in self.entries]
         return [TableView("E820 entries", ("range", "size", "type"), rows)] if rows else []

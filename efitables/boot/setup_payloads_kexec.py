@@ -36,7 +36,7 @@ from efitables.boot.setup_payload_base import (
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR
-from efitables.model import Rows, TableView
+from efitables.model import Rows
 from efitables.schemas.setup_data import (
     CC_SETUP_DATA,
     EFI_SETUP_DATA,
@@ -63,31 +63,14 @@ SETUP_CC_BAD = register(
 
 
 # -- results -------------------------------------------------------------------
-class TablesAddress(int):
-    """``efi_setup_data.tables``: an address that also answers :meth:`Parsed.tables` (no sub-tables).
-
-    The kernel names this field ``tables``, and so do :class:`EfiSetupPayload`'s
-    attribute and JSON key; as a plain int it would hide the ``tables()`` every
-    :class:`~efitables.model.Parsed` offers to the CLI and the TUI.
-    """
-
-    __slots__ = ()
-
-    def __call__(self) -> list[TableView]:
-        return []
-
-
 @dataclass(kw_only=True)
 class EfiSetupPayload(SetupPayload):
     kind = "SETUP_EFI"
     fw_vendor: int
     runtime: int  # "__unused" in the kernel, "runtime" in kexec-tools
-    tables: int  # type: ignore[assignment]  # a TablesAddress: the int is also callable as tables()
+    tables: int  # the kernel's name (struct efi_setup_data); Parsed's views are facts()/table_views()
     smbios: int
     fw_vendor_text: str | None
-
-    def __post_init__(self) -> None:
-        self.tables = TablesAddress(self.tables)
 
     def summary(self) -> str:
         vendor = f" ({printable(self.fw_vendor_text)})" if self.fw_vendor_text else ""

@@ -104,7 +104,7 @@ class ApplePropertiesPayload(SetupPayload):
             ("devices", f"{self.dev_count} declared, {len(self.devices)} decoded"),
         ]
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         if not self.devices:
             return []
         rows: list[tuple[str, ...]] = [(f"+{d.offset:#x}", d.path_text, d.properties_text) for d in self.devices]

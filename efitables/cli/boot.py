@@ -101,7 +101,7 @@ def setup_section(con: Console, d: Dump) -> None:
     con.print(t)
     for n in lst.nodes:
         p = n.effective_payload  # through SETUP_INDIRECT to the payload it names
-        for view in p.tables() if p is not None else []:
+        for view in p.table_views() if p is not None else []:
             con.print(rich_table(dataclasses.replace(view, title=f"node [{n.index}] {view.title}"), MAX_ROWS))
     con.print()
 

@@ -68,9 +68,9 @@ def payload_section(con: Console, d: Dump) -> None:
             con.print(f"  same object as {safe(f'[{seen[key]}]')}\n")
             continue
         seen[key] = t.index
-        rows = p.rows()
+        rows = p.facts()
         if rows:
             con.print(kv_table("", [(safe(k), cell(v)) for k, v in rows]))
-        for view in p.tables():
+        for view in p.table_views():
             con.print(rich_table(view))
         con.print()

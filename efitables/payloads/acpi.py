@@ -158,7 +158,7 @@ class AcpiSdt(AcpiHeader):
     def to_dict(self, raw: bool = False) -> dict:
         return {("tables" if k == "listed" else k): v for k, v in super().to_dict(raw).items()}
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         """The listed tables' headers, titled with this table's address, entry count and checksum."""
         view = TableView(
             f"{printable(self.signature)} @ {hexa(self.address)}: {self.entry_count} entries, "
@@ -202,7 +202,7 @@ class Rsdp(Payload):
     def children(self) -> list[Parsed]:
         return [t for t in (self.xsdt, self.rsdt) if t is not None]
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         return [
             ("signature", printable(self.signature)),
             ("OEM ID", printable(self.oem_id)),
@@ -213,9 +213,9 @@ class Rsdp(Payload):
             ("XsdtAddress", hexa(self.xsdt_address)),
         ]
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         """The tables the XSDT, then the RSDT, list: one row per header."""
-        return [v for sdt in (self.xsdt, self.rsdt) if sdt is not None for v in sdt.tables()]
+        return [v for sdt in (self.xsdt, self.rsdt) if sdt is not None for v in sdt.table_views()]
 
     def extents(self) -> list[Extent]:
         out = super().extents()

@@ -288,13 +288,13 @@ class MemoryTypeInformation(Payload):
             return f"memory type information ({len(self.bins)} records, no terminator: stale?)"
         return f"memory type information ({len(self.bins)} bins)"
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         """Nothing beyond the bins table, unless the records lack a terminator (then they are likely not bins)."""
         if self.terminated:
             return []
         return [("records", f"{len(self.bins)} without a Type-16 terminator (not listed)")]
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         """The bins up to the terminator; none when there is no terminator (the records are likely reused memory)."""
         if not self.terminated:
             return []
@@ -369,10 +369,10 @@ class ImageExecutionInfoTable(Payload):
     def children(self) -> list[Parsed]:
         return list(self.images)
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         return [("NumberOfImages", str(self.number_of_images))]
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         """One row per record walked: its action, image name and the sizes of its device path and signature list."""
         images: list[tuple[str, ...]] = [
             (

@@ -117,7 +117,7 @@ class Memreserve(Payload):
     def extents(self) -> list[Extent]:
         return [Extent(f"MEMRESERVE node [{n.index}]", n.address, n.size) for n in self.nodes if n.address is not None]
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         """The first 8 nodes of the list, the number of ranges and the bytes they reserve."""
         chain = " -> ".join(hexa(n.address) for n in self.nodes[:8]) + (" ..." if len(self.nodes) > 8 else "")
         return [
@@ -126,7 +126,7 @@ class Memreserve(Payload):
             ("reserved bytes", f"{sum(s for _, s in self.ranges):#x}"),
         ]
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         ranges: list[tuple[str, ...]] = [
             (str(i), f"{b:#x}-{b + s:#x}", f"{s:#x}") for i, (b, s) in enumerate(self.ranges)
         ]
@@ -215,7 +215,7 @@ class BootMemmap(Payload):
     def children(self) -> list[Parsed]:
         return [self.memmap] if self.memmap is not None else []
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         n = len(self.memmap.descriptors) if self.memmap is not None else 0
         return [
             ("map_size", f"{self.map_size:#x}"),
@@ -290,7 +290,7 @@ class UnacceptedMemory(Payload):
             return f"unaccepted memory table ({self.units} units)"
         return f"unaccepted memory: {self.unaccepted_units}/{self.units} units still unaccepted"
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         out = [
             ("version", str(self.version)),
             ("unit size", f"{self.unit_size:#x}"),

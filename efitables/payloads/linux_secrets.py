@@ -96,7 +96,7 @@ class RandomSeed(Payload):
     def title(self) -> str:
         return f"Linux RNG seed ({self.seed_size} bytes)"
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         """The declared size and the seed: a length and digest unless the dump was opened with show_secrets."""
         return [("size", str(self.seed_size)), ("seed", "-" if self.seed is None else printable(str(self.seed)))]
 

@@ -112,7 +112,7 @@ class MemoryAttributesTable(Payload):
     def children(self) -> list[Parsed]:
         return list(self.entries)
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         return [
             ("version", str(self.version)),
             ("entries", str(self.number_of_entries)),
@@ -121,7 +121,7 @@ class MemoryAttributesTable(Payload):
             ("forward CFI (IBT/BTI)", str(self.forward_cfi)),
         ]
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         """The entries read: type, physical range and attribute names (``EFI_``/``EFI_MEMORY_`` prefixes dropped)."""
         ents: list[tuple[str, ...]] = [
             (

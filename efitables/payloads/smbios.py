@@ -144,7 +144,7 @@ class SmbiosEntryPoint(Payload):
     def children(self) -> list[Parsed]:
         return list(self.structures)
 
-    def rows(self) -> Rows:
+    def facts(self) -> Rows:
         said = "" if self.number_of_structures is None else f" (entry point says {self.number_of_structures})"
         out = [
             ("anchor", printable(self.anchor)),
@@ -158,7 +158,7 @@ class SmbiosEntryPoint(Payload):
             out.insert(3, ("_DMI_ checksum", ok_text(self.intermediate_checksum_ok)))
         return out
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         """The first strings of the structures that name the machine (types 0-4 and 17), when any has strings."""
         named: list[tuple[str, ...]] = [
             (str(s.type), printable(s.type_name), f"{s.handle:#06x}", printable(" | ".join(s.strings[:4])))

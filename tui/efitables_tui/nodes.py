@@ -115,16 +115,16 @@ class Node:
         if self.obj is None:
             return list(self.info)
         try:
-            return self.obj.rows() + self.info
+            return self.obj.facts() + self.info
         except Exception as e:  # noqa: BLE001
             return [("error", f"rows unavailable: {e}"), *self.info]
 
-    def tables(self) -> list[TableView]:
+    def table_views(self) -> list[TableView]:
         """The object's sub-tables (entries, ranges, strings)."""
         if self.obj is None:
             return []
         try:
-            return self.obj.tables()
+            return self.obj.table_views()
         except Exception as e:  # noqa: BLE001
             return [TableView("tables unavailable", ("error",), [(str(e),)])]
 

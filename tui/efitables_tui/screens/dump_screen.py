@@ -315,7 +315,7 @@ class DumpScreen(Screen[None]):
             title.append(f"  {node.kind}", style="dim")
         self.query_one("#object-title", Static).update(title)
         self.query_one(FieldsTable).show_node(node)
-        self.query_one(ObjectTables).show_tables(node.tables())
+        self.query_one(ObjectTables).show_tables(node.table_views())
         ft = self.query_one("#object-findings", FindingsTable)
         ft.show_findings(node.findings)
         ft.display = bool(node.findings)

@@ -2,7 +2,7 @@
 
 Rows come from ``Parsed.layout()`` (fields with their offsets inside the
 structure, so the hex view can highlight them), then the object's facts
-(``Parsed.rows()``, the label/value rows ``efitables show`` prints; no offset),
+(``Parsed.facts()``, the label/value rows ``efitables show`` prints; no offset),
 or, for nodes without a Parsed object (the container, discovery), their
 key/value rows. Every cell is a non-markup ``Text``.
 """

@@ -1,4 +1,4 @@
-"""The selected object's sub-tables (``Parsed.tables()``: entries, ranges, strings) below its fields.
+"""The selected object's sub-tables (``Parsed.table_views()``: entries, ranges, strings) below its fields.
 
 Each :class:`~efitables.model.TableView` becomes a Rich table of non-markup
 ``Text`` cells (the cells came out of a dump). The pane is hidden for objects

@@ -847,6 +847,33 @@ async def test_tree_lists_every_area() -> None:
         assert any("EFI memory map (7 descriptors)" in t for t in top)
 
 
+async def test_findings_screen_lists_what_show_and_validate_report(tmp_path: Path) -> None:
+    """The TUI's findings screen, show --json and validate --json list the same findings, on the corrupted
+    sample that once made them disagree (only validate saw XS-OVERLAP)."""
+    import json
+
+    from click.testing import CliRunner
+    from sample_mutations import ST32_CFG, ST_CFG, SYSTAB, SampleImage
+
+    from efitables.cli import cli
+
+    img = SampleImage("ovmf64.raw")
+    img.systab_field(ST_CFG, ST32_CFG, SYSTAB)
+    bad = str(img.save(tmp_path, "overlap.raw"))
+    show = json.loads(CliRunner().invoke(cli, ["show", "--json", bad]).stdout)["findings"]
+    (val,) = json.loads(CliRunner().invoke(cli, ["validate", "--json", bad]).stdout)["dumps"]
+    app = EfitablesApp(Dump.open(bad))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("f")
+        await pilot.pause()
+        assert isinstance(app.screen, FindingsScreen)
+        tui = [f.to_dict() for f in app.screen.findings]
+        assert app.screen.query_one("#all-findings").row_count == len(tui)
+    assert tui == show == val["findings"]
+    assert any(f["code"] == "XS-OVERLAP" for f in tui)
+
+
 # -- async tests run without a pytest asyncio plugin -----------------------------------
 
 

@@ -25,10 +25,6 @@ from efitables.schemas.boot_params import (
     e820_type_name,
 )
 
-#: E820 types whose memory Linux never hands to its page allocator: reserved, ACPI, NVS,
-#: persistent (7 and legacy 12), and 128 (E820_TYPE_RESERVED_KERN, setup_data).
-E820_KEPT_TYPES = frozenset({2, 3, 4, 7, 12, 128})
-
 E820_EMPTY = register("BOOT-E820-EMPTY", Severity.WARNING, "E820 entry has size 0 or wraps past 2**64")
 E820_TYPE = register(
     "BOOT-E820-TYPE",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from rich.text import Text
@@ -19,6 +18,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from efitables.dump import Dump
 from efitables.efi.scan import ScanCancelled
+from efitables.regions import EFI, Region
+from efitables.schemas.efi_memmap import attribute_names
 from efitables_tui.nodes import DumpModel, Node
 from efitables_tui.text import plain
 
@@ -29,27 +30,15 @@ MAX_ROWS = 20_000
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Region:
-    source: str  # "E820" or "EFI"
-    index: int
-    start: int
-    end: int
-    type_name: str
-    attributes: str
-
-
 def regions(dump: Dump) -> list[Region]:
-    """E820 entries and EFI memory descriptors, sorted by start (either map may be absent or unparsable)."""
-    out: list[Region] = []
-    e820 = _area(lambda: dump.e820)
-    for e in e820.entries[:MAX_ROWS] if e820 is not None else []:
-        out.append(Region("E820", e.index, e.addr, e.addr + e.length, e.type_name, ""))
-    mm = _area(lambda: dump.efi_memmap)
-    for d in mm.descriptors[:MAX_ROWS] if mm is not None else []:
-        out.append(
-            Region("EFI", d.index, d.physical_start, d.physical_end, d.type_name, "|".join(d.attribute_names))
-        )
+    """E820 entries and EFI memory descriptors (efitables.regions), sorted by start.
+
+    Either map may be absent or unparsable (the tree shows that error).
+    """
+    rmap = _area(lambda: dump.regions)
+    if rmap is None:
+        return []
+    out = rmap.e820_regions[:MAX_ROWS] + rmap.efi_regions[:MAX_ROWS]
     out.sort(key=lambda r: (r.start, r.source))
     return out
 
@@ -125,12 +114,12 @@ class MemoryMapScreen(Screen[int | None]):
             names = ", ".join(o.label for o in objs[:4]) + (f" (+{len(objs) - 4})" if len(objs) > 4 else "")
             t.add_row(
                 Text(r.source, style="bold cyan" if r.source == "EFI" else "bold magenta"),
-                Text(str(r.index)),
+                Text("" if r.index is None else str(r.index)),
                 Text(f"{r.start:#x}", justify="right"),
                 Text(f"{r.end:#x}", justify="right"),
                 Text(f"{r.end - r.start:#x}", justify="right"),
                 plain(r.type_name),
-                plain(r.attributes, limit=60),
+                plain("|".join(attribute_names(r.attribute)) if r.source == EFI else "", limit=60),
                 Text(present_text(self.dump, r.start, r.end)),
                 plain(names, limit=160),
                 key=str(i),

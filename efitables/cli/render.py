@@ -15,34 +15,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from efitables.findings import Finding, Severity
+from efitables.findings import Finding
+from efitables.text import SEV_STYLE as _SEV_STYLE
+from efitables.text import hexa, printable
 
-_SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+__all__ = ["findings_table", "hexa", "kv_table", "make_console", "printable", "safe"]
 
-
-def printable(text: str) -> str:
-    """Replace control, escape and non-printable characters with visible escapes."""
-    out = []
-    for ch in text:
-        if ch.isprintable():
-            out.append(ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        else:
-            o = ord(ch)
-            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}")
-    return "".join(out)
 
 
 def safe(text: object) -> str:
     """Dump-derived text made safe for a terminal and for rich markup."""
     return escape(printable(str(text)))
-
-
-def hexa(v: int | None) -> str:
-    return "-" if v is None else f"{v:#x}"
 
 
 def kv_table(title: str, rows: Iterable[tuple[str, str]]) -> Table:

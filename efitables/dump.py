@@ -269,14 +269,22 @@ class Dump:
     # -- boot: boot_params, setup_data, E820 -------------------------------
     @cached_property
     def boot_params_discovery(self) -> BootParamsDiscovery:
-        """How the zero page was found: --boot-params, the kernel's ``boot_params`` (kallsyms), or a scan."""
+        """How the zero page was found: --boot-params, the kernel's ``boot_params`` (kallsyms), or a scan.
+
+        Any hint means no sweep (``--scan auto``): a given system table is an answer, and sweeping a
+        multi-GiB dump for a zero page it did not ask about would cost more than everything else.
+        """
         mode = {"always": True, "never": False}.get(self.scan_mode)
+        skip = None
+        if mode is None and self.user_systab is not None:
+            mode, skip = False, "not run (--systab was given; use --scan always to sweep)"
         return discover_boot_params(
             self.memory,
             given=self.user_boot_params,
             vmcoreinfo=self.memory.vmcoreinfo,
             scan=mode,
             positions=lambda: self.scan_hits.zero_pages,  # the one sweep, shared with the system-table search
+            skip_reason=skip,
         )
 
     @cached_property

@@ -61,12 +61,15 @@ def test_hint_avoids_the_scan(samples, expected):
     assert d.systab.address == exp["systab"]
     assert "scan_hits" not in d.__dict__  # no sweep was needed
     assert [r.status for r in d.systab_discovery.routes] == ["used", "unavailable"]
-    # --systab alone: the table needs no sweep, but its payloads are checked against the
-    # EFI memory map, which only the zero page names: one shared sweep finds it
+    # --systab alone: any hint means no sweep (--scan auto), also not for the zero page that would
+    # name the EFI memory map; the scan route says why and how to ask for one
     d = efitables.open(str(samples / "ovmf64.raw"), systab=exp["systab"])
-    assert d.systab.found_by == "user" and "scan_hits" in d.__dict__
-    assert d.boot_params_discovery.route == "scan" and d.boot_params.address == exp["boot_params"]
-    assert d.efi_memmap is not None
+    assert d.systab.found_by == "user" and "scan_hits" not in d.__dict__
+    scan_route = next(r for r in d.boot_params_discovery.routes if r.name == "scan")
+    assert scan_route.status == "unavailable" and "--systab was given" in scan_route.detail
+    assert d.boot_params is None and d.efi_memmap is None and len(d.config_tables) == 6
+    d = efitables.open(str(samples / "ovmf64.raw"), systab=exp["systab"], scan="always")
+    assert d.boot_params.address == exp["boot_params"] and d.efi_memmap is not None and "scan_hits" in d.__dict__
     d = efitables.open(str(samples / "ovmf64.raw"), systab=exp["systab"], scan="never")
     assert d.systab.found_by == "user" and "scan_hits" not in d.__dict__ and d.efi_memmap is None
 

@@ -300,13 +300,15 @@ def discover_boot_params(
     scan: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
     positions: Callable[[], list[int]] | None = None,
+    skip_reason: str | None = None,
 ) -> BootParamsDiscovery:
     """Run every route; the first trusted one that gives a plausible zero page is used.
 
     ``scan``: True always scans, False never, None (auto) scans only when neither
     ``given`` nor kallsyms gave a plausible zero page. ``positions`` returns the
     zero-page positions of a signature sweep the caller runs (or already ran), so
-    the dump is swept once.
+    the dump is swept once. ``skip_reason`` says why a scan that was not run was not
+    (default: ``--scan never``).
     """
     d = BootParamsDiscovery()
     if given is not None:
@@ -329,7 +331,9 @@ def discover_boot_params(
     if scan or (scan is None and d.address is None):
         add_scan(mem, d, progress, positions)
     else:
-        why = "not run (--scan never)" if scan is False else "not run (another route gave the zero page)"
+        why = "not run (another route gave the zero page)"
+        if scan is False:
+            why = skip_reason or "not run (--scan never)"
         d.routes.append(BootRoute("scan", None, "unavailable", why))
     _sort(d)
     return d

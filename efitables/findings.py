@@ -56,11 +56,17 @@ def code_info(code: str) -> CodeInfo:
 def all_codes() -> list[CodeInfo]:
     """Every registered code, sorted.
 
-    Complete as soon as ``efitables`` is imported (which any import of ``efitables.findings`` does
-    first): the package imports :mod:`efitables.dump`, which imports every parser and every
-    analysis module, and each registers its codes at import. tests/test_findings_registry.py
-    checks this against an import of every module.
+    Codes register when their module is imported, and ``import efitables`` no longer imports
+    the parsers (they load lazily), so this first imports the modules that import every
+    parser and check (:mod:`efitables.dump`, which imports them all, plus
+    :mod:`efitables.analysis.coverage` and :mod:`efitables.kernel.kallsyms`); the list is then
+    complete whatever else was imported. tests/test_findings_registry.py checks it against an
+    import of every module.
     """
+    import importlib
+
+    for name in ("efitables.dump", "efitables.analysis.coverage", "efitables.kernel.kallsyms"):
+        importlib.import_module(name)  # each imports (and so registers) its share of the checks
     return sorted(_CODES.values(), key=lambda c: c.code)
 
 

@@ -20,7 +20,9 @@ priority order (a GUID named by an earlier input keeps that name):
    database and the files the entry cites (``tianocore/edk2 MdePkg/MdePkg.dec``, ...).
 
 Output columns are those of config_table_guids.csv: guid, linux_name, edk2_name
-(the firmware-side name: EDK2's where known), source, note.
+(the firmware-side name: EDK2's where known), source, note. Writing the package's
+CSV also rewrites its run-time index, efitables/data/edk2_guids.idx
+(tools/gen_guid_index.py).
 
 Usage (what produced the checked-in file; see the module docstring of
 efitables/guids.py):
@@ -228,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = build(a.dec, a.linux_efi_h, a.linux_version, a.guid_db, a.guid_db_name)
     n = write(rows, a.out)
     print(f"wrote {n} GUIDs to {a.out}", file=sys.stderr)
+    if a.out.resolve() == OUT.resolve():
+        # The run-time index of the CSV (efitables.guids reads it, not the CSV); tests fail when it is stale.
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import gen_guid_index
+
+        return gen_guid_index.main([])
+    print(f"not the package CSV, so no index written (tools/gen_guid_index.py --csv {a.out} -o ...)", file=sys.stderr)
     return 0
 
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from efitables.coverage.intervals import Range, normalize, overlaps
 from efitables.errors import MemoryReadError
@@ -47,6 +46,9 @@ from efitables.schemas.paging import (
     TABLE_SIZE,
     flag_names,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: Tables read per walk (each one 4 KiB read). A kexec identity map of 1 TiB with
 #: 2 MiB leaves is about 520 tables.
@@ -205,11 +207,15 @@ class _Walker:
         self.level_of: dict[int, int] = {}
         self.entry_findings = 0
         self.identity: list[Range] = []
+        import numpy as np  # imported on use: numpy is not needed to import efitables
+
         rs = mem.ranges()
         self.r_starts = np.array([r.start for r in rs], dtype=np.uint64)
         self.r_ends = np.array([r.end for r in rs], dtype=np.uint64)
 
     def outside_dump(self, addrs: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         """Which table addresses name no byte of the dump (vectorized)."""
         if len(self.r_starts) == 0:
             return np.ones(addrs.shape, dtype=bool)
@@ -231,6 +237,8 @@ class _Walker:
         return i + 1 < len(self.windows) and self.windows[i + 1][0] < hi
 
     def read_table(self, pa: int, structure: str, where: int | None) -> np.ndarray | None:
+        import numpy as np
+
         if self.res.tables_read >= MAX_TABLES:
             if self.res.complete:
                 self.res.complete = False
@@ -247,6 +255,8 @@ class _Walker:
     def walk(self, root: int) -> None:
         # Breadth-first, so a table is first met at its shallowest use:
         # (table pa, depth, va base, ancestors, writable, nx)
+        import numpy as np
+
         queue: deque[tuple[int, int, int, tuple[int, ...], bool, bool]] = deque([(root, 0, 0, (), True, False)])
         while queue:
             pa, depth, base, path, rw, nx = queue.popleft()
@@ -379,6 +389,8 @@ def walk(
 
 
 def _suspect_cbit(mem: PhysicalMemory, root_pa: int, top: str, res: WalkResult) -> None:
+    import numpy as np
+
     arr = np.frombuffer(mem.read(root_pa, TABLE_SIZE), dtype="<u8")
     present = arr[(arr & PAGE_PRESENT) != 0]
     if len(present) == 0:

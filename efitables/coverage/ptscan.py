@@ -28,8 +28,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import PhysicalMemory
 from efitables.schemas.paging import (
@@ -81,6 +79,8 @@ class IdentityScan:
 
 def _pages(mem: PhysicalMemory):  # type: ignore[no-untyped-def]
     """Yield ``(pa of first page, uint64 array [n, 512])`` for every whole page in the dump."""
+    import numpy as np
+
     for pa, data in mem.chunks(CHUNK):
         head = -pa % TABLE_SIZE
         n = (len(data) - head) // TABLE_SIZE
@@ -92,6 +92,8 @@ def _pages(mem: PhysicalMemory):  # type: ignore[no-untyped-def]
 
 def scan_identity_tables(mem: PhysicalMemory, cbit: int | None = None) -> IdentityScan:
     """Roots of identity-map page tables found anywhere in ``mem``, most leaves first."""
+    import numpy as np  # imported on use: numpy is not needed to import efitables
+
     # Without a known C-bit, clear the two usual positions from addresses (47 and 51).
     sme = (1 << cbit) if cbit else (1 << 47) | (1 << 51)
     amask = np.uint64(ADDR_MASK_4K & ~sme)

@@ -22,8 +22,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed, Rows, TableView
@@ -379,6 +377,8 @@ def decode_unaccepted(ctx: DecodeContext) -> UnacceptedMemory:
     if bitmap is None:
         return u
     u.size = EFI_UNACCEPTED_MEMORY_HEADER_SIZE + nbytes
+    import numpy as np  # here, not at import: most dumps have no unaccepted memory
+
     bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
     u.unaccepted_units = int(bits.sum())
     if u.unaccepted_units:

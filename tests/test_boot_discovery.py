@@ -127,6 +127,17 @@ def test_scan_ranks_and_explains_candidates():
     assert not decoy.plausible and any("efi_info not sane" in r for r in decoy.reasons)
 
 
+def test_vmcoreinfo_symbol_route_needs_no_kallsyms_tables():
+    """A VMCOREINFO SYMBOL(boot_params) resolves the kernel's copy even when the kallsyms tables are unusable."""
+    mem = efi_layout(kallsyms=True)
+    virt = KERNEL_COPY + 0x800000 + 0xFFFFFFFF80000000
+    info = {k: v for k, v in mem.vmcoreinfo.items() if not k.startswith("SYMBOL(kallsyms")}
+    info["SYMBOL(boot_params)"] = f"{virt:x}"
+    r = kallsyms_lookup(mem, info, "boot_params")
+    assert (r.physical, r.virtual) == (KERNEL_COPY, virt)
+    assert r.detail.startswith("VMCOREINFO SYMBOL(): boot_params = ") and "None" not in r.detail
+
+
 def test_kallsyms_route_resolves_the_kernels_copy():
     mem = efi_layout(kallsyms=True)
     r = kallsyms_lookup(mem, mem.vmcoreinfo, "boot_params")

@@ -275,19 +275,22 @@ def kallsyms_lookup(mem: PhysicalMemory, info: dict[str, str] | None, name: str)
     (torvalds/linux kernel/kallsyms.c); this only phrases the answer as a route.
     """
     ks = kallsyms.load(mem, info)
-    if ks.error is not None:
-        return KallsymsResult(None, None, ks.error)
     virt = ks.virtual(name)
+    from_vmcoreinfo = virt is not None and ks.source(name) == "VMCOREINFO"
+    if ks.error is not None and not from_vmcoreinfo:
+        return KallsymsResult(None, None, ks.error)
     if virt is None:
         return KallsymsResult(None, None, f"{name} is not among {ks.count} kallsyms symbols")
     pa = ks.physical(name)
     if pa is None:
         return KallsymsResult(virt, None, f"{name} = {virt:#x} is not a kernel-image address")
+    where = (
+        "VMCOREINFO SYMBOL()"
+        if from_vmcoreinfo
+        else f"kallsyms: {name} ({ks.kind(name)}), symbol {ks.index(name)} of {ks.count}"
+    )
     return KallsymsResult(
-        virt,
-        pa,
-        f"kallsyms: {name} ({ks.kind(name)}) = {virt:#x}, physical {pa:#x} "
-        f"(- {KERNEL_MAP_BASE:#x} + phys_base), symbol {ks.index(name)} of {ks.count}",
+        virt, pa, f"{where}: {name} = {virt:#x}, physical {pa:#x} (- {KERNEL_MAP_BASE:#x} + phys_base)"
     )
 
 

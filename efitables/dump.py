@@ -28,8 +28,8 @@ from efitables.boot import (
 from efitables.boot.discovery import BootParamsDiscovery, discover_boot_params, discovery_findings
 from efitables.coverage import CoverageReport
 from efitables.efi.discovery import SystabDiscovery, discover_systab
+from efitables.efi.hits import KERNEL_COPY_ALIGN, ProgressFn, ScanHits
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
-from efitables.efi.scan import KERNEL_COPY_ALIGN, ProgressFn, ScanHits, scan
 from efitables.efi.systab import ConfigTable, SystemTable, parse_system_table
 from efitables.errors import MemoryReadError
 from efitables.findings import Finding, Severity, make, register
@@ -103,6 +103,8 @@ class Dump:
     @cached_property
     def scan_hits(self) -> ScanHits:
         """One streaming signature pass (system tables and zero pages); runs on first use."""
+        from efitables.efi.scan import scan  # numpy: only when a sweep runs
+
         return scan(
             self.memory, exhaustive=self.exhaustive, zero_page_align=KERNEL_COPY_ALIGN, progress=self.progress
         )

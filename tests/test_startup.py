@@ -218,3 +218,17 @@ def test_all_codes_complete_in_a_fresh_process():
     from efitables.findings import all_codes
 
     assert int(r.stdout) == len(all_codes())
+
+
+def test_a_hinted_report_never_imports_numpy():
+    """numpy serves the signature sweep and the old-kernel kallsyms walk only: a hinted report needs neither."""
+    code = (
+        "import sys, efitables\n"
+        "with efitables.open('dumps/samples/ovmf64.raw', boot_params=0x13000) as d:\n"
+        "    d.to_dict()\n"
+        "    assert d.systab is not None and 'scan_hits' not in d.__dict__\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    r = run_py(code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -34,7 +34,7 @@ from efitables.coverage.objects import (
 )
 from efitables.coverage.pagewalk import walk
 from efitables.coverage.ptscan import scan_identity_tables
-from efitables.efi.scan import ScanCancelled
+from efitables.efi.hits import ScanCancelled
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR
 from efitables.memory.elf import ElfMemory

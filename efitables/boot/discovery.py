@@ -28,8 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from efitables.efi.scan import CHUNK, KERNEL_COPY_ALIGN, PAGE
-from efitables.efi.scan import scan as signature_scan
+from efitables.efi.hits import CHUNK, KERNEL_COPY_ALIGN, PAGE
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.kernel import kallsyms
@@ -245,6 +244,8 @@ def scan_candidates(
     if positions is not None:
         found_at, truncated = positions(), False
     else:
+        from efitables.efi.scan import scan as signature_scan  # numpy: only when a sweep runs
+
         hits = signature_scan(mem, chunk_size=chunk_size, zero_page_align=KERNEL_COPY_ALIGN, progress=progress)
         found_at, truncated = hits.zero_pages, hits.truncated
     if len(found_at) > limit * 16:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from efitables.efi.efi_info import EfiInfo, read_efi_info
-from efitables.efi.scan import ScanHits
+from efitables.efi.hits import ScanHits
 from efitables.efi.systab import MAX_CONFIG_TABLES, quick_check
 from efitables.errors import MemoryReadError
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory

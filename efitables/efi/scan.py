@@ -36,11 +36,18 @@ two aligned u32 words is not searched for zero pages.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from efitables.efi.hits import (
+    CHUNK,
+    KERNEL_COPY_ALIGN,
+    MAX_HITS,
+    PAGE,
+    CancelFn,
+    ProgressFn,
+    ScanCancelled,
+    ScanHits,
+)
 from efitables.memory.base import PhysicalMemory
 from efitables.schemas.boot_params import (
     EFI_LOADER_SIGNATURE_OFFSET,
@@ -53,8 +60,6 @@ from efitables.schemas.efi_info import EFI32_LOADER_SIGNATURE, EFI64_LOADER_SIGN
 from efitables.schemas.efi_tables import EFI_SYSTEM_TABLE_SIGNATURE, EFI_SYSTEM_TABLE_SIGNATURE_BYTES
 
 SIG_BYTES = EFI_SYSTEM_TABLE_SIGNATURE_BYTES
-CHUNK = 16 * 1024 * 1024
-PAGE = 4096
 
 # The vector views and where, in them, the zero-page signatures lie (from the schema).
 _U64, _U32, _U16 = np.dtype("<u8"), np.dtype("<u4"), np.dtype("<u2")
@@ -66,10 +71,6 @@ assert EFI_LOADER_SIGNATURE_OFFSET % _W4 == 0 and HEADER_MAGIC_OFFSET % _W4 == _
 EL_U32_INDEX = EFI_LOADER_SIGNATURE_OFFSET // _W4
 HDRS_U16_INDEX = HEADER_MAGIC_OFFSET // _W2
 HDRS_WORD_OFFSET = HEADER_MAGIC_OFFSET - _W2
-#: The zero-page alignment the Dump sweeps with: the kernel's own copy is not page-aligned.
-KERNEL_COPY_ALIGN = 8
-#: A scan never keeps more hits than this (a dump full of copies is hostile).
-MAX_HITS = 65536
 
 # -- the 8-byte sweep's key: the u16 at KEY_BYTE of every 8-byte-aligned word ----------------
 _BITS = 8
@@ -116,28 +117,6 @@ _ROW_KIND = (
     _KINDS.index("efi_loader_signature"),
     _KINDS.index("systab"),
 )
-
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
-
-
-class ScanCancelled(Exception):
-    pass
-
-
-@dataclass
-class ScanHits:
-    systab: list[int] = field(default_factory=list)
-    zero_pages: list[int] = field(default_factory=list)
-    bytes_scanned: int = 0
-    #: MAX_HITS reached: that kind is no longer collected, the sweep goes on for the other
-    systab_truncated: bool = False
-    zero_pages_truncated: bool = False
-
-    @property
-    def truncated(self) -> bool:
-        return self.systab_truncated or self.zero_pages_truncated
-
 
 class _KeySweep:
     """The 8-byte sweep of a window: system tables (optionally) and zero pages at every aligned base.

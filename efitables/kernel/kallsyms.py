@@ -51,11 +51,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from efitables.errors import MemoryReadError
 from efitables.memory.base import PhysicalMemory
+
+if TYPE_CHECKING:
+    import numpy as np
 from efitables.memory.vmcoreinfo import KERNEL_MAP_BASE, symbol_to_phys, vmcoreinfo_int
 from efitables.schemas.kallsyms import (
     KALLSYMS_MARKER_MASK,
@@ -533,6 +535,8 @@ class _MarkersFinder(_Finder):
         """``kallsyms_names`` (bytes and array), and per name where its tokens start and how many."""
         if self._scanned is not None:
             return self._scanned
+        import numpy as np  # only this walk needs it (kernels without kallsyms_seqs_of_names)
+
         t, lay = self.t, self.layout
         size, nm, markers = lay.names_end, len(lay.markers), lay.markers
         raw = t.mem.read(t.pa["kallsyms_names"], size, "kallsyms_names")
@@ -605,6 +609,8 @@ def _spelling(
     A trie of the keys' prefixes stepped one token at a time over every name at
     once: ``move[node, token]`` is the node the token's expansion leads to (0: none).
     """
+    import numpy as np
+
     prefixes = {b"": 1}
     for k in keys:
         for n in range(1, len(k) + 1):

@@ -23,7 +23,7 @@ from functools import cached_property
 
 from efitables.analysis import AREAS as DUMP_AREAS
 from efitables.dump import Dump
-from efitables.efi.scan import ScanCancelled
+from efitables.efi.hits import ScanCancelled
 from efitables.findings import Finding, Severity
 from efitables.model import Parsed, TableView
 from efitables.schemas.common import FieldSpan, struct_layout
@@ -327,24 +327,30 @@ def secret_spans(nodes: Iterable[Node]) -> list[tuple[int, int]]:
     return sorted(out)
 
 
-def quick_model(dump: Dump) -> DumpModel:
-    """The container alone (no parsing, no scan): what the UI shows while :func:`build_model` runs."""
-    w = _Walker()
-    root = container_node(dump, w)
-    return DumpModel(roots=[root], nodes=w.nodes, findings=list(root.findings), secret_spans=[])
-
-
-def build_model(dump: Dump, on_area: Callable[[str], None] | None = None) -> DumpModel:
+def build_model(
+    dump: Dump,
+    on_area: Callable[[str], None] | None = None,
+    on_root: Callable[[Node], None] | None = None,
+) -> DumpModel:
     """Walk every area of ``dump`` (this parses them: run it in a worker for big dumps).
+
+    ``on_area`` is told each area's label before it is parsed; ``on_root`` is given each top-level node
+    as soon as it and its subtree are complete, in tree order (the container, the system-table discovery,
+    then :data:`AREAS`: the EFI system table and its configuration tables first), so a UI can show each
+    area while the next is parsed. The nodes it is given are the returned model's own.
 
     Raises :class:`~efitables.efi.scan.ScanCancelled` if the Dump's scan was cancelled.
     """
     w = _Walker()
     roots: list[Node] = [container_node(dump, w)]
+    if on_root is not None:
+        on_root(roots[0])
     disc = discovery_node(dump, w, None)
     if disc is not None:
         disc.key = "discovery"
         roots.append(disc)
+        if on_root is not None:
+            on_root(disc)
     for key, label, get in AREAS:
         if on_area is not None:
             on_area(label)
@@ -362,6 +368,8 @@ def build_model(dump: Dump, on_area: Callable[[str], None] | None = None) -> Dum
             node.key = key
             _rekey(node)
             roots.append(node)
+            if on_root is not None:
+                on_root(node)
     findings = _dump_findings(dump, roots[0])
     return DumpModel(
         roots=roots, nodes=w.nodes, findings=findings, secret_spans=secret_spans(w.nodes), truncated=w.truncated

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from efitables.analysis import AREAS, Report, report
 from efitables.analysis.ccblob import cc_blob_report
-from efitables.analysis.coverage import coverage
 from efitables.analysis.crosscheck import CrossChecks, crosscheck
 from efitables.boot import (
     BootParams,
@@ -26,7 +25,6 @@ from efitables.boot import (
     walk_setup_data,
 )
 from efitables.boot.discovery import BootParamsDiscovery, discover_boot_params, discovery_findings
-from efitables.coverage import CoverageReport
 from efitables.efi.discovery import SystabDiscovery, discover_systab
 from efitables.efi.hits import KERNEL_COPY_ALIGN, ProgressFn, ScanHits
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
@@ -38,6 +36,9 @@ from efitables.memory import PhysicalMemory, open_memory
 from efitables.memory.base import MAX_PHYS_ADDR
 from efitables.regions import RegionMap
 from efitables.snp import CcBlobReport, SnpCpuidTable, SnpSecretsPage
+
+if TYPE_CHECKING:
+    from efitables.coverage import CoverageReport
 
 NO_SYSTAB = register(
     "EFI-SYSTAB-NOT-FOUND",
@@ -366,6 +367,8 @@ class Dump:
         ``model``: a preset name or ``NAME,key=value,...`` (``efitables.coverage.PRESETS``);
         ``pgd``: a page-table root to walk, ``"auto"`` (the dump's notes) or ``"scan"``.
         """
+        from efitables.analysis.coverage import coverage  # the models and page walker: only when asked
+
         return coverage(self, model, pgd=pgd, cbit=cbit, levels=levels)
 
     # -- findings and output ---------------------------------------------

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,11 +25,11 @@ import pytest
 
 pytest.importorskip("textual")
 
-from tui_helpers import screen_text, wait_loaded  # noqa: E402
+from tui_helpers import screen_text, wait_for_text, wait_loaded  # noqa: E402
 
 from efitables.dump import Dump  # noqa: E402
 from efitables.memory.base import BytesMemory, PhysRange  # noqa: E402
-from efitables_tui.app import EfitablesApp  # noqa: E402
+from efitables_tui.app import DumpSource, EfitablesApp  # noqa: E402
 from efitables_tui.nodes import build_model, secret_spans  # noqa: E402
 from efitables_tui.screens.coverage_screen import CoverageScreen, verdict_rows  # noqa: E402
 from efitables_tui.screens.findings_screen import FindingsScreen  # noqa: E402
@@ -642,11 +643,8 @@ async def test_scan_runs_in_a_worker_and_can_be_cancelled() -> None:
     d = Dump(mem)
     app = EfitablesApp(d)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause(0.4)
+        await wait_for_text(app, pilot, "signature scan", "x cancels", "Dump <bytes> (bytes)")
         assert not app.loaded  # the UI is up while the scan runs
-        text = screen_text(app)
-        assert "signature scan" in text and "x cancels" in text
-        assert "Dump <bytes> (bytes)" in text
         await pilot.press("x")
         await wait_loaded(app, pilot, timeout=10)
         assert d.scan_mode == "never"
@@ -671,6 +669,241 @@ async def test_big_sparse_dump_opens_at_once(tmp_path: Path) -> None:
         assert hexv.cursor == 0xF000_0000
         assert hexv.window.lines <= (512 << 20) // 16 + 1  # bounded window, rendered line by line
         assert "f0000000  6e 65 65 64 6c 65 20 69  6e 20 61 20 62 69 67 20  needle in a big " in screen_text(app)
+
+
+# -- the first frame before the parse: the tree filled area by area ------------------------
+
+
+class GatedDump(Dump):
+    """A Dump whose named areas wait for ``gate`` (set by the test) before they are parsed."""
+
+    def __init__(self, *args, gated: tuple[str, ...], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = threading.Event()
+        self.gated = gated
+        self.waiting = threading.Event()  # the parser is at a gated area
+
+    def _wait(self, name: str) -> None:
+        if name in self.gated:
+            self.waiting.set()
+            assert self.gate.wait(30), "the test never opened the gate"
+
+    @functools.cached_property
+    def systab_discovery(self):  # type: ignore[override]
+        self._wait("systab_discovery")
+        return Dump.systab_discovery.func(self)
+
+    @functools.cached_property
+    def cc_blob(self):  # type: ignore[override]
+        self._wait("cc_blob")
+        return Dump.cc_blob.func(self)
+
+
+class GatedSource(DumpSource):
+    """A dump source whose open() waits for ``gate``."""
+
+    gate = threading.Event()
+
+    def open(self) -> Dump:
+        assert self.gate.wait(30), "the test never opened the gate"
+        return super().open()
+
+
+async def wait_until(pilot, cond, timeout: float = 10.0) -> None:
+    """Poll ``cond`` (the app runs on this thread: a blocking wait would stop it)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, f"{cond} never became true"
+        await pilot.pause(0.02)
+
+
+def tree_rows(tree: StructureTree) -> list[tuple[int, str, bool]]:
+    """(depth, label, expanded) of every line the tree holds, in order."""
+    out: list[tuple[int, str, bool]] = []
+
+    def walk(tn, depth: int) -> None:
+        for c in tn.children:
+            out.append((depth, str(c.label), c.is_expanded))
+            walk(c, depth + 1)
+
+    walk(tree.root, 0)
+    return out
+
+
+async def _finished_tree(path: Path) -> list[tuple[int, str, bool]]:
+    """The tree of ``path`` parsed without gates."""
+    app = EfitablesApp(Dump.open(str(path)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        return tree_rows(app.screen.query_one(StructureTree))
+
+
+def test_first_frame_imports_nothing_of_efitables() -> None:
+    """The app, its main screen and the widgets on it import Textual only: the parsers load after the first frame."""
+    code = (
+        "import sys, efitables_tui.app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('efitables', 'construct', 'numpy')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_hinted_load_imports_no_numpy() -> None:
+    """With a hint no sweep runs: the TUI's worker imports nothing that only the sweep needs."""
+    _sample_or_skip("ovmf64.raw")
+    code = (
+        "import asyncio, sys\n"
+        "from efitables_tui.app import DumpSource, EfitablesApp\n"
+        "async def main():\n"
+        f"    app = EfitablesApp(DumpSource({str(SAMPLES / 'ovmf64.raw')!r}, options={{'boot_params': 0x13000}}))\n"
+        "    async with app.run_test() as pilot:\n"
+        "        while not app.loaded:\n"
+        "            await pilot.pause(0.05)\n"
+        "        assert app.dump_screen.current.kind == 'EFI_SYSTEM_TABLE'\n"
+        "asyncio.run(main())\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+async def test_footer_composes_its_keys_once_and_again_when_they_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up refreshes the bindings three times: the keys are composed once; the end of the parse drops
+    "x Cancel scan", which composes them again."""
+    from efitables_tui.widgets.footer import Footer
+
+    _sample_or_skip("ovmf64.raw")
+    composed: list[int] = []
+    original = Footer.recompose
+
+    async def recompose(self) -> None:
+        composed.append(1)
+        await original(self)
+
+    monkeypatch.setattr(Footer, "recompose", recompose)
+    GatedSource.gate.clear()
+    app = EfitablesApp(GatedSource(str(SAMPLES / "ovmf64.raw")))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(app, pilot, "x Cancel scan", "q Quit", "^p palette")
+            await pilot.pause(0.3)
+            assert len(composed) == 1
+            GatedSource.gate.set()
+            await wait_loaded(app, pilot)
+            text = screen_text(app)
+            assert "x Cancel scan" not in text and "q Quit" in text and len(composed) == 2
+    finally:
+        GatedSource.gate.set()
+
+
+async def test_first_screen_appears_before_the_dump_is_opened() -> None:
+    """Given a path, the app draws its first screen, then opens the dump in its worker."""
+    _sample_or_skip("ovmf64.raw")
+    GatedSource.gate.clear()
+    app = EfitablesApp(GatedSource(str(SAMPLES / "ovmf64.raw")))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            text = await wait_for_text(app, pilot, "efitables", "Quit", "parsing the dump…")
+            assert not app.dump_open and not app.loaded and "ovmf64.raw" not in text
+            GatedSource.gate.set()
+            await wait_loaded(app, pilot)
+            text = screen_text(app)
+            assert "ovmf64.raw" in text and "parsing the dump…" not in text
+            assert app.dump_screen.current.kind == "EFI_SYSTEM_TABLE"
+    finally:
+        GatedSource.gate.set()
+
+
+async def test_an_unopenable_dump_exits_with_the_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A path the app cannot open: it exits with status 2 (the CLI's) and the error as its message."""
+    p = tmp_path / "tiny.raw"
+    p.write_bytes(b"")
+    app = EfitablesApp(DumpSource(str(p), fmt="elf"))
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(200):
+            if app.return_code is not None:
+                break
+            await pilot.pause(0.05)
+    assert app.return_code == 2
+    printed = capsys.readouterr()
+    assert "efitables: " in printed.err + printed.out and "empty" in printed.err + printed.out
+
+
+async def test_first_screen_appears_before_parsing_finishes() -> None:
+    """The parse waits on a gate: the header, the footer and a tree that says it is parsing are on screen;
+    once the gate opens the tree is the one an ungated parse gives."""
+    _sample_or_skip("ovmf64-virt.elf")
+    path = SAMPLES / "ovmf64-virt.elf"
+    expected = await _finished_tree(path)
+    d = GatedDump(open_sample("ovmf64-virt.elf").memory, gated=("systab_discovery",))
+    app = EfitablesApp(d)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            text = await wait_for_text(app, pilot, "efitables", "Quit", "parsing the dump…", "Dump ovmf64-virt.elf")
+            await wait_until(pilot, d.waiting.is_set)
+            assert not app.loaded and "EFI system table (" not in text
+            tree = app.screen.query_one(StructureTree)
+            assert tree.parsing and [r[1] for r in tree_rows(tree)][-1] == "parsing the dump…"
+            d.gate.set()
+            await wait_loaded(app, pilot)
+            assert not tree.parsing
+            assert tree_rows(tree) == expected
+            assert app.dump_screen.current.kind == "EFI_SYSTEM_TABLE"
+            assert app.screen.query_one(HexView).cursor == 0x7E0018  # its bytes, now that the dump is parsed
+    finally:
+        d.gate.set()
+
+
+async def test_system_table_is_shown_before_the_slower_areas() -> None:
+    """The CC blob's parse waits on a gate: the system table and its configuration tables are in the tree
+    (and selected) first; the later areas follow once the gate opens."""
+    _sample_or_skip("ovmf64-virt.elf")
+    expected = await _finished_tree(SAMPLES / "ovmf64-virt.elf")
+    d = GatedDump(open_sample("ovmf64-virt.elf").memory, gated=("cc_blob",))
+    app = EfitablesApp(d)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            text = await wait_for_text(app, pilot, "EFI system table (64-bit", "Configuration tables (6)")
+            await wait_until(pilot, d.waiting.is_set)
+            assert not app.loaded and "parsing the dump…" in text and "CC blob" not in text.split("parsing:")[0]
+            tree = app.screen.query_one(StructureTree)
+            kinds = [tn.data.kind for tn in tree.root.children if tn.data is not None]
+            assert kinds[:3] == ["dump", "discovery", "EFI_SYSTEM_TABLE"] and "cc_blob" not in kinds
+            await wait_for_text(app, pilot, "Hdr.Signature")  # selected as it arrived: its fields are shown
+            assert app.dump_screen.current.kind == "EFI_SYSTEM_TABLE"
+            d.gate.set()
+            await wait_loaded(app, pilot)
+            assert tree_rows(tree) == expected
+    finally:
+        d.gate.set()
+
+
+@pytest.mark.parametrize("onto_parsing_line", [False, True])
+async def test_the_cursor_stays_where_the_user_moved_it_while_parsing(onto_parsing_line: bool) -> None:
+    """The system table is selected as it arrives only if the user has not moved meanwhile; a cursor left on
+    the "parsing" line goes back to the node the detail pane shows."""
+    _sample_or_skip("ovmf64-virt.elf")
+    d = GatedDump(open_sample("ovmf64-virt.elf").memory, gated=("systab_discovery",))
+    app = EfitablesApp(d)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for_text(app, pilot, "Dump ovmf64-virt.elf")
+            await wait_until(pilot, d.waiting.is_set)
+            await pilot.press("home", "right", "down")  # into the container: its physical ranges
+            await pilot.pause()
+            moved = app.dump_screen.current
+            assert moved is not None and moved.kind == "ranges"
+            tree = app.screen.query_one(StructureTree)
+            if onto_parsing_line:
+                await pilot.press("down")
+                await pilot.pause()
+                assert tree.cursor_node is not None and tree.cursor_node.data is None
+            d.gate.set()
+            await wait_loaded(app, pilot)
+            assert app.dump_screen.current is moved
+            assert tree.cursor_node is not None and tree.cursor_node.data is moved
+    finally:
+        d.gate.set()
 
 
 @pytest.mark.parametrize("packed", REAL, ids=[p.name for p in REAL])

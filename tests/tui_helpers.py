@@ -40,3 +40,16 @@ async def wait_loaded(app: Any, pilot: Any, timeout: float = 30.0) -> None:
     for _ in range(4):
         await pilot.pause(0.05)
         await pilot.wait_for_scheduled_animations()
+
+
+async def wait_for_text(app: Any, pilot: Any, *texts: str, timeout: float = 10.0) -> str:
+    """The screen's text once it shows every one of ``texts`` (the assertion names what never appeared)."""
+    waited = 0.0
+    text = screen_text(app)
+    while not all(t in text for t in texts) and waited < timeout:
+        await pilot.pause(0.02)
+        waited += 0.02
+        text = screen_text(app)
+    missing = [t for t in texts if t not in text]
+    assert not missing, f"{missing} never appeared; the screen:\n{text}"
+    return text

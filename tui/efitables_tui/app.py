@@ -1,34 +1,105 @@
-"""The efitables Textual app: one Dump, one main screen, the rest pushed over it."""
+"""The efitables Textual app: one Dump, one main screen, the rest pushed over it.
+
+First frame first: this module, the main screen and the widgets on it import Textual and nothing of
+``efitables`` at module level (the ``efitables`` package imports every parser, which costs more than
+Textual's own start-up). The dump is opened (when the app was given a :class:`DumpSource`) and parsed by
+the main screen's worker once the first frame is on screen; see :mod:`efitables_tui.screens.dump_screen`.
+"""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from efitables.dump import Dump
-from efitables_tui.commands import EfitablesCommands
 from efitables_tui.screens.dump_screen import DumpScreen
-from efitables_tui.text import printable
+
+if TYPE_CHECKING:
+    from textual.command import Provider
+
+    from efitables.dump import Dump
+
+#: Exit status of an app whose dump could not be opened (``efitables.cli.EXIT_OPEN``).
+EXIT_OPEN = 2
+
+
+@dataclass(frozen=True)
+class DumpSource:
+    """A dump the app opens itself, in its worker after the first frame: ``Dump.open(path, fmt, **options)``.
+
+    ``options`` are :class:`~efitables.dump.Dump`'s keyword arguments (``boot_params``, ``systab``,
+    ``scan``, ``exhaustive``, ``show_secrets``).
+    """
+
+    path: str
+    fmt: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def open(self) -> Dump:
+        from efitables.dump import Dump
+
+        return Dump.open(self.path, self.fmt, **dict(self.options))
+
+
+def _commands() -> type[Provider]:
+    """The command palette's provider, imported when the palette first opens."""
+    from efitables_tui.commands import EfitablesCommands
+
+    return EfitablesCommands
 
 
 class EfitablesApp(App[None]):
-    """``efitables tui DUMP``: the structures of a memory dump, their bytes and their findings."""
+    """``efitables tui DUMP``: the structures of a memory dump, their bytes and their findings.
+
+    ``dump`` is an opened :class:`~efitables.dump.Dump`, or a :class:`DumpSource` (or a path) that the app
+    opens after its first frame; if that fails the app exits with :data:`EXIT_OPEN` and the error as its
+    exit message.
+    """
 
     CSS_PATH = "app.tcss"
     TITLE = "efitables"
-    COMMANDS = App.COMMANDS | {EfitablesCommands}
+    COMMANDS = App.COMMANDS | {_commands}
     BINDINGS = [Binding("q", "quit", "Quit")]
 
     class Loaded(Message):
         """The dump has been parsed (the tree is complete)."""
 
-    def __init__(self, dump: Dump, *, export_dir: str = ".") -> None:
+    def __init__(self, dump: Dump | DumpSource | str | os.PathLike[str], *, export_dir: str = ".") -> None:
         super().__init__()
-        self.dump = dump
-        self.sub_title = printable(str(dump.path))  # screens pushed over the dump screen show it too
+        if isinstance(dump, str | os.PathLike):
+            dump = DumpSource(os.fspath(dump))
+        self.source: DumpSource | None = dump if isinstance(dump, DumpSource) else None
+        self._dump: Dump | None = None if isinstance(dump, DumpSource) else dump
         self.export_dir = export_dir
         self.loaded = False
+
+    @property
+    def dump(self) -> Dump:
+        """The opened Dump (:class:`LookupError` while a :class:`DumpSource` is still being opened)."""
+        if self._dump is None:
+            raise LookupError("the dump is not open yet")
+        return self._dump
+
+    @property
+    def dump_open(self) -> bool:
+        return self._dump is not None
+
+    @property
+    def dump_path(self) -> str:
+        """The dump's path, known before it is opened."""
+        return self.source.path if self.source is not None else str(self.dump.path)
+
+    def open_dump(self) -> Dump:
+        """The Dump, opened from :attr:`source` on the first call (the load worker calls this)."""
+        if self._dump is None:
+            assert self.source is not None
+            self._dump = self.source.open()
+        return self._dump
 
     def get_default_screen(self) -> DumpScreen:
         return DumpScreen()

@@ -339,7 +339,7 @@ def build_model(
     then :data:`AREAS`: the EFI system table and its configuration tables first), so a UI can show each
     area while the next is parsed. The nodes it is given are the returned model's own.
 
-    Raises :class:`~efitables.efi.scan.ScanCancelled` if the Dump's scan was cancelled.
+    Raises :class:`~efitables.efi.hits.ScanCancelled` if the Dump's scan was cancelled.
     """
     w = _Walker()
     roots: list[Node] = [container_node(dump, w)]

@@ -1,9 +1,14 @@
 """The main screen: structure tree | fields, hex view and findings of the selected object.
 
-The screen opens at once with the container alone; a thread worker parses
-the dump (a signature scan when there are no hints, with a progress bar and
-``x`` to cancel it, after which the dump is parsed from its hints alone) and
-then fills the tree.
+First frame first: the screen is drawn (header, an empty tree that says it is parsing, the detail panes,
+the footer) before anything of efitables is imported; only then does a thread worker import the parsers,
+open the dump (when the app was given a path) and parse it, adding each top-level node to the tree as soon
+as it is complete: the container, the system-table discovery, the EFI system table with its configuration
+tables (selected as it arrives, unless the user has moved), then the memory map, boot_params, setup_data,
+E820 and the SEV-SNP areas. A signature scan (when there are no hints) shows a progress bar and ``x``
+cancels it, after which the dump is parsed from its hints alone. Screens that are not on the first screen
+(findings, memory map, coverage, help, search, go to) are imported when they are first opened; so are the
+helpers that show parsed data (:mod:`efitables_tui.text`, :mod:`efitables_tui.nodes`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -22,28 +28,24 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, ProgressBar, Static, Tree
+from textual.widgets import Header, Label, ProgressBar, Static, Tree
 from textual.worker import Worker, WorkerState
 
-from efitables.efi.scan import ProgressFn, ScanCancelled
-from efitables.findings import Finding
-from efitables_tui.nodes import DumpModel, Node, build_model, quick_model
-from efitables_tui.screens.coverage_screen import CoverageScreen
-from efitables_tui.screens.findings_screen import FindingsScreen
-from efitables_tui.screens.goto_modal import GotoModal
-from efitables_tui.screens.help_screen import HelpScreen
-from efitables_tui.screens.memmap_screen import MemoryMapScreen
-from efitables_tui.screens.search_modal import AddressListModal, SearchModal
-from efitables_tui.text import plain, printable
 from efitables_tui.widgets.fields_table import FieldsTable
 from efitables_tui.widgets.findings_table import FindingsTable
+from efitables_tui.widgets.footer import Footer
 from efitables_tui.widgets.hex_view import HexView
 from efitables_tui.widgets.object_tables import ObjectTables
 from efitables_tui.widgets.structure_tree import StructureTree
 
 if TYPE_CHECKING:
+    from efitables.efi.hits import ProgressFn
+    from efitables.findings import Finding
     from efitables_tui.app import EfitablesApp
+    from efitables_tui.nodes import DumpModel, Node
 
 #: A memory search stops after this many hits.
 MAX_MEMORY_HITS = 1000
@@ -51,11 +53,15 @@ MAX_MEMORY_HITS = 1000
 MEMORY_SEARCH_CHUNK = 16 << 20
 #: Least time between two progress updates from a worker (seconds).
 PROGRESS_INTERVAL = 0.1
+#: Refreshes to wait at most for the footer's keys before the dump is loaded anyway.
+FIRST_FRAME_TRIES = 20
+#: Longest the parser waits for the system table's node to be drawn before it goes on (seconds).
+SYSTAB_PAINT_WAIT = 0.5
 
 
 class ScanProgress:
     """The Dump's scan progress callback (:attr:`Dump.progress <efitables.dump.Dump>`, a
-    :data:`~efitables.efi.scan.ProgressFn`) while the TUI parses: reports each window to
+    :data:`~efitables.efi.hits.ProgressFn`) while the TUI parses: reports each window to
     the screen (throttled), counts sweeps, and raises :class:`ScanCancelled` once ``cancel`` is set."""
 
     def __init__(
@@ -70,6 +76,8 @@ class ScanProgress:
 
     def __call__(self, done: int, total: int) -> None:
         if self.cancel.is_set():
+            from efitables.efi.hits import ScanCancelled
+
             raise ScanCancelled
         if self._last_done is None or done < self._last_done:
             self.passes += 1  # a new sweep starts over
@@ -95,6 +103,8 @@ class MemorySearch:
 
 
 class DumpScreen(Screen[None]):
+    #: (focusing the tree in on_mount instead costs the first frame a second restyle and footer compose)
+    AUTO_FOCUS = "#tree"
     BINDINGS = [
         Binding("g", "goto", "Go to"),
         Binding("slash", "search", "Search"),
@@ -119,6 +129,8 @@ class DumpScreen(Screen[None]):
         #: (node, address): where the hex cursor goes when that node is next shown (go-to, findings).
         self._pending: tuple[Node, int | None] | None = None
         self._cancel = threading.Event()
+        #: The node the screen selected itself while parsing (the system table), not the user.
+        self._auto: Node | None = None
 
     @property
     def eapp(self) -> EfitablesApp:
@@ -137,59 +149,148 @@ class DumpScreen(Screen[None]):
                 yield Static("", id="object-title", classes="pane-title")
                 yield FieldsTable(id="fields")
                 yield ObjectTables(id="object-tables")
-                yield Static("", id="hex-title", classes="pane-title")
+                yield Static(
+                    Text("hex: available once the dump is parsed", style="dim"), id="hex-title", classes="pane-title"
+                )
                 yield HexView(id="hex")
                 yield Static("", id="findings-title", classes="pane-title")
-                yield FindingsTable(id="object-findings", show_structure=False)
+                findings = FindingsTable(id="object-findings", show_structure=False)
+                findings.display = False  # shown for an object with findings
+                yield findings
         with Horizontal(id="progress-row"):
             yield Label("parsing…", id="progress-label")
-            yield ProgressBar(id="progress", show_eta=False)
+            # the bar is mounted by the first scan that reports progress (_progress_bar)
         yield Footer()
 
     def on_mount(self) -> None:
-        dump = self.eapp.dump
-        self.sub_title = printable(f"{dump.path} ({dump.memory.info.format})")
-        self.model = quick_model(dump)
-        tree = self.query_one(StructureTree)
-        tree.populate(self.model)
-        tree.focus()
-        self.query_one("#hex-title", Static).update(Text("hex: available once the dump is parsed", style="dim"))
-        self.load()
+        self.query_one(StructureTree).begin()
+        # Nothing of efitables is imported yet: the worker starts once the first frame is on screen.
+        self.call_after_refresh(self._after_first_frame, FIRST_FRAME_TRIES)
+
+    def _after_first_frame(self, tries: int) -> None:
+        """Start loading once the first complete frame is drawn: the footer shows its keys a frame or two
+        after the rest (it composes them once the screen's bindings are known), and a worker started
+        before that would slow that frame down (the parser and the UI share one interpreter lock)."""
+        if not self.query_one(Footer).children and tries > 0:
+            self.call_after_refresh(self._after_first_frame, tries - 1)
+            return
+        self.call_after_refresh(self.load)
 
     # -- loading ------------------------------------------------------------------
+    class LoadStep(Message):
+        """News from the load worker, run on the screen in the order it was posted (posting does not wait)."""
+
+        bubble = False
+
+        def __init__(self, callback: Callable[[], None]) -> None:
+            super().__init__()
+            self.callback = callback
+
+    def on_dump_screen_load_step(self, message: LoadStep) -> None:
+        message.callback()
+
     @work(thread=True, exclusive=True, group="load")
-    def load(self) -> DumpModel:
-        dump = self.eapp.dump
+    def load(self) -> DumpModel | None:
+        """Open the dump (for an app given a path), then parse it, top-level node by top-level node."""
+
+        def post(callback: Callable[..., None], *args: object) -> None:
+            self.post_message(self.LoadStep(partial(callback, *args)))
+
+        try:
+            dump = self.eapp.open_dump()
+        except Exception as e:
+            from efitables.errors import EfitablesError
+
+            if not isinstance(e, EfitablesError | OSError):
+                raise
+            post(self._open_failed, e)
+            return None
+        from efitables.efi.hits import ScanCancelled
+        from efitables_tui.nodes import build_model
+
+        post(self._opened)
         cancel = self._cancel
         outer = dump.progress
         # The Dump reports each window of its signature scan; the callback stops the scan on 'x'.
         dump.progress = ScanProgress(
-            lambda done, total, passes: self.app.call_from_thread(self._show_scan_progress, done, total, passes),
-            cancel,
-            outer,
+            lambda done, total, passes: post(self._show_scan_progress, done, total, passes), cancel, outer
         )
+
+        def on_root(node: Node) -> None:
+            painted = threading.Event()
+            post(self._add_root, node, painted)
+            if node.kind == "EFI_SYSTEM_TABLE":
+                # Parsing on would slow the frame that shows it down: wait (briefly) until it is drawn.
+                painted.wait(SYSTAB_PAINT_WAIT)
+
         try:
             try:
-                return build_model(dump, on_area=lambda a: self.app.call_from_thread(self._show_area, a))
+                return build_model(dump, on_area=lambda a: post(self._show_area, a), on_root=on_root)
             except ScanCancelled:
-                self.app.call_from_thread(self._show_area, "scan cancelled: parsing from hints")
+                post(self._show_area, "scan cancelled: parsing from hints")
                 dump.scan_mode = "never"
                 cancel.clear()
-                return build_model(dump)
+                post(self._restart)
+                return build_model(dump, on_root=on_root)
         finally:
             dump.progress = outer
 
+    def _open_failed(self, error: Exception) -> None:
+        from efitables_tui.app import EXIT_OPEN
+        from efitables_tui.text import plain
+
+        self.app.exit(return_code=EXIT_OPEN, message=plain(f"efitables: {error}", limit=1000))
+
+    def _opened(self) -> None:
+        from efitables_tui.text import printable
+
+        dump = self.eapp.dump
+        self.app.sub_title = printable(str(dump.path))  # screens pushed over the dump screen show it too
+        self.sub_title = printable(f"{dump.path} ({dump.memory.info.format})")
+
+    def _restart(self) -> None:
+        """The scan was cancelled: the tree is built again, from the hints alone."""
+        self._auto = None
+        self.query_one(StructureTree).begin()
+
+    def _add_root(self, node: Node, painted: threading.Event) -> None:
+        """A top-level node is parsed: show it (``painted`` is set once it is on screen); the system table
+        is selected unless the user has moved."""
+        self.query_one(StructureTree).add_root(node)
+        if node.kind == "EFI_SYSTEM_TABLE" and self._cursor_is_ours():
+            self._auto = node
+            self.select_node(node)
+        self.call_after_refresh(painted.set)
+
+    def _cursor_is_ours(self) -> bool:
+        """Nothing, the container (where the tree starts) or what the screen itself selected is shown."""
+        cur = self.current
+        return cur is None or cur is self._auto or (cur.kind == "dump" and cur.parent is None)
+
     def _show_progress(self, what: str, done: int, total: int) -> None:
-        bar = self.query_one("#progress", ProgressBar)
-        bar.update(total=total, progress=done)
+        from efitables_tui.text import plain
+
+        self._progress_bar().update(total=total, progress=done)
         self.query_one("#progress-label", Label).update(
             plain(f"{what} {done >> 20}/{total >> 20} MiB — x cancels", limit=120)
         )
+
+    def _progress_bar(self) -> ProgressBar:
+        """The progress row's bar, mounted when a scan first reports progress: a bar without a total
+        animates, which costs the first frame and the parser time for nothing while parsing from hints."""
+        try:
+            return self.query_one("#progress", ProgressBar)
+        except NoMatches:
+            bar = ProgressBar(id="progress", show_eta=False)
+            self.query_one("#progress-row").mount(bar)
+            return bar
 
     def _show_scan_progress(self, done: int, total: int, passes: int = 1) -> None:
         self._show_progress("signature scan" if passes <= 1 else f"signature scan (pass {passes})", done, total)
 
     def _show_area(self, area: str) -> None:
+        from efitables_tui.text import plain
+
         self.query_one("#progress-label", Label).update(plain(f"parsing: {area}"))
 
     # -- scanning memory for bytes (a GUID) ----------------------------------------
@@ -256,6 +357,8 @@ class DumpScreen(Screen[None]):
             if not result.cancelled:
                 self.notify("not found in the dump's memory", severity="warning")
             return
+        from efitables_tui.screens.search_modal import AddressListModal
+
         self.app.push_screen(AddressListModal(result.hits), lambda pa: self.goto(pa) if pa is not None else None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -270,23 +373,30 @@ class DumpScreen(Screen[None]):
             return
         if event.worker.group != "load":
             return
-        if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, DumpModel):
+        if event.state == WorkerState.SUCCESS and event.worker.result is not None:
             self.model_ready(event.worker.result)
         elif event.state == WorkerState.ERROR:
+            from efitables_tui.text import plain
+
             self.query_one("#progress-label", Label).update(plain(f"parsing failed: {event.worker.error}", "red"))
             self.notify(f"parsing failed: {event.worker.error}", severity="error", markup=False)
 
     def model_ready(self, model: DumpModel) -> None:
+        from efitables_tui.text import printable
+
         self.model = model
         self.loaded = True
         self.query_one("#progress-row").display = False
         self.refresh_bindings()
         hexv = self.query_one(HexView)
         hexv.set_memory(self.eapp.dump.memory, model.is_secret)
-        tree = self.query_one(StructureTree)
-        tree.populate(model)
         start = next((n for n in model.roots if n.kind == "EFI_SYSTEM_TABLE"), model.roots[0])
-        tree.select(start)
+        ours = self._cursor_is_ours()
+        self.query_one(StructureTree).finish(model, cursor_to=start if ours or self.current is None else self.current)
+        if ours:
+            self.select_node(start)
+        elif self.current is not None:
+            self.show_node(self.current)  # with its bytes, now that the hex view has the memory
         n_err = sum(1 for f in model.findings if f.severity >= 2)
         self.sub_title = printable(f"{self.eapp.dump.path}") + (
             f" — {len(model.nodes)} objects, {len(model.findings)} findings"
@@ -304,6 +414,8 @@ class DumpScreen(Screen[None]):
             self.show_node(event.node.data)
 
     def show_node(self, node: Node) -> None:
+        from efitables_tui.text import plain
+
         self.current = node
         title = plain(node.summary(), "bold", limit=120)
         if node.parent is not None:
@@ -342,6 +454,10 @@ class DumpScreen(Screen[None]):
 
     @on(HexView.CursorMoved)
     def _hex_cursor(self, event: HexView.CursorMoved) -> None:
+        if not self.loaded:
+            return  # (the view has no memory yet: its title says so)
+        from efitables_tui.text import plain
+
         pa = event.address
         row = self.query_one(FieldsTable).select_address(pa)
         hexv = self.query_one(HexView)
@@ -420,11 +536,15 @@ class DumpScreen(Screen[None]):
         return True
 
     def action_goto(self) -> None:
+        from efitables_tui.screens.goto_modal import GotoModal
+
         self.app.push_screen(GotoModal(), lambda pa: self.goto(pa) if pa is not None else None)
 
     def action_search(self) -> None:
         if self.model is None:
+            self.notify("still parsing the dump", severity="warning")
             return
+        from efitables_tui.screens.search_modal import SearchModal
 
         def chosen(found: Node | bytes | None) -> None:
             if isinstance(found, bytes):
@@ -439,12 +559,16 @@ class DumpScreen(Screen[None]):
         if not self.loaded or self.model is None:
             self.notify("still parsing the dump", severity="warning")
             return
+        from efitables_tui.screens.findings_screen import FindingsScreen
+
         self.app.push_screen(FindingsScreen(self.model.findings), lambda f: self.jump_to_finding(f) if f else None)
 
     def action_memmap(self) -> None:
         if not self.loaded or self.model is None:
             self.notify("still parsing the dump", severity="warning")
             return
+        from efitables_tui.screens.memmap_screen import MemoryMapScreen
+
         self.app.push_screen(
             MemoryMapScreen(self.eapp.dump, self.model), lambda pa: self.goto(pa) if pa is not None else None
         )
@@ -453,9 +577,13 @@ class DumpScreen(Screen[None]):
         if not self.loaded:
             self.notify("still parsing the dump", severity="warning")
             return
+        from efitables_tui.screens.coverage_screen import CoverageScreen
+
         self.app.push_screen(CoverageScreen(self.eapp.dump), lambda pa: self.goto(pa) if pa is not None else None)
 
     def action_help(self) -> None:
+        from efitables_tui.screens.help_screen import HelpScreen
+
         self.app.push_screen(HelpScreen())
 
     def action_cancel_scan(self) -> None:

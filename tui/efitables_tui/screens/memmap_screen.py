@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from efitables.dump import Dump
-from efitables.efi.scan import ScanCancelled
+from efitables.efi.hits import ScanCancelled
 from efitables.regions import EFI, Region
 from efitables.schemas.efi_memmap import attribute_names
 from efitables_tui.nodes import DumpModel, Node

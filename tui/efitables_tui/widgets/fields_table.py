@@ -5,18 +5,22 @@ structure, so the hex view can highlight them), then the object's facts
 (``Parsed.facts()``, the label/value rows ``efitables show`` prints; no offset),
 or, for nodes without a Parsed object (the container, discovery), their
 key/value rows. Every cell is a non-markup ``Text``.
+
+The table is on the first screen, drawn before anything of efitables is imported: the text helpers are
+imported where rows are made (a node exists only once the parser has loaded them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from efitables_tui.nodes import Node
-from efitables_tui.text import MAX_VALUE, int_cells, plain, value_int, value_meaning
+if TYPE_CHECKING:
+    from efitables_tui.nodes import Node
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ class FieldRow:
 
 
 def rows_for(node: Node) -> list[FieldRow]:
+    from efitables_tui.text import int_cells, value_int, value_meaning
+
     rows: list[FieldRow] = []
     obj = node.obj
     raw = bytes(obj.raw) if obj is not None and obj.raw else b""
@@ -58,6 +64,8 @@ def rows_for(node: Node) -> list[FieldRow]:
 
 def value_text(r: FieldRow) -> Text:
     """Hex for integers, then the enum or flag names (or the value itself for strings, GUIDs, bytes)."""
+    from efitables_tui.text import MAX_VALUE, plain
+
     t = Text(r.hex)
     if r.meaning:
         if r.hex:
@@ -92,6 +100,8 @@ class FieldsTable(DataTable[Text]):
         self.add_column("decimal", key="dec", width=20)
 
     def show_node(self, node: Node | None) -> None:
+        from efitables_tui.text import plain
+
         self.clear()
         try:
             self.rows_data = rows_for(node) if node is not None else []

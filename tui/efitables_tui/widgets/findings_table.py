@@ -1,13 +1,19 @@
-"""A table of findings (severity, code, structure, address, message); selecting one posts it."""
+"""A table of findings (severity, code, structure, address, message); selecting one posts it.
+
+The main screen's copy is on the first screen, drawn before anything of efitables is imported: the text
+helpers are imported where findings are shown.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from efitables.findings import Finding
-from efitables_tui.text import hexa, plain, sev_text
+if TYPE_CHECKING:
+    from efitables.findings import Finding
 
 
 class FindingsTable(DataTable[Text]):
@@ -41,6 +47,8 @@ class FindingsTable(DataTable[Text]):
         self.add_column("message", key="message", width=160)
 
     def show_findings(self, findings: list[Finding]) -> None:
+        from efitables_tui.text import hexa, plain, sev_text
+
         self.clear()
         self.items = list(findings)
         for i, f in enumerate(self.items):

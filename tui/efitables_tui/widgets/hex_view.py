@@ -10,12 +10,16 @@ Highlights: the selected object's bytes, the selected field's bytes, and the
 cursor byte. Bytes the dump does not hold show as ``--``; secret bytes (SNP
 VMPCKs, RNG seeds) show as ``**`` unless the app was started with
 ``--show-secrets``.
+
+The view is on the first screen, drawn before anything of efitables is imported: what reads memory
+imports efitables where it runs (a memory exists only once the dump is open).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.style import Style
@@ -28,8 +32,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from efitables.errors import MemoryReadError
-from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
+if TYPE_CHECKING:
+    from efitables.memory.base import PhysicalMemory
 
 LINE = 16
 #: Largest window around an address (either side) when a physical range is huge.
@@ -50,6 +54,8 @@ class Window:
 
 def window_for(mem: PhysicalMemory, pa: int, size: int = 0) -> Window:
     """The present range holding ``pa`` (bounded to ±256 MiB), or the 4 KiB page around it."""
+    from efitables.memory.base import MAX_PHYS_ADDR
+
     pa = max(0, min(pa, MAX_PHYS_ADDR - 1))
     r = mem.range_at(pa)
     if r is None:
@@ -231,6 +237,8 @@ class HexView(ScrollView, can_focus=True):
         mem = self.memory
         data, mask = bytearray(LINE), bytearray(LINE)
         if mem is not None:
+            from efitables.errors import MemoryReadError
+
             try:
                 data[:] = mem.read(pa, LINE)
                 mask[:] = b"\x01" * LINE

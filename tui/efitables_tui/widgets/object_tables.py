@@ -2,10 +2,13 @@
 
 Each :class:`~efitables.model.TableView` becomes a Rich table of non-markup
 ``Text`` cells (the cells came out of a dump). The pane is hidden for objects
-without tables and scrolls when the tables are taller than it.
+without tables and scrolls when the tables are taller than it. It is on the first screen, drawn before
+anything of efitables is imported: the text helpers are imported where tables are made.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
@@ -15,14 +18,16 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from efitables.model import TableView
-from efitables_tui.text import plain
+if TYPE_CHECKING:
+    from efitables.model import TableView
 
 #: Rows shown per table (the JSON export and ``efitables show`` have them all).
 MAX_TABLE_ROWS = 500
 
 
 def render_table(view: TableView) -> Table:
+    from efitables_tui.text import plain
+
     t = Table(
         title=plain(view.title, "bold", limit=160),
         title_justify="left",

@@ -1,17 +1,28 @@
-"""The tree of everything parsed from the dump; each label carries its worst finding's mark."""
+"""The tree of everything parsed from the dump; each label carries its worst finding's mark.
+
+The tree is on the first screen, drawn before anything of efitables is imported: the helpers that label
+parsed nodes are imported where nodes are added (the parser has loaded them by then).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from efitables_tui.nodes import DumpModel, Node
-from efitables_tui.text import SEV_MARK, SEV_STYLE, plain
+if TYPE_CHECKING:
+    from efitables_tui.nodes import DumpModel, Node
+
+#: The last line of the tree while the dump is parsed.
+LOADING_LABEL = "parsing the dump…"
 
 
 def node_label(node: Node) -> Text:
+    from efitables_tui.text import SEV_MARK, SEV_STYLE, plain
+
     worst = node.worst()
     label = Text()
     if worst is not None:
@@ -22,7 +33,7 @@ def node_label(node: Node) -> Text:
     return label
 
 
-class StructureTree(Tree[Node]):
+class StructureTree(Tree["Node"]):
     """Containers, boot_params and setup_data, the EFI system table and its tables, SNP pages, memory maps."""
 
     BINDINGS = [
@@ -35,19 +46,55 @@ class StructureTree(Tree[Node]):
         self.show_root = False
         self.guide_depth = 3
         self._by_key: dict[str, TreeNode[Node]] = {}
+        self._loading: TreeNode[Node] | None = None
 
     def populate(self, model: DumpModel) -> None:
+        """The whole tree of ``model`` at once."""
         self.clear()
         self._by_key.clear()
+        self._loading = None
         for r in model.roots:
-            self._add(self.root, r, expand=r.kind not in ("dump",))
+            self.add_root(r)
         self.root.expand()
 
-    def _add(self, parent: TreeNode[Node], node: Node, expand: bool = False) -> None:
-        tn = parent.add(node_label(node), data=node, expand=expand, allow_expand=bool(node.children))
+    # -- filled while the dump is parsed ----------------------------------------------
+    def begin(self) -> None:
+        """Empty, with one "parsing" line, which top-level nodes are added above (:meth:`add_root`)."""
+        self.clear()
+        self._by_key.clear()
+        self._loading = self.root.add_leaf(Text(LOADING_LABEL, style="dim italic"))
+        self.root.expand()
+
+    @property
+    def parsing(self) -> bool:
+        return self._loading is not None
+
+    def add_root(self, node: Node) -> TreeNode[Node]:
+        """A top-level node and its subtree (expanded, but for the container's), above the "parsing" line."""
+        return self._add(self.root, node, expand=node.kind not in ("dump",), before=self._loading)
+
+    def finish(self, model: DumpModel, cursor_to: Node | None = None) -> None:
+        """The dump is parsed: drop the "parsing" line (a cursor on it moves to ``cursor_to`` first); the tree
+        is ``model``'s (rebuilt only if the roots added while parsing are not the model's)."""
+        added = [tn.data for tn in self.root.children if tn.data is not None]
+        if len(added) != len(model.roots) or any(a is not b for a, b in zip(added, model.roots, strict=False)):
+            self.populate(model)
+            return
+        if self._loading is not None:
+            target = self.tree_node(cursor_to) if cursor_to is not None else None
+            if self.cursor_node is self._loading and target is not None:
+                self.move_cursor(target)  # (the cursor cannot be unset: it would land on line 0)
+            self._loading.remove()
+            self._loading = None
+
+    def _add(
+        self, parent: TreeNode[Node], node: Node, expand: bool = False, before: TreeNode[Node] | None = None
+    ) -> TreeNode[Node]:
+        tn = parent.add(node_label(node), data=node, expand=expand, allow_expand=bool(node.children), before=before)
         self._by_key[node.key] = tn
         for c in node.children:
             self._add(tn, c, expand=False)
+        return tn
 
     def action_expand_or_child(self) -> None:
         tn = self.cursor_node

@@ -8,13 +8,12 @@ from typing import Any
 
 import click
 
-from efitables.cli import EXIT_OK, EXIT_OPEN, cli, open_dump
+from efitables.cli import EXIT_OK, EXIT_OPEN, cli
 from efitables.cli.options import dump_options
-from efitables.errors import EfitablesError
 
 
 @cli.command("tui")
-@click.argument("dump", type=click.Path(dir_okay=True))
+@click.argument("dump", type=click.Path(exists=True, dir_okay=False))
 @dump_options
 @click.option(
     "--export-dir",
@@ -30,15 +29,22 @@ def tui_cmd(dump: str, export_dir: str, **opts: Any) -> None:
     no hints) runs in the background with a progress bar; press x to cancel the scan.
     """
     try:
-        from efitables_tui.app import EfitablesApp
+        from efitables_tui.app import DumpSource, EfitablesApp
     except ImportError as e:  # pragma: no cover - packaging problem
         click.echo(f"efitables: the TUI is not installed ({e})", err=True)
         sys.exit(EXIT_OPEN)
+    # The app opens the dump in its worker, after its first frame (a bad file exits 2 with the error).
+    options = {
+        "systab": opts.get("systab"),
+        "boot_params": opts.get("boot_params"),
+        "scan": opts.get("scan", "auto"),
+        "exhaustive": opts.get("exhaustive", False),
+        "show_secrets": opts.get("show_secrets", False),
+    }
+    app = EfitablesApp(DumpSource(dump, opts.get("fmt"), options), export_dir=os.path.abspath(export_dir))
     try:
-        d = open_dump(dump, opts)
-    except EfitablesError as e:
-        click.echo(f"efitables: {e}", err=True)
-        sys.exit(EXIT_OPEN)
-    with d:
-        EfitablesApp(d, export_dir=os.path.abspath(export_dir)).run()
-    sys.exit(EXIT_OK)
+        app.run()
+    finally:
+        if app.dump_open:
+            app.dump.close()
+    sys.exit(app.return_code or EXIT_OK)

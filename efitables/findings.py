@@ -65,7 +65,7 @@ def all_codes() -> list[CodeInfo]:
     """
     import importlib
 
-    for name in ("efitables.dump", "efitables.analysis.coverage", "efitables.kernel.kallsyms"):
+    for name in ("efitables.dump", "efitables.analysis.coverage", "efitables.kernel.kallsyms", "efitables.kernel.btf"):
         importlib.import_module(name)  # each imports (and so registers) its share of the checks
     return sorted(_CODES.values(), key=lambda c: c.code)
 

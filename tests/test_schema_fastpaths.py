@@ -27,6 +27,7 @@ import efitables.schemas
 from efitables.efi import scan as scan_mod
 from efitables.memory.raw import RawMemory
 from efitables.schemas import boot_params as bp
+from efitables.schemas import btf as btf_schema
 from efitables.schemas import common, efi_info, efi_memmap, efi_tables, kallsyms, setup_data, snp
 from efitables.schemas.payloads import smbios
 
@@ -224,6 +225,18 @@ FASTPATHS: dict[str, tuple[Any, cs.Construct, str | None, str | None]] = {
         None,
         None,
     ),
+    # btf
+    "btf.BTF_PREAMBLE_FAST": (btf_schema.BTF_PREAMBLE_FAST, btf_schema.BTF_HEADER, "magic", "hdr_len"),
+    "btf.BTF_TYPE_FAST": (btf_schema.BTF_TYPE_FAST, btf_schema.BTF_TYPE, None, None),
+    "btf.BTF_INT_FAST": (btf_schema.BTF_INT_FAST, btf_schema.BTF_INT_DATA, None, None),
+    "btf.BTF_ARRAY_FAST": (btf_schema.BTF_ARRAY_FAST, btf_schema.BTF_ARRAY, None, None),
+    "btf.BTF_MEMBER_FAST": (btf_schema.BTF_MEMBER_FAST, btf_schema.BTF_MEMBER, None, None),
+    "btf.BTF_ENUM_FAST": (btf_schema.BTF_ENUM_FAST, btf_schema.BTF_ENUM, None, None),
+    "btf.BTF_ENUM64_FAST": (btf_schema.BTF_ENUM64_FAST, btf_schema.BTF_ENUM64, None, None),
+    "btf.BTF_PARAM_FAST": (btf_schema.BTF_PARAM_FAST, btf_schema.BTF_PARAM, None, None),
+    "btf.BTF_VAR_FAST": (btf_schema.BTF_VAR_FAST, btf_schema.BTF_VAR, None, None),
+    "btf.BTF_VAR_SECINFO_FAST": (btf_schema.BTF_VAR_SECINFO_FAST, btf_schema.BTF_VAR_SECINFO, None, None),
+    "btf.BTF_DECL_TAG_FAST": (btf_schema.BTF_DECL_TAG_FAST, btf_schema.BTF_DECL_TAG, None, None),
     # payloads
     "payloads.smbios.SMBIOS_STRUCTURE_STRUCT": (
         smbios.SMBIOS_STRUCTURE_STRUCT,

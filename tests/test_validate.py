@@ -332,13 +332,16 @@ def test_cli_text_and_exit_codes(tmp_path: Path, baseline: dict[str, Verdict]) -
     # seabios has only info findings: --fail-on warning passes it
     assert baseline["seabios.raw"].exit_code == EXIT_OK
     assert run("validate", "--fail-on", "warning", str(SAMPLES / "seabios.raw"))[0] == EXIT_OK
-    # random pages: no boot_params, no table: a warning and no error: exit 0, but --fail-on warning fails it
+    # random pages: no boot_params, no table, nothing efitables knows: never OK (issue 15), an error
     noise = tmp_path / "noise.raw"
     noise.write_bytes(__import__("random").Random(3).randbytes(64 * 1024))
-    assert run("validate", str(noise))[0] == EXIT_OK
-    code, out, _ = run("validate", "--fail-on", "warning", str(noise))
+    code, out, _ = run("validate", str(noise))
+    assert code == EXIT_FINDINGS and "DUMP-NOTHING-FOUND" in out
+    code, out, _ = run("validate", "--fail-on", "warning", "--ignore", "DUMP-NOTHING-FOUND", str(noise))
     assert code == EXIT_FINDINGS and "FAIL" in out and "EFI-SYSTAB-NOT-FOUND" in out
-    code, out, _ = run("validate", "--fail-on", "warning", "--ignore", "EFI-SYSTAB-*,BOOT-PARAMS-*", str(noise))
+    code, out, _ = run(
+        "validate", "--fail-on", "warning", "--ignore", "EFI-SYSTAB-*,BOOT-PARAMS-*,DUMP-NOTHING-FOUND", str(noise)
+    )
     assert code == EXIT_OK and "ignored" in out
     code, _, err = run("validate", "--ignore", "NOPE", str(SAMPLES / "seabios.raw"))
     assert code == 2 and "NOPE" in err

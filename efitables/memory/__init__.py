@@ -3,20 +3,33 @@
 :func:`open_memory` sniffs the container format from the file's first bytes
 (or takes the one forced by the caller) and returns a
 :class:`~efitables.memory.base.PhysicalMemory`. Formats register themselves in
-:data:`FORMATS`, in sniffing order; ``raw`` is the fallback.
+:data:`FORMATS`, in sniffing order (AVML before LiME: an AVML file may carry
+LiME's magic); ``raw`` is the fallback.
+
+Before the fallback, a compressed file (gzip, xz, zstd, bzip2, lz4, snappy,
+zlib) is refused with the command that unpacks it and a foreign format (a
+Windows crash dump, a hibernation file, a swap area, a QEMU or VirtualBox saved
+state, an EWF file, an archive) is refused naming it
+(:mod:`efitables.memory.wrappers`); a ``.vmem`` file is VMware guest memory
+(:mod:`efitables.memory.vmware`, with its ``.vmss``/``.vmsn`` region table when
+one is beside it). A list of paths is one makedumpfile ``--split`` dump
+(:mod:`efitables.memory.kdump_split`). A container that describes no physical
+range gets a ``DUMP-NO-RANGES`` finding.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from efitables.errors import DumpOpenError
+from efitables.findings import make
 from efitables.memory.base import MAX_READ, BytesMemory, PhysicalMemory, PhysRange
 from efitables.memory.elf import ElfMemory
 from efitables.memory.raw import RawMemory
+from efitables.memory.wrappers import DUMP_FORCED_FORMAT, DUMP_NO_RANGES, RAW_PAGE, sniff
 
 __all__ = [
     "FORMATS",
@@ -60,8 +73,12 @@ def _sniff_raw(head: bytes) -> bool:
 
 register_format(ContainerFormat("raw", "raw physical image (offset = address)", _sniff_raw, RawMemory))
 
-# Containers in their own modules register themselves on import.
-for _mod in ("efitables.memory.kdump", "efitables.memory.lime"):
+# Containers in their own modules register themselves on import, in this (sniffing) order:
+# AVML before LiME, since an AVML file may start with LiME's magic. kdump_split registers no
+# format (it takes a list of paths) but its finding codes, which must be known on import.
+_MODULES = ("efitables.memory.kdump", "efitables.memory.avml", "efitables.memory.lime", "efitables.memory.vmware",
+            "efitables.memory.kdump_split")
+for _mod in _MODULES:
     try:
         __import__(_mod)
     except ModuleNotFoundError as _e:  # not written yet in this tree
@@ -69,12 +86,51 @@ for _mod in ("efitables.memory.kdump", "efitables.memory.lime"):
             raise
 
 
-def open_memory(path: str, format: str | None = None) -> PhysicalMemory:
+#: File-name suffix of VMware guest memory (no header of its own).
+VMEM_SUFFIX = ".vmem"
+
+
+def open_memory(path: str | Sequence[str], format: str | None = None) -> PhysicalMemory:
     """Open ``path`` read-only as physical memory.
 
     ``format`` forces a container (a key of :data:`FORMATS`); otherwise it is
-    sniffed. Raises :class:`DumpOpenError` with a one-line reason.
+    sniffed. A list or tuple of paths is the parts of one makedumpfile
+    ``--split`` dump (``format`` must then be None or ``kdump``). Raises
+    :class:`DumpOpenError` with a one-line reason.
     """
+    if not isinstance(path, str):
+        return _open_split(list(path), format)
+    head, size = _head(path)
+    if format is not None:
+        fmt = FORMATS.get(format)
+        if fmt is None:
+            raise DumpOpenError(path, f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+        mem = _open(fmt, path)
+        looks = sniff(path, head)
+        if looks is not None:
+            mem.info.findings.append(make(
+                DUMP_FORCED_FORMAT, "container", None,
+                f"opened as {format} as asked, but the file looks like this: {looks.what}"))
+        return _checked(mem)
+    for fmt in FORMATS.values():
+        if fmt.sniff(head):
+            return _checked(_open(fmt, path))
+    looks = sniff(path, head)
+    if looks is not None:
+        raise DumpOpenError(path, looks.reason)
+    if path.lower().endswith(VMEM_SUFFIX) and "vmware" in FORMATS:
+        return _checked(_open(FORMATS["vmware"], path))
+    if size % RAW_PAGE:
+        raise DumpOpenError(
+            path,
+            "not a recognised dump (no ELF/kdump/LiME/AVML/VMware header, and its size is not a whole "
+            "number of 4 KiB pages as a raw image's is); use --format raw to force",
+        )
+    return _checked(_open(FORMATS["raw"], path))
+
+
+def _head(path: str) -> tuple[bytes, int]:
+    """The first :data:`SNIFF_BYTES` of a regular, non-empty file, and its size; DumpOpenError otherwise."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -89,24 +145,32 @@ def open_memory(path: str, format: str | None = None) -> PhysicalMemory:
         raise DumpOpenError(path, "empty file")
     try:
         with open(path, "rb") as fh:
-            head = fh.read(SNIFF_BYTES)
+            return fh.read(SNIFF_BYTES), st.st_size
     except OSError as e:
         raise DumpOpenError(path, e.strerror or str(e)) from None
-    if format is not None:
-        fmt = FORMATS.get(format)
-        if fmt is None:
-            raise DumpOpenError(path, f"unknown format {format!r} (known: {', '.join(FORMATS)})")
-        return _open(fmt, path)
-    for fmt in FORMATS.values():
-        if fmt.sniff(head):
-            return _open(fmt, path)
-    if st.st_size % 4096:
-        raise DumpOpenError(
-            path,
-            "not a recognised dump (no ELF/kdump/LiME header, and its size is not a whole "
-            "number of 4 KiB pages as a raw image's is); use --format raw to force",
-        )
-    return _open(FORMATS["raw"], path)
+
+
+def _open_split(paths: list[str], format: str | None) -> PhysicalMemory:
+    from efitables.memory.kdump_split import KdumpSplitMemory
+
+    if not paths:
+        raise DumpOpenError("<no path>", "an empty list of dump parts")
+    if format not in (None, "kdump"):
+        raise DumpOpenError(paths[0], f"a list of paths is a kdump --split set; format {format!r} cannot be one")
+    if len(paths) == 1:
+        return open_memory(paths[0], format)
+    for p in paths:
+        _head(p)  # the same one-line reasons as a single file (missing, a directory, empty)
+    return _checked(KdumpSplitMemory(paths))
+
+
+def _checked(mem: PhysicalMemory) -> PhysicalMemory:
+    """Flag a container that holds no physical memory at all."""
+    if not mem.ranges():
+        mem.info.findings.append(make(
+            DUMP_NO_RANGES, "container", None,
+            f"the {mem.info.format} container describes no readable physical range"))
+    return mem
 
 
 def _open(fmt: ContainerFormat, path: str) -> PhysicalMemory:

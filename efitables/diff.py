@@ -24,6 +24,7 @@ from typing import Any
 
 from efitables.dump import Dump
 from efitables.findings import Finding
+from efitables.jsonout import dump_header
 from efitables.model import Parsed
 from efitables.payloads.base import in_stale_memory
 from efitables.schemas.common import jsonable
@@ -109,10 +110,14 @@ class DumpDiff:
         out["findings_gone"] = len(self.findings_gone)
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, a: dict[str, Any] | None = None, b: dict[str, Any] | None = None) -> dict[str, Any]:
+        """JSON-ready; ``a`` and ``b`` are the dumps' headers (:func:`efitables.jsonout.dump_header`).
+
+        Without them, each is a header holding the path only (format and size unknown here).
+        """
         return {
-            "a": self.a,
-            "b": self.b,
+            "a": a if a is not None else dump_header(self.a),
+            "b": b if b is not None else dump_header(self.b),
             "identical": self.identical,
             "counts": self.counts(),
             "truncated": self.truncated,

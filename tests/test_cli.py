@@ -39,11 +39,20 @@ def test_show_json_keys(samples, expected):
     r = run("show", "--json", str(samples / "ovmf64.raw"))
     assert r.exit_code == 0
     d = json.loads(r.output)
-    assert set(d) == {"dump", "efi", "findings"} or {"dump", "efi", "findings"} <= set(d)
+    assert list(d)[:3] == ["schema_version", "tool", "command"] and {"dump", "efi", "boot", "findings"} <= set(d)
+    assert d["schema_version"] == 1 and d["command"] == "show"
+    assert d["dump"]["format"] == "raw" and d["dump"]["size"] == (samples / "ovmf64.raw").stat().st_size
     st = d["efi"]["system_table"]
     assert st["address"] == expected["ovmf64.raw"]["systab"]
     assert st["firmware_vendor"] == "EDK II" and st["revision_text"] == "2.70"
-    assert st["config_table_ptr"] == {"stored": 0x7E0100, "physical": 0x7E0100, "route": "physical"}
+    assert st["address_hex"] == hex(expected["ovmf64.raw"]["systab"])
+    assert st["config_table_ptr"] == {
+        "stored": 0x7E0100,
+        "stored_hex": "0x7e0100",
+        "physical": 0x7E0100,
+        "physical_hex": "0x7e0100",
+        "route": "physical",
+    }
     assert [e["name"] for e in st["config_table_array"]["entries"]][:2] == ["ACPI_20_TABLE_GUID", "ACPI_TABLE_GUID"]
     assert d["efi"]["discovery"]["route"] == "efi_info"
     cands = d["efi"]["discovery"]["candidates"]
@@ -58,7 +67,8 @@ def test_show_several_dumps_json_array(samples):
     r = run("show", "--json", str(samples / "ovmf64.raw"), str(samples / "seabios.raw"))
     assert r.exit_code == 0
     d = json.loads(r.output)
-    assert len(d) == 2 and d[1]["efi"]["system_table"] is None
+    assert d["schema_version"] == 1 and len(d["dumps"]) == 2 and d["dumps"][1]["efi"]["system_table"] is None
+    assert [x["dump"]["path"] for x in d["dumps"]] == [str(samples / "ovmf64.raw"), str(samples / "seabios.raw")]
 
 
 def test_errors_are_one_line_with_exit_2(tmp_path):
@@ -115,3 +125,4 @@ def test_scan_command(samples):
     d = json.loads(r.output)
     assert [c["accepted"] for c in d["system_tables"]] == [False, False, True]
     assert d["zero_pages"][0]["address"] == 0x13000 and d["zero_pages"][0]["efi_info_problems"] == []
+    assert d["zero_pages"][0]["address_hex"] == "0x13000" and d["dump"]["format"] == "raw"

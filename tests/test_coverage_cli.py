@@ -41,7 +41,8 @@ def test_json(tmp_path):
     r = run("coverage", path, "--boot-params", hex(BOOT_PARAMS), "--model", "v5.3", "--json")
     assert r.exit_code == 1
     d = json.loads(r.output)
-    assert d["ok"] is False and d["model"]["name"] == "v5.3" and d["dump"] == str(path)
+    assert d["ok"] is False and d["model"]["name"] == "v5.3" and d["dump"]["path"] == str(path)
+    assert d["dump"] == {"path": str(path), "format": "raw", "size": Path(path).stat().st_size}
     assert set(d) >= {"kind", "model", "ok", "rows", "rules", "page_table", "findings"}
     row = next(x for x in d["rows"] if x["kind"] == "efi_config_array")
     assert row == {
@@ -49,7 +50,9 @@ def test_json(tmp_path):
         "kind": "efi_config_array",
         "map": "kexec",
         "start": CFG_FAR,
+        "start_hex": hex(CFG_FAR),
         "end": CFG_FAR + 48,
+        "end_hex": hex(CFG_FAR + 48),
         "verdict": "not-covered",
         "rules": [],
         "detail": f"{CFG_FAR:#x}-{CFG_FAR + 48:#x} is not mapped",

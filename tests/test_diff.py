@@ -116,7 +116,10 @@ def test_cli(tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["diff", "--json", str(SAMPLES / "ovmf64.raw"), str(second)])
     assert r.exit_code == 1
     doc = json.loads(r.stdout)
-    assert doc["identical"] is False and doc["a"].endswith("ovmf64.raw")
+    assert doc["identical"] is False and doc["a"]["path"].endswith("ovmf64.raw") and doc["a"]["format"] == "raw"
+    assert doc["b"] == {"path": str(second), "format": "raw", "size": second.stat().st_size}
+    moved = next(c for c in doc["changes"] if c["key"] == "EFI_SYSTEM_TABLE")
+    assert (moved["old_address_hex"], moved["new_address_hex"]) == (hex(SYSTAB), hex(NEW_SYSTAB))
     r = CliRunner().invoke(cli, ["diff", str(SAMPLES / "ovmf64.raw"), str(SAMPLES / "ovmf64.raw")])
     assert r.exit_code == 0 and "No differences." in r.stdout
     r = CliRunner().invoke(cli, ["diff", str(SAMPLES / "ovmf64.raw"), str(tmp_path / "missing.raw")])

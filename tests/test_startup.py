@@ -41,7 +41,7 @@ def efitables_argv() -> list[str]:
 def test_version_exits_0():
     r = subprocess.run([*efitables_argv(), "--version"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == f"efitables, version {efitables.__version__}"
+    assert r.stdout.splitlines()[0] == f"efitables, version {efitables.__version__}"
 
 
 def test_python_m_efitables_version():

@@ -373,6 +373,7 @@ def test_cli_json_and_jsonl(tmp_path: Path, baseline: dict[str, Verdict]) -> Non
         "severity": "error",
         "structure": "EFI_SYSTEM_TABLE",
         "address": SYSTAB,
+        "address_hex": hex(SYSTAB),
         "message": f["message"],
     }
     assert "seabios.raw: OK" in err  # summary lines on stderr keep stdout parseable

@@ -2,7 +2,10 @@
 
 Exit codes (every command): 0 done and nothing at or above the failure
 threshold; 1 findings at or above it (for ``show``: an error-severity
-finding); 2 a dump could not be opened or the command line was wrong.
+finding); 2 a dump could not be opened or the command line was wrong; 141
+(128 + SIGPIPE) standard output was closed before everything was written
+(``efitables show DUMP | head -1``): nothing more is printed, not even an
+error, as a Unix tool ended by SIGPIPE.
 
 Each command lives in its own module, which attaches it to :data:`cli` when
 imported. :class:`LazyGroup` imports that module only when the command runs (or
@@ -13,11 +16,13 @@ its own ``--help`` is asked for), so ``efitables --version`` and ``efitables
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -30,6 +35,13 @@ if TYPE_CHECKING:
     from efitables.dump import Dump
 
 EXIT_OK, EXIT_FINDINGS, EXIT_OPEN = 0, 1, 2
+#: Standard output closed early (a reader such as ``head`` quit): the status a shell reports for a
+#: process ended by SIGPIPE. efitables does not restore SIGPIPE's default action to get it (Python's
+#: signal docs advise against that: ``validate --jobs`` talks to its workers through pipes); it
+#: catches the BrokenPipeError and exits with the same status.
+EXIT_BROKEN_PIPE = 128 + int(getattr(signal, "SIGPIPE", 13))
+#: Distributions ``--version`` names besides efitables and Python: pyproject's dependencies.
+VERSION_DISTRIBUTIONS = ("construct", "pyelftools", "click", "rich", "numpy", "textual", "cramjam", "lzokay")
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "diff": LazyCommand(
         ("efitables.cli.diff",),
         "Compare the structures of dumps A and B: tables added, removed, moved; fields changed; findings.",
+    ),
+    "dmesg": LazyCommand(
+        ("efitables.cli.dmesg",),
+        "Print the kernel's log (the printk ring buffer) held in DUMP, as dmesg prints it.",
     ),
     "scan": LazyCommand(
         ("efitables.cli.scan",),
@@ -144,13 +160,125 @@ class LazyGroup(click.Group):
         results.extend(click.Command.shell_complete(self, ctx, incomplete))
         return results
 
+    # A closed standard output ends the run with EXIT_BROKEN_PIPE wherever it is met: click's own
+    # handler (around these two) and rich's Console.on_broken_pipe would both exit 1, "findings" here.
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        try:  # --help and --version print while the arguments are parsed
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            stdout_closed()
+
+    def invoke(self, ctx: click.Context) -> Any:
+        _rich_raises_broken_pipe()
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            stdout_closed()
+
+
+def _rich_raises_broken_pipe() -> None:
+    """Make rich's consoles raise BrokenPipeError (to :meth:`LazyGroup.invoke`) instead of exiting 1.
+
+    rich documents ``Console.on_broken_pipe`` as the hook to override; the commands build
+    their consoles in several places, so the hook is set once, on the class, for the
+    command line's run only (the library API never calls this).
+    """
+    from rich.console import Console  # every command prints through rich; already imported by then
+
+    def on_broken_pipe(self: Console) -> None:
+        raise BrokenPipeError
+
+    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
+
+
+def stdout_closed() -> NoReturn:
+    """Exit quietly after a reader closed standard output (Python's signal docs, "Note on SIGPIPE").
+
+    Standard output is pointed at ``/dev/null`` so that the flush at exit cannot fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner's stream)
+        pass
+    sys.exit(EXIT_BROKEN_PIPE)
+
+
+def installed_versions(names: tuple[str, ...] = VERSION_DISTRIBUTIONS) -> dict[str, str | None]:
+    """``{distribution: version or None}`` without importing the distributions.
+
+    A wheel installs ``<name>-<version>.dist-info`` (PEP 427 and the core metadata
+    specification: the name normalized, the version the one of its ``METADATA``), so
+    the versions are read from those directory names on ``sys.path``, in path order
+    as :mod:`importlib.metadata` searches. A name found that way needs no
+    :mod:`importlib.metadata` (whose import alone costs about what ``--version`` did
+    before); any other is asked of ``importlib.metadata.version``.
+    """
+    want = {_dist_key(n): n for n in names}
+    found: dict[str, str | None] = {}
+    for entry in sys.path:
+        try:
+            listing = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for fn in listing:
+            if not fn.endswith(".dist-info"):
+                continue
+            dist, _, version = fn.removesuffix(".dist-info").partition("-")
+            name = want.get(_dist_key(dist))
+            if name is not None and name not in found and version:
+                found[name] = version
+        if len(found) == len(want):
+            break
+    missing = [n for n in names if n not in found]
+    if missing:
+        import importlib.metadata
+
+        for n in missing:
+            try:
+                found[n] = importlib.metadata.version(n)
+            except importlib.metadata.PackageNotFoundError:
+                found[n] = None
+    return {n: found[n] for n in names}
+
+
+def _dist_key(name: str) -> str:
+    """A distribution name normalized (PEP 503: case, runs of ``-``, ``_``, ``.``)."""
+    return "-".join(name.lower().replace("_", "-").replace(".", "-").split("-"))
+
+
+def version_text() -> str:
+    """What ``--version`` prints: efitables' version, then Python's and each library's, one a line."""
+    impl = sys.implementation.name
+    lines = [f"efitables, version {__version__}", f"Python {sys.version.split()[0]} ({impl}, {sys.executable})"]
+    for name, version in installed_versions().items():
+        lines.append(f"{name} {version if version is not None else 'not installed'}")
+    return "\n".join(lines)
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(version_text())
+    ctx.exit()
+
 
 @click.group(
     cls=LazyGroup,
     lazy_commands=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, prog_name="efitables")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the versions of efitables, Python and the libraries it uses, and exit.",
+)
 def cli() -> None:
     """Parse the EFI, boot_params, setup_data and SEV-SNP structures in x86-64 memory dumps."""
 
@@ -196,7 +324,13 @@ def open_dump(path: str, opts: dict[str, Any], progress: Any = None) -> Dump:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        cli.main(args=argv, prog_name="efitables", standalone_mode=True)
+        try:
+            cli.main(args=argv, prog_name="efitables", standalone_mode=True)
+        finally:
+            if sys.stdout is not None:  # flushed here, not at exit: a reader gone is a BrokenPipeError caught below
+                sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_closed()
     except EfitablesError as e:  # anything a command did not turn into output itself
         click.echo(f"efitables: {e}", err=True)
         sys.exit(EXIT_OPEN)

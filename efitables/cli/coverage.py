@@ -6,12 +6,12 @@ Exit codes: 0 every required object is covered (possibly by rounding only),
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 from rich.table import Table
 
+from efitables import jsonout
 from efitables.analysis.coverage import compare
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
 from efitables.cli.options import ADDRESS, dump_options
@@ -178,18 +178,17 @@ def coverage_cmd(
         with scan_progress(not as_json) as progress:
             d = open_dump(dump, opts, progress)
             with d:
+                header = jsonout.header_of(d)
                 rep = d.coverage(model, pgd=pgd, cbit=cbit, levels=int(levels) if levels else None)
                 matrix = compare(d) if compare_all else None
     except EfitablesError as e:
         click.echo(f"efitables: {e}", err=True)
         sys.exit(EXIT_OPEN)
     if as_json:
-        out = rep.to_dict()
-        out["dump"] = dump
+        out = {"dump": header, **rep.to_dict()}
         if matrix is not None:
             out["compare"] = {name: {r.object: r.verdict for r in rp.rows_for(KEXEC)} for name, rp in matrix.items()}
-        json.dump(out, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        jsonout.write(out, "coverage", sys.stdout)
     else:
         render(rep)
         if matrix is not None:

@@ -6,12 +6,12 @@ differ, 2 a dump could not be opened or read.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
+from efitables import jsonout
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump
 from efitables.cli.options import dump_options
 from efitables.cli.render import hexa, make_console, safe
@@ -69,18 +69,18 @@ def diff_cmd(a: str, b: str, as_json: bool, **opts: Any) -> None:
 
     Exit 0: no differences; 1: differences; 2: a dump could not be opened or read.
     """
-    snaps = []
+    snaps, headers = [], []
     for path in (a, b):
         try:
             with open_dump(path, opts) as d:
                 snaps.append(snapshot(d))
+                headers.append(jsonout.header_of(d))
         except EfitablesError as e:
             click.echo(f"efitables: {e}", err=True)
             sys.exit(EXIT_OPEN)
     dd = diff_snapshots(snaps[0], snaps[1])
     if as_json:
-        json.dump(dd.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        jsonout.write(dd.to_dict(a=headers[0], b=headers[1]), "diff", sys.stdout)
     else:
         _print_text(dd)
     sys.exit(EXIT_OK if dd.identical else EXIT_FINDINGS)

@@ -1,20 +1,24 @@
-"""``efitables scan``: the signature sweep alone, every candidate with its verdict."""
+"""``efitables scan``: the signature sweep alone, every candidate with its verdict.
+
+The sweep reads the container; each candidate is then read and judged through the
+:class:`~efitables.dump.Dump`'s memory, so a candidate lying on a secret (an SNP VMPCK, an
+RNG seed) is judged on zeros and none of its bytes is printed unless ``--show-secrets``.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
 import click
 from rich.table import Table
 
+from efitables import jsonout
 from efitables.cli import EXIT_OK, EXIT_OPEN, cli, scan_progress
 from efitables.cli.render import hexa, make_console, safe
 from efitables.efi.discovery import check_candidate
 from efitables.efi.efi_info import read_efi_info
-from efitables.efi.scan import KERNEL_COPY_ALIGN
-from efitables.efi.scan import scan as run_scan
+from efitables.dump import Dump
 from efitables.errors import EfitablesError
 from efitables.memory import FORMATS, open_memory
 
@@ -24,7 +28,8 @@ from efitables.memory import FORMATS, open_memory
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the container format.")
 @click.option("--exhaustive", is_flag=True, help="Every byte offset, not only 8-byte-aligned ones.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
-def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool) -> None:
+@click.option("--show-secrets", is_flag=True, help="Judge candidates on secret bytes too (SNP VMPCKs, RNG seeds).")
+def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool, show_secrets: bool) -> None:
     """Sweep DUMP for 'IBI SYST' and zero pages; list every candidate and why it was accepted or rejected."""
     try:
         mem = open_memory(dump, fmt)
@@ -32,17 +37,22 @@ def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool) -> Non
         click.echo(f"efitables: {e}", err=True)
         sys.exit(EXIT_OPEN)
     with mem, scan_progress(not as_json) as progress:
+        # The sweep reads the container; the candidates are read through the Dump's memory (secret ranges
+        # withheld), whose secrets pre-pass reuses this one sweep.
+        d = Dump(mem, scan="always", exhaustive=exhaustive, show_secrets=show_secrets, progress=progress)
         t0 = time.perf_counter()
-        hits = run_scan(mem, exhaustive=exhaustive, zero_page_align=KERNEL_COPY_ALIGN, progress=progress)
+        hits = d.scan_hits
         secs = time.perf_counter() - t0
-        cands = [check_candidate(mem, pa) for pa in hits.systab]
+        view = d.memory
+        cands = [check_candidate(view, pa) for pa in hits.systab]
         pages = []
         for pa in hits.zero_pages:
-            info = read_efi_info(mem, pa)
+            info = read_efi_info(view, pa)
             pages.append((pa, info.problems() if info else ["unreadable"], info))
     if as_json:
-        json.dump(
+        jsonout.write(
             {
+                "dump": jsonout.dump_header(dump, mem.info.format, mem.info.file_size),
                 "bytes_scanned": hits.bytes_scanned,
                 "seconds": round(secs, 3),
                 "truncated": hits.truncated,
@@ -52,10 +62,9 @@ def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool) -> Non
                     for pa, p, i in pages
                 ],
             },
+            "scan",
             sys.stdout,
-            indent=2,
         )
-        sys.stdout.write("\n")
         sys.exit(EXIT_OK)
     con = make_console()
     con.print(f"scanned {hits.bytes_scanned:#x} bytes in {secs:.2f} s")

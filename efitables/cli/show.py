@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 
@@ -10,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from efitables import jsonout
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
 from efitables.cli.options import dump_options
 from efitables.cli.payloads import payload_section
@@ -158,7 +158,7 @@ def findings_section(con: Console, d: Dump) -> None:
 @cli.command()
 @click.argument("dumps", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @dump_options
-@click.option("--json", "as_json", is_flag=True, help="JSON output (one object, or an array for several dumps).")
+@click.option("--json", "as_json", is_flag=True, help="JSON output (several dumps: one report each in 'dumps').")
 @click.option("--raw", is_flag=True, help="With --json: include each object's raw bytes as hex.")
 def show(dumps: tuple[str, ...], as_json: bool, raw: bool, **opts: object) -> None:
     """Show the EFI and boot structures found in DUMPS."""
@@ -171,7 +171,7 @@ def show(dumps: tuple[str, ...], as_json: bool, raw: bool, **opts: object) -> No
                 d = open_dump(path, opts, progress)
                 with d:
                     if as_json:
-                        out.append(d.to_dict(raw=raw))
+                        out.append(jsonout.show_report(d, raw=raw))
                     else:
                         for section in SECTIONS:
                             section(con, d)
@@ -182,8 +182,8 @@ def show(dumps: tuple[str, ...], as_json: bool, raw: bool, **opts: object) -> No
             click.echo(f"efitables: {e}", err=True)
             code = EXIT_OPEN
             if as_json:
-                out.append({"dump": {"path": path}, "error": str(e)})
+                out.append({"dump": jsonout.dump_header(path), "error": str(e)})
     if as_json:
-        json.dump(out[0] if len(out) == 1 else out, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        # one dump: its report is the document; several: one document with a report per dump
+        jsonout.write(out[0] if len(out) == 1 else {"dumps": out}, "show", sys.stdout)
     sys.exit(code)

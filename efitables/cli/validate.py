@@ -8,6 +8,13 @@ Output: a text report (findings, then one summary line per dump) or
 ``--json`` (one document), ``--jsonl`` (one verdict object per line) or
 ``--sarif`` (SARIF 2.1.0). With a machine format the summary lines go to
 stderr, so stdout stays parseable.
+
+Directories are walked by content (:func:`efitables.validate.expand`); the files
+skipped as not dumps are counted in the text report, in ``--json``'s summary and
+on stderr. ``--split PART`` (repeated) validates the parts of one makedumpfile
+``--split`` dump as one dump. Every file name printed to a terminal is escaped
+(:func:`efitables.text.printable`, and rich markup through
+:func:`efitables.cli.render.safe`): names come from whoever named the files.
 """
 
 from __future__ import annotations
@@ -26,13 +33,26 @@ from efitables.cli import cli
 from efitables.cli.options import dump_options
 from efitables.cli.render import hexa, safe
 from efitables.findings import Severity
-from efitables.validate import InternalError, Verdict, expand_paths, ignore_matcher, overall_exit, validate_path
+from efitables.jsonout import validate_document, verdict_line
+from efitables.text import printable
+from efitables.validate import (
+    DumpPath,
+    InternalError,
+    Verdict,
+    expand,
+    ignore_matcher,
+    overall_exit,
+    path_text,
+    validate_path,
+)
 
 _SEV_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 _STATUS_STYLE = {"ok": "green", "fail": "bold red", "error": "bold magenta"}
 
 
-def guarded_validate(path: str, fail_on: Severity, ignore: tuple[str, ...], open_kwargs: dict[str, Any]) -> Verdict:
+def guarded_validate(
+    path: DumpPath, fail_on: Severity, ignore: tuple[str, ...], open_kwargs: dict[str, Any]
+) -> Verdict:
     """validate_path with a last-resort guard: a parser bug fails this dump (exit 2), not the whole run.
 
     The fuzz tests call :func:`validate_path` directly, so such a bug still fails them.
@@ -40,13 +60,15 @@ def guarded_validate(path: str, fail_on: Severity, ignore: tuple[str, ...], open
     try:
         return validate_path(path, fail_on=fail_on, ignore=ignore, open_kwargs=open_kwargs)
     except InternalError as e:
-        return Verdict(path=path, opened=True, fail_on=fail_on, error=str(e), stage=e.stage)
+        return Verdict(path=path_text(path), opened=True, fail_on=fail_on, error=str(e), stage=e.stage)
     except Exception as e:  # noqa: BLE001  (last resort; reported, never silent)
-        return Verdict(path=path, opened=False, fail_on=fail_on, error=f"internal error: {e!r}", stage="unknown")
+        return Verdict(
+            path=path_text(path), opened=False, fail_on=fail_on, error=f"internal error: {e!r}", stage="unknown"
+        )
 
 
 def run_validation(
-    paths: list[str],
+    paths: list[DumpPath],
     *,
     fail_on: Severity = Severity.ERROR,
     ignore: tuple[str, ...] = (),
@@ -81,7 +103,9 @@ def run_validation(
                 try:
                     v = fut.result()
                 except Exception as e:  # noqa: BLE001  (a worker died: a crash, not a finding)
-                    v = Verdict(path=paths[i], opened=False, fail_on=fail_on, error=f"worker failed: {e!r}")
+                    v = Verdict(
+                        path=path_text(paths[i]), opened=False, fail_on=fail_on, error=f"worker failed: {e!r}"
+                    )
                     v.stage = "worker"
                 out[i] = v
                 if on_done:
@@ -126,7 +150,7 @@ class _Progress:
             self._prog.stop()
 
 
-def _summary(verdicts: list[Verdict]) -> dict[str, Any]:
+def _summary(verdicts: list[Verdict], skipped: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     total = {str(s): 0 for s in sorted(Severity, reverse=True)}
     for v in verdicts:
         for k, n in v.counts.items():
@@ -137,11 +161,21 @@ def _summary(verdicts: list[Verdict]) -> dict[str, Any]:
         "failed": sum(v.status == "fail" for v in verdicts),
         "errors": sum(v.status == "error" for v in verdicts),
         "findings": total,
+        "skipped": len(skipped or []),
         "exit_code": overall_exit(verdicts),
     }
 
 
-def _echo_text(verdicts: list[Verdict], quiet: bool) -> None:
+def _skipped_line(skipped: list[tuple[str, str]]) -> str:
+    """``3 files skipped (not dumps): 2 text, 1 empty`` (reasons counted, no file names)."""
+    why: dict[str, int] = {}
+    for _p, w in skipped:
+        why[w] = why.get(w, 0) + 1
+    reasons = ", ".join(f"{n} {printable(w)}" for w, n in sorted(why.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{len(skipped)} file{'s' if len(skipped) != 1 else ''} skipped (not dumps): {reasons}"
+
+
+def _echo_text(verdicts: list[Verdict], quiet: bool, skipped: list[tuple[str, str]] | None = None) -> None:
     from efitables.cli.render import make_console
 
     con = make_console()
@@ -154,6 +188,8 @@ def _echo_text(verdicts: list[Verdict], quiet: bool) -> None:
                     soft_wrap=True,
                 )
         con.print(f"[{_STATUS_STYLE[v.status]}]{safe(v.summary_line())}[/]", soft_wrap=True)
+    if skipped:
+        con.print(safe(_skipped_line(skipped)), soft_wrap=True)
     if len(verdicts) > 1:
         s = _summary(verdicts)
         con.print(
@@ -164,12 +200,19 @@ def _echo_text(verdicts: list[Verdict], quiet: bool) -> None:
 
 def _iter_lines(verdicts: list[Verdict]) -> Iterator[str]:
     for v in verdicts:
-        yield json.dumps(v.to_dict(), sort_keys=False)
+        yield json.dumps(verdict_line(v.to_dict()), sort_keys=False)
 
 
 @cli.command("validate")
-@click.argument("dumps", nargs=-1, required=True)
+@click.argument("dumps", nargs=-1)
 @dump_options
+@click.option(
+    "--split",
+    "split_parts",
+    multiple=True,
+    metavar="PART",
+    help="A part of one makedumpfile --split dump (repeat for every part): the parts are validated as one dump.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: every verdict and a summary.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON verdict per line.")
 @click.option("--sarif", "as_sarif", is_flag=True, help="SARIF 2.1.0 (for code-scanning dashboards).")
@@ -200,6 +243,7 @@ def validate_cmd(
     jobs: int,
     quiet: bool,
     progress: bool,
+    split_parts: tuple[str, ...],
     **opts: Any,
 ) -> None:
     """Validate DUMPS (files, directories, globs): findings, a summary line per dump, an exit code.
@@ -208,12 +252,18 @@ def validate_cmd(
     """
     if sum((as_json, as_jsonl, as_sarif)) > 1:
         raise click.UsageError("choose one of --json, --jsonl, --sarif")
+    if not dumps and not split_parts:
+        raise click.UsageError("give DUMPS (files, directories, globs) or the parts of a split dump with --split")
     try:
         patterns = ignore_matcher(ignore)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--ignore") from None
     threshold = Severity.parse(fail_on)
-    paths, problems = expand_paths(dumps)
+    expansion = expand(dumps)
+    problems, skipped = expansion.problems, expansion.skipped
+    paths: list[DumpPath] = list(expansion.paths)
+    if split_parts:
+        paths.append(list(split_parts))
     open_kwargs = {
         "format": opts.get("fmt"),
         "systab": opts.get("systab"),
@@ -237,13 +287,14 @@ def validate_cmd(
     machine = as_json or as_jsonl or as_sarif
     if as_json:
         json.dump(
-            {
+            validate_document({
                 "version": 1,
                 "fail_on": fail_on,
                 "ignore": list(patterns),
-                "summary": _summary(verdicts),
+                "summary": _summary(verdicts, skipped),
+                "skipped": [{"path": p, "why": w} for p, w in skipped],
                 "dumps": [v.to_dict() for v in verdicts],
-            },
+            }),
             sys.stdout,
             indent=2,
         )
@@ -257,8 +308,10 @@ def validate_cmd(
         json.dump(sarif_log(verdicts), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        _echo_text(verdicts, quiet)
+        _echo_text(verdicts, quiet, skipped)
     if machine:
         for v in verdicts:
-            click.echo(v.summary_line(), err=True)
+            click.echo(v.summary_line(), err=True)  # summary_line escapes the path and the error
+        if skipped:
+            click.echo(_skipped_line(skipped), err=True)
     sys.exit(overall_exit(verdicts))

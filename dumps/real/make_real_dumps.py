@@ -4,7 +4,7 @@
 Run as root on Debian 12 / Ubuntu (stdlib only; no efitables code is used)::
 
     python3 dumps/real/make_real_dumps.py --install            # apt-get the tools
-    python3 dumps/real/make_real_dumps.py [--variants ovmf64,seabios,ovmf32,kexec]
+    python3 dumps/real/make_real_dumps.py [--variants ovmf64,seabios,ovmf32,kexec,kdump]
 
 For each variant it builds a busybox initramfs whose /init (dumps/real/guest/init)
 prints the guest's own view of its boot structures on the serial console,
@@ -21,17 +21,28 @@ container of one variant holds the same memory. Then it
   with dumps/real/serial_to_truth.py (from the serial log only),
 * records tool versions and what each QEMU format did in ``manifest.json``.
 
+The ``kdump`` variant is a kdump capture made the way users make one: the first
+kernel (OVMF x86-64, ``crashkernel=``) prints its report, loads a capture kernel
+with ``kexec -p`` and crashes (sysrq ``c``); the capture kernel's /init
+(dumps/real/guest/capture) copies /proc/vmcore and runs Debian's makedumpfile on
+it once per format (``MAKEDUMPFILE_RUNS``) onto an ext2 file system on a second
+disk (virtio-blk), which the host reads with debugfs (e2fsprogs). No QEMU dump is
+made of it. Each output's SHA-256 as the guest printed it is checked here.
+
 Work files go to dumps/work/ (ignored by git).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import lzma
 import os
+import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -44,6 +55,7 @@ WORK = REPO / "dumps" / "work"
 APT_PACKAGES = [
     "qemu-system-x86", "ovmf", "ovmf-ia32", "seabios", "busybox-static",
     "linux-image-amd64", "kexec-tools", "cpio", "xz-utils", "makedumpfile",
+    "e2fsprogs",  # mke2fs/debugfs: the kdump variant's output disk
 ]
 QEMU = "qemu-system-x86_64"
 MEM_MB = 256
@@ -54,6 +66,39 @@ MEM_MB = 256
 CMDLINE = "console=ttyS0 loglevel=4 iomem=relaxed log_buf_len=1M"
 QEMU_FORMATS = ["elf", "kdump-zlib", "kdump-lzo", "kdump-snappy"]
 BOOT_TIMEOUT = 1500
+#: The kdump variant: guest RAM, the first kernel's crashkernel= reservation (the
+#: capture kernel runs in it), and the time allowed for boot, crash and capture.
+KDUMP_MEM_MB = 512
+CRASHKERNEL = "128M"
+KDUMP_TIMEOUT = 3600
+#: The capture kernel's command line (kexec-tools appends elfcorehdr=).
+CAPTURE_CMDLINE = "console=ttyS0 loglevel=4 log_buf_len=1M irqpoll nr_cpus=1 reset_devices eft_stage=kdump2"
+#: What the capture kernel runs on /proc/vmcore: (output name, makedumpfile options).
+#: -c zlib, -l lzo, -p snappy, -z zstd (a build without the codec writes the pages
+#: uncompressed and says so; the guest records each exit status and message),
+#: -d dump level, -F the flattened format (written to stdout).
+MAKEDUMPFILE_RUNS = [
+    ("kdump.kdump-zlib", "-c -d 0"),
+    ("kdump.kdump-lzo", "-l -d 0"),
+    ("kdump.kdump-snappy", "-p -d 0"),
+    ("kdump.kdump-zstd", "-z -d 0"),
+    ("kdump.kdump-lzo-d31", "-l -d 31"),
+    ("kdump.kdump-zlib-d31-flat", "-F -c -d 31"),
+]
+#: Modules the capture kernel loads (with their modules.dep dependencies, in order):
+#: the output disk (virtio-blk on PCI) and its ext2 file system (ext4's driver).
+CAPTURE_MODULES = ["virtio_pci", "virtio_blk", "crc32c_generic", "ext4"]
+#: Size of the output disk image (sparse) and the corpus budget of the kdump variant.
+KDUMP_DISK_MB = 1536
+KDUMP_BUDGET = 45_000_000
+#: A kdump output is committed xz-compressed only when xz makes it at least this much smaller.
+XZ_WORTH = 0.75
+#: The kdump outputs considered for the corpus, in priority order (taken while they fit
+#: the budget): the vmcore ELF, the common filtered kdump (-d 31, lzo: no other real
+#: lzo file in the corpus), a whole one (-d 0, zlib), makedumpfile's own flattened
+#: stream. Not considered: -p and -z, which this makedumpfile build writes uncompressed.
+KDUMP_PRIORITY = ["kdump.vmcore", "kdump.kdump-lzo-d31", "kdump.kdump-zlib", "kdump.kdump-zlib-d31-flat",
+                  "kdump.kdump-lzo"]
 #: Variants whose kdump output goes into the corpus too (each is 15-20 MB more).
 KDUMP_VARIANTS = {"ovmf64"}
 #: --efi-debug: boot with efi=debug (dmesg lists the EFI memory map; dumps grow).
@@ -67,6 +112,8 @@ VARIANTS = {
     "seabios": ("seabios", "main", "SeaBIOS, no EFI (control)"),
     "ovmf32": ("ovmf32", "main", "32-bit OVMF (Secure Boot build, SMM), 64-bit kernel in EFI mixed mode"),
     "kexec": ("ovmf64", "kexec1", "OVMF x86-64; the first kernel kexec-loads (kexec_load, kexec-tools) a second one"),
+    "kdump": ("ovmf64", "kdump1", "OVMF x86-64 with crashkernel=; kexec -p, sysrq crash; the capture kernel's "
+              "/proc/vmcore and makedumpfile's outputs"),
 }
 
 
@@ -112,7 +159,42 @@ def copy_with_libs(binary: str, root: Path) -> None:
             shutil.copy2(os.path.realpath(path), dst)
 
 
-def build_initramfs(root: Path, out: Path, extra: dict[str, Path] | None = None, kexec: bool = False) -> None:
+def module_order(kver: str, names: list[str]) -> list[Path]:
+    """The .ko files of names and of everything they depend on (modules.dep), dependencies first."""
+    base = Path(f"/lib/modules/{kver}")
+    deps: dict[str, list[str]] = {}
+    for line in (base / "modules.dep").read_text().splitlines():
+        mod, _, rest = line.partition(":")
+        deps[mod] = rest.split()
+    by_name = {re.sub(r"\.ko(\.[a-z]+)?$", "", Path(m).name).replace("-", "_"): m for m in deps}
+    order: list[str] = []
+
+    def visit(mod: str) -> None:
+        if mod in order:
+            return
+        for d in deps.get(mod, []):
+            visit(d)
+        order.append(mod)
+
+    for n in names:
+        if n.replace("-", "_") not in by_name:
+            sys.exit(f"module {n} not in {base}/modules.dep")
+        visit(by_name[n.replace("-", "_")])
+    return [base / m for m in order]
+
+
+def module_bytes(mod: Path) -> bytes:
+    data = mod.read_bytes()
+    if mod.name.endswith(".xz"):
+        data = lzma.decompress(data)
+    elif mod.name.endswith(".zst"):
+        data = subprocess.run(["zstd", "-dc", str(mod)], capture_output=True, check=True).stdout
+    return data
+
+
+def build_initramfs(root: Path, out: Path, extra: dict[str, Path] | None = None, kexec: bool = False,
+                    init: Path = HERE / "guest" / "init", modules: list[str] | None = None,
+                    binaries: tuple[str, ...] = (), fw_cfg: bool = True) -> None:
     if root.exists():
         shutil.rmtree(root)
     for d in ("bin", "sbin", "proc", "sys", "dev", "boot", "lib/modules", "tmp"):
@@ -120,21 +202,26 @@ def build_initramfs(root: Path, out: Path, extra: dict[str, Path] | None = None,
     busybox = shutil.which("busybox") or "/bin/busybox"
     shutil.copy2(busybox, root / "bin" / "busybox")
     os.symlink("busybox", root / "bin" / "sh")
-    shutil.copy2(HERE / "guest" / "init", root / "init")
+    shutil.copy2(init, root / "init")
     os.chmod(root / "init", 0o755)
     _, kver = kernel()
     # qemu_fw_cfg lets the guest kernel tell QEMU where its VMCOREINFO note is
     # (-device vmcoreinfo), so QEMU's dumps carry it.
-    for mod in Path(f"/lib/modules/{kver}").rglob("qemu_fw_cfg.ko*"):
-        data = mod.read_bytes()
-        if mod.name.endswith(".xz"):
-            data = lzma.decompress(data)
-        elif mod.name.endswith(".zst"):
-            data = subprocess.run(["zstd", "-dc", str(mod)], capture_output=True, check=True).stdout
-        (root / "lib/modules/qemu_fw_cfg.ko").write_bytes(data)
+    for mod in Path(f"/lib/modules/{kver}").rglob("qemu_fw_cfg.ko*") if fw_cfg else ():
+        (root / "lib/modules/qemu_fw_cfg.ko").write_bytes(module_bytes(mod))
+    if modules:
+        names = []
+        for i, mod in enumerate(module_order(kver, modules)):
+            name = f"{i:02d}-{re.sub(r'[.]ko([.][a-z]+)?$', '', mod.name)}.ko"
+            (root / "lib/modules" / name).write_bytes(module_bytes(mod))
+            names.append(name)
+        (root / "lib/modules/load.order").write_text("\n".join(names) + "\n")
     if kexec:
         copy_with_libs("kexec", root)
+    for b in binaries:
+        copy_with_libs(b, root)
     for name, src in (extra or {}).items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, root / name)
     files = subprocess.run(["find", "."], cwd=root, capture_output=True, check=True).stdout
     cpio = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], cwd=root, input=files,
@@ -184,11 +271,16 @@ class QMP:
 
 def qemu_cmd(variant: str, work: Path, kimg: Path, initrd: Path, stage: str) -> list[str]:
     fw = VARIANTS[variant][0]
-    cmd = [QEMU, "-accel", "tcg", "-m", str(MEM_MB), "-smp", "1", "-display", "none",
+    kdump = stage == "kdump1"
+    extra = f" crashkernel={CRASHKERNEL}" if kdump else ""
+    cmd = [QEMU, "-accel", "tcg", "-m", str(KDUMP_MEM_MB if kdump else MEM_MB), "-smp", "1", "-display", "none",
            "-no-reboot", "-serial", f"file:{work / 'serial.log'}",
            "-qmp", f"unix:{work / 'qmp.sock'},server=on,wait=off",
            "-device", "vmcoreinfo", "-kernel", str(kimg), "-initrd", str(initrd),
-           "-append", f"{CMDLINE}{' efi=debug' if EFI_DEBUG else ''} eft_stage={stage}"]
+           "-append", f"{CMDLINE}{' efi=debug' if EFI_DEBUG else ''}{extra} eft_stage={stage}"]
+    if kdump:
+        # the capture kernel's output disk (virtio-blk-pci), an ext2 file system made by the host
+        cmd += ["-drive", f"file={work / 'out.img'},format=raw,if=virtio"]
     if fw == "seabios":
         cmd += ["-machine", "q35"]
     elif fw == "ovmf64":
@@ -206,11 +298,16 @@ def qemu_cmd(variant: str, work: Path, kimg: Path, initrd: Path, stage: str) -> 
     return cmd
 
 
-def wait_ready(log_path: Path, proc: subprocess.Popen, want: str, timeout: float) -> None:
+def wait_ready(log_path: Path, proc: subprocess.Popen, want: str, timeout: float,
+               fail: tuple[str, ...] = ()) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if log_path.exists() and want.encode() in log_path.read_bytes():
+        text = log_path.read_bytes() if log_path.exists() else b""
+        if want.encode() in text:
             return
+        for f in fail:
+            if f.encode() in text:
+                raise RuntimeError(f"{f!r} in {log_path}")
         if proc.poll() is not None:
             raise RuntimeError(f"QEMU exited ({proc.returncode}) before {want!r}")
         time.sleep(2)
@@ -225,6 +322,9 @@ def make_variant(variant: str, out_dir: Path, manifest: dict) -> None:
     work.mkdir(parents=True)
     kimg, kver = kernel()
     initrd = work / "initrd.gz"
+    if stage == "kdump1":
+        make_kdump(variant, work, out_dir, manifest)
+        return
     if stage == "kexec1":
         initrd2 = work / "initrd2.gz"
         build_initramfs(work / "root2", initrd2)
@@ -306,10 +406,176 @@ def make_variant(variant: str, out_dir: Path, manifest: dict) -> None:
     }
 
 
+def elf_copy_distance(path: Path) -> int:
+    """The largest file distance between a PT_LOAD and the copy of its bytes in another one.
+
+    /proc/vmcore has a PT_LOAD for the kernel image besides the System RAM one that
+    holds the same bytes (kexec-tools, crashdump-x86.c); xz finds the copy only
+    when its dictionary reaches that far back.
+    """
+    with open(path, "rb") as f:
+        eh = f.read(64)
+        (phoff,) = struct.unpack_from("<Q", eh, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    loads = []
+    for i in range(phnum):
+        p_type, _fl, off, _va, pa, filesz, _memsz = struct.unpack_from("<IIQQQQQ", table, i * phentsize)
+        if p_type == 1:
+            loads.append((off, pa, filesz))
+    best = 0
+    for off, pa, size in loads:
+        for off2, pa2, size2 in loads:
+            if (off2, pa2) != (off, pa) and pa2 <= pa and pa + size <= pa2 + size2:
+                best = max(best, abs(off2 + (pa - pa2) - off))
+    return best
+
+
+def describe_output(o: dict) -> str:
+    """One manifest line for a capture output that was written (exit 0)."""
+    text = f"ok ({o['size']} bytes, {o['seconds']} s in the TCG guest)"
+    notes = [m for m in o["message"].split("|") if "disabled" in m or "not supported" in m]
+    return f"{text}; {' '.join(notes)}" if notes else text
+
+
+def make_kdump(variant: str, work: Path, out_dir: Path, manifest: dict) -> None:
+    """Boot, crash, capture; read the capture kernel's files off the output disk; corpus within budget."""
+    fw, stage, desc = VARIANTS[variant]
+    kimg, kver = kernel()
+    initrd, initrd2 = work / "initrd.gz", work / "initrd2.gz"
+    runs = work / "makedumpfile.list"
+    runs.write_text("".join(f"{name} {opts}\n" for name, opts in MAKEDUMPFILE_RUNS))
+    build_initramfs(work / "root2", initrd2, {"etc/makedumpfile.list": runs}, init=HERE / "guest" / "capture",
+                    modules=CAPTURE_MODULES, binaries=("makedumpfile",), fw_cfg=False)
+    capture_cmdline = work / "capture.cmdline"
+    capture_cmdline.write_text(CAPTURE_CMDLINE + "\n")
+    build_initramfs(work / "root", initrd, {"boot/vmlinuz": kimg, "boot/initrd2.gz": initrd2,
+                                            "boot/capture.cmdline": capture_cmdline}, kexec=True)
+    disk = work / "out.img"
+    with open(disk, "wb") as f:
+        f.truncate(KDUMP_DISK_MB << 20)
+    run(["mke2fs", "-q", "-F", "-t", "ext2", "-b", "4096", "-m", "0", "-L", "eftkdump", str(disk)])
+    cmd = qemu_cmd(variant, work, kimg, initrd, stage)
+    log(f"{variant}: {' '.join(cmd)}")
+    t_start = time.time()
+    with open(work / "qemu.log", "wb") as qlog:
+        proc = subprocess.Popen(cmd, stdout=qlog, stderr=subprocess.STDOUT)
+        try:
+            qmp = QMP(work / "qmp.sock")
+            wait_ready(work / "serial.log", proc, "@@EFT-READY stage=kdump2", KDUMP_TIMEOUT,
+                       fail=("@@EFT-KDUMP failed", " loaded=0 ", "@@EFT-READY stage=kdump1", "@@EFT-CAPTURE-ERROR"))
+            log(f"{variant}: capture done after {time.time() - t_start:.0f} s")
+            qmp.cmd("quit")
+        finally:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    serial = (work / "serial.log").read_bytes()
+    text = serial.decode("utf-8", "replace")
+    got = work / "out"
+    if got.exists():
+        shutil.rmtree(got)
+    got.mkdir()
+    run(["debugfs", "-R", f"rdump /kdump {got}", str(disk)], capture_output=True)
+    # "NAME rc=N size=N sha256=H t0=S t1=S cmd=... msg=..." lines of the capture kernel
+    outputs: dict[str, dict] = {}
+    for m in re.finditer(r"^(kdump\.\S+) rc=(\d+) size=(-?\d+) sha256=(\S+) t0=(\S+) t1=(\S+) cmd=(.*?) msg=(.*)$",
+                         text, re.M):
+        outputs[m.group(1)] = {"rc": int(m.group(2)), "size": int(m.group(3)), "sha256": m.group(4),
+                               "seconds": round(float(m.group(6)) - float(m.group(5)), 1),
+                               "cmd": m.group(7).strip(), "message": m.group(8).strip("|")}
+    if "kdump.vmcore" not in outputs:
+        raise RuntimeError("the capture kernel printed no output lines")
+    formats: dict[str, str] = {}
+    kept: dict[str, Path] = {}
+    for name, o in outputs.items():
+        path = got / "kdump" / name
+        if o["rc"] != 0:
+            formats[o["cmd"]] = f"error (exit {o['rc']}): {o['message']}"
+            continue
+        if not path.exists() or path.stat().st_size != o["size"]:
+            raise RuntimeError(f"{name}: not read back from the disk image, or of the wrong size")
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        if h.hexdigest() != o["sha256"]:
+            raise RuntimeError(f"{name}: SHA-256 differs from what the guest printed")
+        formats[o["cmd"]] = describe_output(o)
+        kept[name] = path
+    for k, v in formats.items():
+        log(f"{variant}: {k}: {v}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{variant}.serial.log.xz").write_bytes(lzma.compress(serial, preset=9))
+    run([sys.executable, str(HERE / "serial_to_truth.py"), str(work / "serial.log"),
+         "-o", str(out_dir / f"{variant}.truth.json"), "--variant", variant])
+    files: dict[str, int] = {}
+    for n in (f"{variant}.serial.log.xz", f"{variant}.truth.json"):
+        files[n] = (out_dir / n).stat().st_size
+    # each output considered: xz it (the ELF always; the others when that saves a
+    # lot), then keep them in priority order while the variant stays within the budget
+    candidates: dict[str, Path] = {}
+    compression: dict[str, str] = {}
+    dropped: dict[str, str] = {}
+    for name, path in kept.items():
+        if name not in KDUMP_PRIORITY:
+            dropped[name] = f"{path.stat().st_size} bytes: not considered for the corpus (KDUMP_PRIORITY)"
+            continue
+        xz = Path(f"{path}.xz")
+        opts = ["-9"]
+        if name == "kdump.vmcore":
+            # a dictionary that reaches the kernel image's second copy (one thread: one block)
+            mib = max(64, (elf_copy_distance(path) >> 20) + 2)
+            opts = [f"--lzma2=preset=9,dict={mib}MiB"]
+        t0 = time.time()
+        run(["xz", *opts, "-T1", "-k", "-f", str(path)])
+        ratio = xz.stat().st_size / max(path.stat().st_size, 1)
+        compression[name] = (f"xz {' '.join(opts)}: {path.stat().st_size} -> {xz.stat().st_size} bytes "
+                             f"({ratio:.2f}, {time.time() - t0:.0f} s)")
+        log(f"{variant}: {name}: {compression[name]}")
+        candidates[name] = xz if (name == "kdump.vmcore" or ratio <= XZ_WORTH) else path
+    for old in out_dir.glob(f"{variant}.vmcore*"):
+        old.unlink()
+    for old in out_dir.glob(f"{variant}.kdump-*"):
+        old.unlink()
+    total = sum(files.values())
+    for name in sorted(candidates, key=KDUMP_PRIORITY.index):
+        src = candidates[name]
+        size = src.stat().st_size
+        if total + size > KDUMP_BUDGET:
+            dropped[src.name] = f"{size} bytes: over the {KDUMP_BUDGET} byte budget"
+            continue
+        shutil.copy2(src, out_dir / src.name)
+        os.chmod(out_dir / src.name, 0o644)  # debugfs restores the guest's 0600
+        files[src.name] = size
+        total += size
+    for k, v in dropped.items():
+        log(f"{variant}: left out {k} ({v})")
+    manifest["variants"][variant] = {
+        "description": desc,
+        "firmware": fw,
+        "qemu_command": [str(c) for c in cmd],
+        "guest_ram_mib": KDUMP_MEM_MB,
+        "crashkernel": CRASHKERNEL,
+        "capture_cmdline": CAPTURE_CMDLINE,
+        "capture_modules": CAPTURE_MODULES,
+        "makedumpfile": formats,
+        "outputs": {n: {k: o[k] for k in ("rc", "size", "sha256", "seconds", "cmd", "message")}
+                    for n, o in outputs.items()},
+        "xz": compression,
+        "left_out": dropped,
+        "files": files,
+        "total_bytes": total,
+        "seconds_host": round(time.time() - t_start),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--install", action="store_true", help="apt-get install the tools first")
-    ap.add_argument("--variants", default="ovmf64,seabios,ovmf32,kexec")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", type=Path, default=HERE / "corpus")
     ap.add_argument("--efi-debug", action="store_true", help="add efi=debug to the guest command line")
     ap.add_argument("--kdump-variants", default="ovmf64",
@@ -325,7 +591,7 @@ def main() -> None:
     mpath = args.out / "manifest.json"
     manifest = json.loads(mpath.read_text()) if mpath.exists() else {"variants": {}}
     qv = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    manifest["versions"] = {
+    versions = {
         "qemu": qv,
         "qemu-system-x86": pkg_version("qemu-system-x86"),
         "ovmf": pkg_version("ovmf"),
@@ -336,10 +602,17 @@ def main() -> None:
         "busybox-static": pkg_version("busybox-static"),
         "kexec-tools": pkg_version("kexec-tools"),
         "makedumpfile": pkg_version("makedumpfile"),
+        "e2fsprogs": pkg_version("e2fsprogs"),
     }
-    for v in args.variants.split(","):
+    chosen = args.variants.split(",")
+    # top-level "versions": the tools of a whole-corpus run; every variant made
+    # records its own as well (a partial run may use newer packages)
+    if set(chosen) >= set(VARIANTS) or "versions" not in manifest:
+        manifest["versions"] = versions
+    for v in chosen:
         try:
             make_variant(v, args.out, manifest)
+            manifest["variants"][v]["versions"] = versions
         except Exception as e:  # record and go on with the next variant
             log(f"{v}: FAILED: {e}")
             manifest["variants"].setdefault(v, {})["failed"] = str(e)

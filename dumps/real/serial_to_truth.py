@@ -10,7 +10,9 @@ bootparam.h). Nothing is taken from efitables. Stdlib only.
 Usage: serial_to_truth.py SERIAL_LOG [-o OUT.json] [--variant NAME] [--stage STAGE]
 
 With several stages in one log (a kexec boot prints once per kernel), the last
-stage is used unless ``--stage`` names one.
+stage is used unless ``--stage`` names one; a kdump capture kernel's stage
+(``kdump2``, dumps/real/guest/capture) is never that stage: its report goes to
+``kdump`` (below) and the truth is the crashed first kernel's (``kdump1``).
 
 Schema (``efitables-real-truth/1``); all addresses are physical unless named
 ``virt``, integers are JSON numbers, byte strings lower-case hex:
@@ -50,6 +52,24 @@ Schema (``efitables-real-truth/1``); all addresses are physical unless named
   /dev/mem (null where /dev/mem refused it)
 * ``setup_data_chain``: [{phys, next, type, len}] node headers the guest read
   through /proc/kcore (empty where that failed); ``page_offset_base``
+* ``kdump`` (only in a log with a capture kernel's stage): what the first kernel
+  said about its crash reservation, ``crashkernel`` {start, end (inclusive), from
+  /proc/iomem "Crash kernel"; ``dmesg``, the reservation line}, ``kexec`` {rc,
+  loaded, crash_size} (``kexec -p`` and /sys/kernel/kexec_crash_*); and what the
+  capture kernel said: ``capture`` {stage, uname, cmdline, elfcorehdr (bytes, from
+  ``elfcorehdr=NNNK``), modules {file: "ok"|"failed"}, makedumpfile_version,
+  makedumpfile_features {lzo, snappy, zstd: "enabled"|"disabled"}}; ``vmcore``
+  (/proc/vmcore): size, ``head_size`` and ``elf`` {class, data, osabi, type,
+  machine, entry, phoff, phentsize, phnum}, ``phdrs`` [{index, type, flags,
+  offset, vaddr, paddr, filesz, memsz, align}], ``notes`` [{name, type, descsz,
+  offset}] decoded from the header bytes the capture kernel printed, and
+  ``vmcoreinfo`` {KEY: value} (the VMCOREINFO note's text); ``outputs`` {file:
+  {cmd, rc, size, sha256, seconds, message}} (the raw copy of /proc/vmcore and one
+  per makedumpfile run, as the capture kernel wrote them: size -1 and sha256 "-"
+  where nothing was written); ``makedumpfile_dmesg`` {rc, lines, sha256 (of the
+  whole text), last (line), matched (the lines naming the version, the command
+  line and the crash)} (``makedumpfile --dump-dmesg``: the first kernel's log,
+  read from /proc/vmcore)
 """
 
 from __future__ import annotations
@@ -400,6 +420,109 @@ def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages:
     }
 
 
+#: Stages printed by a kdump capture kernel (dumps/real/guest/capture).
+CAPTURE_STAGES = ("kdump2",)
+
+
+def decode_vmcore_head(raw: bytes) -> dict:
+    """ELF64 header, program headers and PT_NOTE entries of /proc/vmcore (System V gABI, elf.h)."""
+    (e_type, e_machine, _ver, entry, phoff, _shoff, _flags, _ehsize, phentsize, phnum) = struct.unpack_from(
+        "<HHIQQQIHHH", raw, 16)
+    elf = {"class": raw[4], "data": raw[5], "osabi": raw[7], "type": e_type, "machine": e_machine,
+           "entry": entry, "phoff": phoff, "phentsize": phentsize, "phnum": phnum}
+    phdrs = []
+    notes = []
+    vmcoreinfo: dict[str, str] = {}
+    for i in range(phnum):
+        o = phoff + i * phentsize
+        if o + 56 > len(raw):
+            break
+        p_type, p_flags, off, vaddr, paddr, filesz, memsz, align = struct.unpack_from("<IIQQQQQQ", raw, o)
+        phdrs.append({"index": i, "type": p_type, "flags": p_flags, "offset": off, "vaddr": vaddr,
+                      "paddr": paddr, "filesz": filesz, "memsz": memsz, "align": align})
+        if p_type != 4 or off + filesz > len(raw):
+            continue
+        pos, end = off, off + filesz
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from("<III", raw, pos)
+            if namesz == 0 and descsz == 0:
+                break
+            name = raw[pos + 12 : pos + 12 + namesz].split(b"\0", 1)[0].decode("latin-1")
+            desc_at = pos + 12 + ((namesz + 3) & ~3)
+            notes.append({"name": name, "type": ntype, "descsz": descsz, "offset": pos})
+            if name == "VMCOREINFO":
+                text = raw[desc_at : desc_at + descsz].decode("latin-1")
+                vmcoreinfo.update(kv(text.splitlines()))
+            pos = desc_at + ((descsz + 3) & ~3)
+    return {"elf": elf, "phdrs": phdrs, "notes": notes, "vmcoreinfo": vmcoreinfo}
+
+
+def kdump_truth(text: str, first: dict[str, list[str]], cap_stage: str, cap: dict[str, list[str]]) -> dict:
+    """The kdump part of the truth: the first kernel's crash reservation and the capture kernel's report."""
+    crash = None
+    for r in parse_iomem(first.get("iomem", [])):
+        if r["name"] == "Crash kernel":
+            crash = {"start": r["start"], "end": r["end"]}
+    line = next((ln for ln in first.get("dmesg", []) if "for crashkernel" in ln), None)
+    if crash is not None and line is not None:
+        crash["dmesg"] = line.split("] ", 1)[-1]
+    kexec = None
+    m = re.search(r"@@EFT-KDUMP rc=(\d+) loaded=(\d+) crash_size=(\d+)", text)
+    if m:
+        kexec = {"rc": int(m.group(1)), "loaded": int(m.group(2)), "crash_size": int(m.group(3))}
+    cmdline = " ".join(cap.get("cmdline", [])).strip()
+    ech = re.search(r"\belfcorehdr=(?:0x)?([0-9a-fA-F]+)([KMG]?)\b", cmdline)
+    elfcorehdr = None
+    if ech:
+        elfcorehdr = int(ech.group(1), 16 if "0x" in ech.group(0) else 10) << {"": 0, "K": 10, "M": 20, "G": 30}[
+            ech.group(2)]
+    modules = {}
+    for ln in cap.get("modules", []):
+        parts = ln.split()
+        if len(parts) == 2:
+            modules[parts[0]] = parts[1]
+    version_lines = cap.get("makedumpfile_version", [])
+    mv = next((re.search(r"version (\S+)", ln) for ln in version_lines if "version" in ln), None)
+    features = {}
+    for ln in version_lines:
+        parts = ln.split()
+        if len(parts) == 2 and parts[1] in ("enabled", "disabled"):
+            features[parts[0]] = parts[1]
+    vk = kv(cap.get("vmcore", []))
+    vmcore: dict = {"size": int(vk["size"]) if "size" in vk else None,
+                    "head_size": int(vk["head_size"]) if "head_size" in vk else None}
+    if vk.get("head"):
+        vmcore.update(decode_vmcore_head(bytes.fromhex(vk["head"])))
+    outputs = {}
+    pat = re.compile(r"^(\S+) rc=(\d+) size=(-?\d+) sha256=(\S+) t0=(\S+) t1=(\S+) cmd=(.*?) msg=(.*)$")
+    for ln in cap.get("outputs", []):
+        m = pat.match(ln)
+        if m:
+            outputs[m.group(1)] = {"cmd": m.group(7).strip(), "rc": int(m.group(2)), "size": int(m.group(3)),
+                                   "sha256": m.group(4),
+                                   "seconds": round(float(m.group(6)) - float(m.group(5)), 2),
+                                   "message": m.group(8).strip("|")}
+    dk: dict = {"rc": None, "lines": None, "sha256": None, "last": None, "matched": []}
+    for ln in cap.get("makedumpfile_dmesg", []):
+        k, sep, v = ln.partition("=")
+        if k in ("rc", "lines"):
+            dk[k] = int(v)
+        elif k in ("sha256", "last"):
+            dk[k] = v
+        elif k == "line":
+            dk["matched"].append(v)
+    return {
+        "crashkernel": crash,
+        "kexec": kexec,
+        "capture": {"stage": cap_stage, "uname": kv(cap.get("uname", [])), "cmdline": cmdline,
+                    "elfcorehdr": elfcorehdr, "modules": modules,
+                    "makedumpfile_version": mv.group(1) if mv else None, "makedumpfile_features": features},
+        "vmcore": vmcore,
+        "outputs": outputs,
+        "makedumpfile_dmesg": dk,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("log", type=Path)
@@ -412,14 +535,20 @@ def main() -> None:
     if not secs:
         sys.exit(f"{args.log}: no @@EFT-START line")
     stages = [s for s, _ in secs]
+    kernels = [(s, d) for s, d in secs if s not in CAPTURE_STAGES]
     if args.stage:
         chosen = [(s, d) for s, d in secs if s == args.stage]
         if not chosen:
             sys.exit(f"{args.log}: no stage {args.stage!r} (have {stages})")
         stage, sec = chosen[-1]
+    elif kernels:
+        stage, sec = kernels[-1]
     else:
         stage, sec = secs[-1]
     truth = truth_for_stage(args.variant, stage, sec, stages)
+    captures = [(s, d) for s, d in secs if s in CAPTURE_STAGES]
+    if captures and stage not in CAPTURE_STAGES:
+        truth["kdump"] = kdump_truth(text, sec, *captures[-1])
     out = json.dumps(truth, indent=1) + "\n"
     if args.out:
         args.out.write_text(out)

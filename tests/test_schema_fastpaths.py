@@ -29,6 +29,7 @@ from efitables.memory.raw import RawMemory
 from efitables.schemas import boot_params as bp
 from efitables.schemas import btf as btf_schema
 from efitables.schemas import common, efi_info, efi_memmap, efi_tables, kallsyms, setup_data, snp
+from efitables.schemas import printk as printk_schema
 from efitables.schemas.payloads import smbios
 
 # -- known values for any fixed construct ------------------------------------------------
@@ -244,6 +245,10 @@ FASTPATHS: dict[str, tuple[Any, cs.Construct, str | None, str | None]] = {
         None,
         None,
     ),
+    # printk (the ring's scalars, read at the offsets VMCOREINFO gives)
+    "printk.U64_FAST": (printk_schema.U64_FAST, printk_schema.U64, None, None),
+    "printk.U32_FAST": (printk_schema.U32_FAST, printk_schema.U32, None, None),
+    "printk.U16_FAST": (printk_schema.U16_FAST, printk_schema.U16, None, None),
 }
 
 

@@ -190,7 +190,11 @@ def score_candidate(mem: PhysicalMemory, pa: int, found_by: str = "scan") -> Boo
             if mem.is_readable(memmap, min(mm_size, MEMMAP_PROBE_BYTES)):
                 add(5, "EFI memory map is in the dump")
             sig_len = len(EFI_SYSTEM_TABLE_SIGNATURE_BYTES)
-            if mem.is_readable(systab, sig_len) and mem.read(systab, sig_len) == EFI_SYSTEM_TABLE_SIGNATURE_BYTES:
+            try:  # inside the ranges is not readable yet: a kdump page there may be bad
+                sig_ok = mem.read(systab, sig_len, structure="EFI system table") == EFI_SYSTEM_TABLE_SIGNATURE_BYTES
+            except MemoryReadError:
+                sig_ok = False
+            if sig_ok:
                 add(10, "efi_systab points at 'IBI SYST'")
 
     n = page[E820_ENTRIES_OFFSET]

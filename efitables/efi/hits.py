@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from efitables.findings import Finding
+
 #: Bytes a sweep maps and compares at a time (one window; memory stays bounded by it).
 CHUNK = 16 * 1024 * 1024
 PAGE = 4096
@@ -35,6 +37,9 @@ class ScanHits:
     #: MAX_HITS reached: that kind is no longer collected, the sweep goes on for the other
     systab_truncated: bool = False
     zero_pages_truncated: bool = False
+    #: what the sweep could not read and skipped (also on the memory's findings: DUMP-UNREADABLE, or the
+    #: container's own code such as KDUMP-BAD-PAGE; capped per code, one finding counting the rest)
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def truncated(self) -> bool:

@@ -26,6 +26,16 @@ Hits are only positions: callers validate them with cheap ``struct`` checks
 before any construct parse. Every offset and signature compared here comes from
 the schemas (:mod:`efitables.schemas.boot_params`, :mod:`efitables.schemas.efi_tables`).
 
+A window of at most :data:`SMALL_WINDOW` bytes (a dump of very many small ranges has one per
+range) is first searched whole with ``bytes.find``: without any of the four signatures it
+has no candidate, and the vector work is skipped.
+
+Unreadable bytes: :meth:`PhysicalMemory.chunks` never stops the sweep. A window the
+container cannot produce whole (a kdump page whose descriptor or compressed data is
+bad, a file that shrank) is re-read block by block; the blocks that read are swept, each
+one that does not is one finding on the memory's findings (capped per code, with one
+finding counting the rest), and :attr:`ScanHits.findings` lists those the sweep caused.
+
 Caps: in each window the sweep keeps, per kind (system tables; zero pages by
 efi_loader_signature; zero pages by HdrS), the first :data:`MAX_HITS` hits in address
 order; once the system tables or the zero pages number MAX_HITS they are no longer
@@ -110,6 +120,15 @@ _CONFIRM_GROUPS = 4096
 #: a block with more than 1/_DENSE of its groups flagged is confirmed word by word, not group by group
 _DENSE = 16
 #: the kind of hit each key row gives (the per-window cap is per kind)
+#: Windows up to this size (a dump of very many small ranges) are first searched whole for the signatures
+#: with ``bytes.find``: one that holds none (nearly all of them) costs no vector setup.
+SMALL_WINDOW = 1 << 16
+_SIGNATURES = (
+    SIG_BYTES,
+    HDRS_MAGIC.to_bytes(_W4, "little"),
+    EFI64_LOADER_SIGNATURE.to_bytes(_W4, "little"),
+    EFI32_LOADER_SIGNATURE.to_bytes(_W4, "little"),
+)
 _KINDS = ("systab", "efi_loader_signature", "HdrS")
 _ROW_KIND = (
     _KINDS.index("HdrS"),
@@ -289,6 +308,7 @@ def scan(
         raise ValueError(f"zero_page_align {zero_page_align}: PAGE or 8")
     total = mem.total_size()
     hits = ScanHits()
+    known = set(mem.findings)
     systab: set[int] = set()
     pages: set[int] = set()
     done = 0
@@ -303,6 +323,10 @@ def scan(
         want_pages = zero_pages and len(pages) < MAX_HITS
         if not (want_systab or want_pages):
             break  # a hostile dump full of signatures: both kinds are capped
+        if n <= SMALL_WINDOW:
+            small = bytes(data)
+            if not any(sig in small for sig in _SIGNATURES):  # no signature anywhere, aligned or not
+                want_systab = want_pages = False
         if want_pages and zero_page_align == KERNEL_COPY_ALIGN:
             # one pass: the zero pages at every 8-byte-aligned base, and the aligned system tables
             if keyed is None:
@@ -348,4 +372,5 @@ def scan(
     hits.systab = sorted(systab)[:MAX_HITS]
     hits.zero_pages = sorted(pages)[:MAX_HITS]
     hits.bytes_scanned = done
+    hits.findings = [f for f in mem.findings if f not in known]
     return hits

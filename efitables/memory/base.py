@@ -4,22 +4,37 @@ One object per dump, in the spirit of Volatility 3's layers and drgn's
 ``Program``: the rest of efitables reads physical memory only through
 :meth:`PhysicalMemory.read`, never through the container's file.
 
-A container lists the physical ranges it holds (:meth:`ranges`) and reads bytes
-inside one of them (:meth:`_read`). The base class adds bounds checking, reads
-that span adjacent ranges, a clear :class:`~efitables.errors.MemoryReadError`
-naming the absent range, and chunked iteration for scanners.
+A container lists the physical ranges it holds (:meth:`_load_ranges` or
+:meth:`_set_ranges`) and reads bytes inside one of them (:meth:`_read`). The
+base class adds bounds checking, reads that span adjacent ranges, a clear
+:class:`~efitables.errors.MemoryReadError` naming the absent range, and chunked
+iteration for sweeps.
+
+The ranges are kept once, when they are set, as two sorted arrays (starts and
+ends); every lookup (:meth:`read`, :meth:`range_at`, :meth:`first_gap`,
+:meth:`gaps`, :meth:`chunks`) is a bisection of them, so a dump with hundreds
+of thousands of ranges costs no more per read than one with a single range.
+
+A sweep never stops at bytes that its container holds but cannot produce (a
+kdump page whose descriptor or compressed data is bad, a file that shrank):
+:meth:`chunks` re-reads such a window block by block, yields the blocks that
+read, and reports each block that does not as a finding on :attr:`findings`
+(at most :data:`MAX_FINDINGS_PER_CODE` per code, then one finding counting the
+rest).
 """
 
 from __future__ import annotations
 
-import bisect
 import os
 from abc import ABC, abstractmethod
+from array import array
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from efitables.caps import MAX_FINDINGS_PER_KIND, omitted
 from efitables.errors import MemoryReadError
-from efitables.findings import Finding
+from efitables.findings import Finding, Severity, make, register
 
 #: Largest single read. Sizes come from the dump, so nothing may allocate more.
 MAX_READ = 64 * 1024 * 1024
@@ -27,8 +42,74 @@ MAX_READ = 64 * 1024 * 1024
 #: Largest physical address an x86-64 machine can have (52 bits).
 MAX_PHYS_ADDR = 1 << 52
 
+#: Findings listed per code for problems a dump can repeat without bound (bad program headers,
+#: overlapping ranges, unreadable pages); past it one finding per code says how many more there were
+#: (the limit every area parser keeps: :data:`efitables.caps.MAX_FINDINGS_PER_KIND`).
+MAX_FINDINGS_PER_CODE = MAX_FINDINGS_PER_KIND
 
-@dataclass(frozen=True, order=True)
+#: The unit a sweep re-reads an unreadable window in (a page; kdump uses its block size).
+READ_GRANULE = 4096
+
+DUMP_UNREADABLE = register(
+    "DUMP-UNREADABLE",
+    Severity.WARNING,
+    "Bytes inside the dump's ranges could not be read; the sweep skipped them",
+    "The container lists these bytes but cannot produce them (a kdump page whose descriptor or "
+    "compressed data is invalid, a file that shrank). A sweep of the whole dump skips the block and "
+    "goes on with the rest; a structure read there is a DUMP-READ finding of its own.",
+)
+
+
+class FindingCap:
+    """Findings a container adds to ``out`` as it parses or reads, at most ``limit`` per code; past that
+    one finding per code (:func:`efitables.caps.omitted`) counts the rest, replaced in place as the count
+    grows. A dump-sized number of problems (one per program header, range or page) is a bounded list.
+
+    ``key`` (a physical address, say) makes a repeat of one problem count once; keys are remembered up to
+    :data:`MAX_KEYS` per code, past which every report counts.
+    """
+
+    MAX_KEYS = 1 << 16
+
+    def __init__(self, out: list[Finding], limit: int = MAX_FINDINGS_PER_CODE) -> None:
+        self.out = out
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+        self._keys: dict[str, set[object]] = {}
+        self._summary: dict[str, Finding] = {}
+
+    def count(self, code: str) -> int:
+        """Problems of ``code`` reported so far, listed and omitted."""
+        return self._counts.get(code, 0)
+
+    def seen(self, code: str, key: object) -> bool:
+        return key in self._keys.get(code, ())
+
+    def add(self, code: str, structure: str, address: int | None, message: str, key: object = None) -> bool:
+        """Report one problem; True if it is listed (not a repeat, not past the limit)."""
+        if key is not None:
+            keys = self._keys.setdefault(code, set())
+            if key in keys:
+                return False
+            if len(keys) < self.MAX_KEYS:
+                keys.add(key)
+        n = self._counts[code] = self._counts.get(code, 0) + 1
+        if n <= self.limit:
+            self.out.append(make(code, structure, address, message))
+            return True
+        summary = omitted(code, n - self.limit, structure, None, self.limit)
+        old = self._summary.get(code)
+        self._summary[code] = summary
+        if old is not None:
+            for i in range(len(self.out) - 1, -1, -1):
+                if self.out[i] is old:
+                    self.out[i] = summary
+                    return False
+        self.out.append(summary)
+        return False
+
+
+@dataclass(frozen=True, order=True, slots=True)
 class PhysRange:
     """Physical bytes ``[start, end)`` that a dump holds."""
 
@@ -63,17 +144,22 @@ class PhysicalMemory(ABC):
 
     #: Short format name (``raw``, ``elf``, ``kdump``, ``lime``, ``bytes``).
     format: str = "?"
+    #: Bytes re-read at a time when a sweep's window cannot be read whole.
+    read_granule: int = READ_GRANULE
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.info = ContainerInfo(self.format, path, 0)
-        self._starts: list[int] = []
-        self._ranges: list[PhysRange] = []
+        self._starts = array("q")
+        self._ends = array("q")
+        self._loaded = False
+        self._total = 0
+        self._capped_findings: FindingCap | None = None
 
     # -- what containers implement ---------------------------------------
     @abstractmethod
     def _load_ranges(self) -> list[PhysRange]:
-        """Sorted, non-overlapping ranges of present bytes."""
+        """Sorted, non-overlapping ranges of present bytes (called once, unless :meth:`_set_ranges` ran)."""
 
     @abstractmethod
     def _read(self, pa: int, size: int) -> bytes:
@@ -84,19 +170,34 @@ class PhysicalMemory(ABC):
 
     # -- the interface ----------------------------------------------------
     def _set_ranges(self, ranges: list[PhysRange]) -> None:
-        merged: list[PhysRange] = []
-        for r in sorted(r for r in ranges if r.end > r.start):
-            if merged and r.start < merged[-1].end:
-                raise ValueError(f"overlapping physical ranges {merged[-1]} and {r}")
-            merged.append(r)
-        self._ranges = merged
-        self._starts = [r.start for r in merged]
+        """Keep ``ranges`` (empty ones dropped) as the sorted start and end arrays every lookup bisects."""
+        starts, ends = array("q"), array("q")
+        for r in sorted((r for r in ranges if r.end > r.start), key=lambda r: r.start):
+            if ends and r.start < ends[-1]:
+                prev = f"{starts[-1]:#x}-{ends[-1]:#x}"
+                raise ValueError(f"overlapping physical ranges {prev} and {r.start:#x}-{r.end:#x}")
+            starts.append(r.start)
+            ends.append(r.end)
+        self._set_range_arrays(starts, ends)
+
+    def _set_range_arrays(self, starts: array, ends: array) -> None:
+        """Keep ranges given as sorted, non-overlapping, non-empty ``array('q')`` starts and ends (not copied)."""
+        self._starts, self._ends = starts, ends
+        self._total = sum(ends) - sum(starts)
+        self._loaded = True
+
+    def _ensure_ranges(self) -> None:
+        if not self._loaded:
+            self._set_ranges(self._load_ranges())
+
+    def range_count(self) -> int:
+        self._ensure_ranges()
+        return len(self._starts)
 
     def ranges(self) -> list[PhysRange]:
         """Physical ranges present in the dump, sorted. Adjacent ranges are not merged."""
-        if not self._ranges and not self._starts:
-            self._set_ranges(self._load_ranges())
-        return list(self._ranges)
+        self._ensure_ranges()
+        return [PhysRange(s, e) for s, e in zip(self._starts, self._ends, strict=True)]
 
     @property
     def vmcoreinfo(self) -> dict[str, str] | None:
@@ -106,20 +207,32 @@ class PhysicalMemory(ABC):
     def findings(self) -> list[Finding]:
         return self.info.findings
 
+    @property
+    def capped(self) -> FindingCap:
+        """:attr:`findings`, capped per code (:data:`MAX_FINDINGS_PER_CODE`): how containers report
+        problems a dump can repeat without bound."""
+        c = self._capped_findings
+        if c is None or c.out is not self.info.findings:
+            c = self._capped_findings = FindingCap(self.info.findings)
+        return c
+
     def total_size(self) -> int:
-        return sum(r.size for r in self.ranges())
+        self._ensure_ranges()
+        return self._total
 
     def _range_index(self, pa: int) -> int | None:
-        self.ranges()
-        i = bisect.bisect_right(self._starts, pa) - 1
-        if i >= 0 and pa < self._ranges[i].end:
+        """Index of the range holding ``pa``, or None: a bisection of the start array, no copy."""
+        if not self._loaded:
+            self._ensure_ranges()
+        i = bisect_right(self._starts, pa) - 1
+        if i >= 0 and pa < self._ends[i]:
             return i
         return None
 
     def range_at(self, pa: int) -> PhysRange | None:
         """The present range holding ``pa``, or None."""
         i = self._range_index(pa)
-        return None if i is None else self._ranges[i]
+        return None if i is None else PhysRange(self._starts[i], self._ends[i])
 
     def first_gap(self, pa: int, size: int) -> tuple[int, int] | None:
         """The first absent sub-range of ``[pa, pa+size)``, or None if all is present."""
@@ -128,10 +241,10 @@ class PhysicalMemory(ABC):
         while cur < end:
             i = self._range_index(cur)
             if i is None:
-                j = bisect.bisect_right(self._starts, cur)
-                nxt = self._ranges[j].start if j < len(self._ranges) else end
+                j = bisect_right(self._starts, cur)
+                nxt = self._starts[j] if j < len(self._starts) else end
                 return (cur, min(nxt, end))
-            cur = self._ranges[i].end
+            cur = self._ends[i]
         return None
 
     def gaps(self, pa: int, size: int, limit: int = 64) -> list[tuple[int, int]]:
@@ -174,8 +287,7 @@ class PhysicalMemory(ABC):
             i = self._range_index(cur)
             if i is None:
                 raise MemoryReadError(pa, size, missing=self.first_gap(cur, end - cur), structure=structure)
-            r = self._ranges[i]
-            n = min(end, r.end) - cur
+            n = min(end, self._ends[i]) - cur
             parts.append(self._read(cur, n))
             cur += n
         return parts[0] if len(parts) == 1 else b"".join(parts)
@@ -198,24 +310,105 @@ class PhysicalMemory(ABC):
         Consecutive windows of one range overlap by ``overlap`` bytes so that a
         pattern straddling a boundary is seen once whole. Containers override
         :meth:`_range_chunks` to skip sparse holes or to reuse a buffer.
+
+        A window that cannot be read is re-read :attr:`read_granule` bytes at a
+        time: the blocks that read are yielded (as windows of their own), each
+        block that does not is reported once on :attr:`findings`
+        (``DUMP-UNREADABLE``, unless the container already reported that block
+        itself), and the sweep goes on. Nothing here raises MemoryReadError.
         """
         if chunk_size <= overlap:
             raise ValueError("chunk_size must exceed overlap")
-        for r in self.ranges():
-            lo, hi = max(r.start, start), min(r.end, end)
+        self._ensure_ranges()
+        starts, ends = self._starts, self._ends
+        i = max(0, bisect_right(starts, start) - 1)
+        while i < len(starts) and starts[i] < end:
+            lo, hi = max(starts[i], start), min(ends[i], end)
             if lo < hi:
-                yield from self._range_chunks(lo, hi, chunk_size, overlap)
+                yield from self._sweep_range(lo, hi, chunk_size, overlap)
+            i += 1
+
+    def _sweep_range(
+        self, lo: int, hi: int, chunk_size: int, overlap: int
+    ) -> Iterator[tuple[int, bytes | memoryview]]:
+        """:meth:`_range_chunks` of ``[lo, hi)``. The containers' own windows go on past what they cannot
+        read; should one raise anyway, the window it was at is re-read block by block and the range goes on."""
+        cur = lo
+        while cur < hi:
+            resume = cur
+            try:
+                for pa, data in self._range_chunks(cur, hi, chunk_size, overlap):
+                    end = pa + len(data)
+                    yield pa, data
+                    resume = max(resume, end - overlap if end < hi else hi)
+                return
+            except MemoryReadError:
+                bad_end = min(hi, resume + chunk_size)
+                yield from self._granules(resume, bad_end, chunk_size, overlap)
+                if bad_end >= hi:
+                    return
+                cur = max(resume + 1, bad_end - overlap)
 
     def _range_chunks(
         self, lo: int, hi: int, chunk_size: int, overlap: int
     ) -> Iterator[tuple[int, bytes | memoryview]]:
+        """Windows of ``[lo, hi)`` (inside one range); a window that cannot be read whole is read by blocks."""
         cur = lo
         while cur < hi:
             n = min(chunk_size, hi - cur)
-            yield cur, self._read(cur, n)
+            try:
+                data = self._read(cur, n)
+            except MemoryReadError:
+                yield from self._granules(cur, cur + n, chunk_size, overlap)
+            else:
+                yield cur, data
             if cur + n >= hi:
                 break
             cur += n - overlap
+
+    def _granules(
+        self, lo: int, hi: int, chunk_size: int, overlap: int
+    ) -> Iterator[tuple[int, bytes | memoryview]]:
+        """``[lo, hi)`` read :attr:`read_granule` bytes (aligned) at a time. Runs of blocks that read are
+        yielded as windows of at most ``chunk_size`` bytes (consecutive ones of a run overlapping by
+        ``overlap``); each block that does not read is reported (:meth:`report_unreadable`) and skipped."""
+        g = max(1, min(self.read_granule, chunk_size - overlap))
+        run = bytearray()
+        run_pa = cur = lo
+        while cur < hi:
+            n = min(g - cur % g, hi - cur)
+            try:
+                data = self._read(cur, n)
+            except MemoryReadError as e:
+                if run:
+                    yield run_pa, memoryview(run)
+                    run = bytearray()
+                self.report_unreadable(cur, n, e)
+                cur += n
+                run_pa = cur
+                continue
+            if run and len(run) + n > chunk_size:
+                yield run_pa, memoryview(run)
+                keep = min(overlap, len(run))
+                run = bytearray(run[len(run) - keep :])
+                run_pa = cur - keep
+            run += data
+            cur += n
+        if run:
+            yield run_pa, memoryview(run)
+
+    def report_unreadable(self, pa: int, size: int, error: MemoryReadError) -> None:
+        """Report once that the block at ``pa`` (``size`` bytes, inside the ranges) could not be read."""
+        if self._already_reported(pa):
+            return
+        self.capped.add(
+            DUMP_UNREADABLE, f"{self.info.format} dump", pa,
+            f"physical {pa:#x}-{pa + size:#x} skipped by the sweep: {error.reason}", key=pa,
+        )
+
+    def _already_reported(self, pa: int) -> bool:
+        """Whether the container reported the block at ``pa`` as a finding of its own (kdump's bad pages)."""
+        return False
 
     def __enter__(self) -> PhysicalMemory:
         return self
@@ -268,6 +461,6 @@ class BytesMemory(PhysicalMemory):
     def _read(self, pa: int, size: int) -> bytes:
         i = self._range_index(pa)
         assert i is not None
-        r = self._ranges[i]
-        off = pa - r.start
-        return self._segments[r.start][off : off + size]
+        start = self._starts[i]
+        off = pa - start
+        return self._segments[start][off : off + size]

@@ -1,13 +1,26 @@
 """ELF core files (QEMU ``dump-guest-memory``, kdump ``/proc/vmcore`` copies).
 
-Read with pyelftools (``elftools.elf.elffile.ELFFile``). Physical memory comes
-from the ``PT_LOAD`` program headers: ``p_paddr`` is the physical address,
+The ELF header is read with pyelftools (``elftools.elf.elffile.ELFFile``); the
+program header table with ``struct``, in batches (a core may have tens of
+thousands of them: ``e_phnum`` is ``PN_XNUM`` and section 0's ``sh_info`` holds
+the count past 65,534). Physical memory comes from the ``PT_LOAD`` program
+headers: ``p_paddr`` is the physical address,
 ``p_offset`` the file offset, and bytes between ``p_filesz`` and ``p_memsz`` are
 zero. ``PT_NOTE`` segments carry the VMCOREINFO note (name ``VMCOREINFO``,
 type 0) and per-CPU state.
 
-Sources: the System V ABI (ELF program headers and notes) and torvalds/linux
-include/uapi/linux/elf.h@v6.12.117 (``Elf64_Phdr``, ``Elf64_Nhdr``); qemu/qemu
+Every count the file gives is capped (:data:`MAX_LOAD_SEGMENTS` program
+headers, :data:`MAX_NOTE_SEGMENTS` note segments, :data:`MAX_NOTES` notes), and a
+problem the file can repeat once per program header (a bad ``PT_LOAD``, two
+``PT_LOAD`` s describing the same bytes, a segment past the end of the file) is
+listed at most :data:`~efitables.memory.base.MAX_FINDINGS_PER_CODE` times, then
+counted in one finding. Overlaps are found by sorting the segments once.
+
+Sources: the System V ABI (ELF program headers and notes; "Program Header":
+``PN_XNUM`` and section 0's ``sh_info``) and torvalds/linux
+include/uapi/linux/elf.h@v6.12.117 (``Elf64_Phdr``, ``Elf32_Phdr``, ``Elf64_Nhdr``,
+``PN_XNUM``), fs/binfmt_elf.c@v6.12.117 (``fill_extnum_info``: how a core with
+``PN_XNUM`` program headers stores the count); qemu/qemu
 dump/dump.c@v7.2.0 (``dump-guest-memory`` writes ``p_paddr`` as guest physical
 addresses); torvalds/linux fs/proc/vmcore.c@v6.12.117 (vmcore segments, whose
 kernel-text ``PT_LOAD`` duplicates a part of the direct-map ones).
@@ -16,15 +29,16 @@ kernel-text ``PT_LOAD`` duplicates a part of the direct-map ones).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+import struct
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from efitables.errors import DumpFormatError, MemoryReadError
-from efitables.findings import Severity, make, register
+from efitables.findings import Severity, register
 from efitables.memory.base import MAX_PHYS_ADDR, FileMemory, PhysRange
 from efitables.memory.raw import shrank_reason
 from efitables.memory.vmcoreinfo import MAX_VMCOREINFO, parse_vmcoreinfo
@@ -47,17 +61,32 @@ ELF_BAD_SEGMENT = register(
     "A PT_LOAD segment has impossible values and is ignored",
 )
 ELF_BAD_NOTES = register("ELF-BAD-NOTES", Severity.WARNING, "A PT_NOTE segment could not be parsed")
+ELF_BAD_PHDRS = register(
+    "ELF-BAD-PHDRS",
+    Severity.WARNING,
+    "The ELF program header table cannot be read whole",
+    "e_phentsize is smaller than a program header, the table runs past the end of the file, e_phnum is "
+    "PN_XNUM without a readable section 0, or there are more program headers than efitables indexes "
+    "(MAX_LOAD_SEGMENTS); the program headers that can be read are used.",
+)
 
 #: Notes are small (VMCOREINFO is one page, CPU notes a few hundred bytes).
 MAX_NOTE_SEGMENT = 16 * 1024 * 1024
-MAX_LOAD_SEGMENTS = 1 << 16
+#: PT_NOTE segments read (QEMU and /proc/vmcore write one).
+MAX_NOTE_SEGMENTS = 64
+#: Notes kept (one per CPU and kind: a few thousand on the largest machines).
+MAX_NOTES = 1 << 14
+#: Program headers indexed (a vmcore has one PT_LOAD per RAM range: hundreds at most).
+MAX_LOAD_SEGMENTS = 1 << 20
+#: Program headers read per batch.
+PHDR_BATCH = 4096
 
-
-@dataclass(frozen=True)
-class _Seg:
-    pa: int
-    end: int  # exclusive, of the part backed by file bytes or zero fill
-    file_off: int | None  # None: zero fill
+PT_LOAD, PT_NOTE = 1, 4
+PN_XNUM = 0xFFFF
+#: ``Elf64_Phdr``: p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align.
+_PHDR64 = "IIQQQQQQ"
+#: ``Elf32_Phdr``: p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags, p_align.
+_PHDR32 = "IIIIIIII"
 
 
 @dataclass(frozen=True)
@@ -80,96 +109,125 @@ class ElfMemory(FileMemory):
             raise DumpFormatError(self.path, f"not a valid ELF file: {e}") from e
         if ehdr["e_type"] != "ET_CORE":
             raise DumpFormatError(self.path, f"ELF type is {ehdr['e_type']}, not ET_CORE")
-        if ehdr["e_phnum"] > MAX_LOAD_SEGMENTS:
-            raise DumpFormatError(self.path, f"absurd e_phnum {ehdr['e_phnum']}")
         self.elfclass = elf.elfclass
-        self.info.details.update({"elfclass": elf.elfclass, "machine": ehdr["e_machine"], "phnum": ehdr["e_phnum"]})
         self.notes: list[ElfNote] = []
-        segs: list[_Seg] = []
+        self._note_segments = 0
+        phnum = self._phnum(elf, ehdr["e_phnum"])
+        self.info.details.update({"elfclass": elf.elfclass, "machine": ehdr["e_machine"], "phnum": phnum})
+        # PT_LOAD pieces: physical start, end, file offset (-1: zero fill)
+        pa_a, end_a, off_a = array("q"), array("q"), array("q")
         loads = 0
-        for idx in range(ehdr["e_phnum"]):
-            try:
-                ph = elf.get_segment(idx).header  # data is not read here
-            except Exception as e:
-                self.info.findings.append(
-                    make(ELF_BAD_SEGMENT, "ELF program header", None, f"header {idx} unreadable: {e}")
-                )
-                continue
-            if ph["p_type"] == "PT_LOAD":
+        for idx, (p_type, off, pa, filesz, memsz) in self._phdrs(elf, ehdr["e_phoff"], ehdr["e_phentsize"], phnum):
+            if p_type == PT_LOAD:
                 loads += 1
-                segs.extend(self._load_segment(idx, ph, size))
-            elif ph["p_type"] == "PT_NOTE":
-                self._read_notes(idx, ph, size)
+                self._load_segment(idx, pa, off, filesz, memsz, size, pa_a, end_a, off_a)
+            elif p_type == PT_NOTE:
+                self._read_notes(idx, off, filesz, size)
         self.info.details["pt_load"] = loads
-        self._segs = self._dedupe(segs)
-        self._set_ranges([PhysRange(s.pa, s.end) for s in self._segs])
-        self._seg_by_start = {s.pa: s for s in self._segs}
+        starts, ends, self._seg_off = self._dedupe(pa_a, end_a, off_a)
+        self._set_range_arrays(starts, ends)
 
-    def _load_segment(self, idx: int, ph: Mapping[str, Any], file_size: int) -> list[_Seg]:
-        pa, off, filesz, memsz = ph["p_paddr"], ph["p_offset"], ph["p_filesz"], ph["p_memsz"]
+    # -- the program header table -------------------------------------------------------
+    def _phnum(self, elf: ELFFile, e_phnum: int) -> int:
+        """The number of program headers: ``e_phnum``, or section 0's ``sh_info`` when it is PN_XNUM."""
+        if e_phnum != PN_XNUM:
+            return e_phnum
+        try:
+            n = int(elf.num_segments())
+        except Exception as e:  # noqa: BLE001 (pyelftools: ELFError, construct errors, OSError)
+            self.capped.add(ELF_BAD_PHDRS, "ELF header", None,
+                            f"e_phnum is PN_XNUM ({PN_XNUM:#x}) but section 0, which holds the count, "
+                            f"cannot be read ({e}); no program header is used")
+            return 0
+        return n
+
+    def _phdrs(
+        self, elf: ELFFile, phoff: int, phentsize: int, phnum: int
+    ) -> Iterator[tuple[int, tuple[int, int, int, int, int]]]:
+        """(index, (p_type, p_offset, p_paddr, p_filesz, p_memsz)) of each readable program header."""
+        fmt = struct.Struct(("<" if elf.little_endian else ">") + (_PHDR64 if elf.elfclass == 64 else _PHDR32))
+        is64 = elf.elfclass == 64
+        size = self.info.file_size
+        if phnum and phentsize < fmt.size:
+            self.capped.add(ELF_BAD_PHDRS, "ELF header", None,
+                            f"e_phentsize {phentsize} is smaller than a {fmt.size}-byte program header: "
+                            f"none of the {phnum} program headers can be read")
+            return
+        if phnum > MAX_LOAD_SEGMENTS:
+            self.capped.add(ELF_BAD_PHDRS, "ELF header", None,
+                            f"{phnum} program headers; the first {MAX_LOAD_SEGMENTS} are used, "
+                            f"{phnum - MAX_LOAD_SEGMENTS} more omitted")
+            phnum = MAX_LOAD_SEGMENTS
+        fit = max(0, (size - phoff) // phentsize) if phentsize else 0
+        if phnum > fit:
+            self.capped.add(ELF_BAD_PHDRS, "ELF header", None,
+                            f"the program header table (e_phoff {phoff:#x}, {phnum} x {phentsize} bytes) runs "
+                            f"past the end of the file; {fit} program headers are in it")
+            phnum = fit
+        fd = self._fh.fileno()
+        for first in range(0, phnum, PHDR_BATCH):
+            count = min(PHDR_BATCH, phnum - first)
+            raw = os.pread(fd, count * phentsize, phoff + first * phentsize)
+            for k in range(min(count, len(raw) // phentsize)):
+                v = fmt.unpack_from(raw, k * phentsize)
+                if is64:  # p_type p_flags p_offset p_vaddr p_paddr p_filesz p_memsz p_align
+                    yield first + k, (v[0], v[2], v[4], v[5], v[6])
+                else:  # p_type p_offset p_vaddr p_paddr p_filesz p_memsz p_flags p_align
+                    yield first + k, (v[0], v[1], v[3], v[4], v[5])
+
+    def _load_segment(
+        self, idx: int, pa: int, off: int, filesz: int, memsz: int, file_size: int,
+        pa_a: array, end_a: array, off_a: array,
+    ) -> None:
         where = f"PT_LOAD[{idx}] p_paddr={pa:#x}"
         if memsz < filesz or pa + memsz > MAX_PHYS_ADDR:
-            self.info.findings.append(
-                make(
-                    ELF_BAD_SEGMENT,
-                    "ELF PT_LOAD",
-                    pa,
-                    f"{where}: p_filesz={filesz:#x} p_memsz={memsz:#x} is impossible",
-                )
-            )
-            return []
-        out: list[_Seg] = []
+            self.capped.add(ELF_BAD_SEGMENT, "ELF PT_LOAD", pa,
+                            f"{where}: p_filesz={filesz:#x} p_memsz={memsz:#x} is impossible")
+            return
         avail = max(0, min(filesz, file_size - off))
         if avail < filesz:
-            self.info.findings.append(
-                make(
-                    ELF_TRUNCATED,
-                    "ELF PT_LOAD",
-                    pa + avail,
-                    f"{where}: file ends {filesz - avail:#x} bytes into the segment; "
-                    f"physical {pa + avail:#x}-{pa + filesz:#x} is missing",
-                )
-            )
+            self.capped.add(ELF_TRUNCATED, "ELF PT_LOAD", pa + avail,
+                            f"{where}: file ends {filesz - avail:#x} bytes into the segment; "
+                            f"physical {pa + avail:#x}-{pa + filesz:#x} is missing")
         if avail:
-            out.append(_Seg(pa, pa + avail, off))
+            pa_a.append(pa)
+            end_a.append(pa + avail)
+            off_a.append(off)
         if memsz > filesz:
-            out.append(_Seg(pa + filesz, pa + memsz, None))
-        return out
+            pa_a.append(pa + filesz)
+            end_a.append(pa + memsz)
+            off_a.append(-1)
 
-    def _dedupe(self, segs: list[_Seg]) -> list[_Seg]:
-        out: list[_Seg] = []
-        for s in sorted(segs, key=lambda s: (s.pa, -(s.end - s.pa))):
-            if out and s.pa < out[-1].end:
-                prev = out[-1]
-                if s.end <= prev.end:
-                    self.info.findings.append(
-                        make(
-                            ELF_SEGMENT_OVERLAP,
-                            "ELF PT_LOAD",
-                            s.pa,
-                            f"physical {s.pa:#x}-{s.end:#x} already covered by {prev.pa:#x}-{prev.end:#x}",
-                        )
-                    )
+    def _dedupe(self, pa_a: array, end_a: array, off_a: array) -> tuple[array, array, array]:
+        """The pieces sorted by address (longest first at one address), each byte kept from the first
+        piece that covers it: one sort, then one pass."""
+        order = sorted(range(len(pa_a)), key=lambda i: (pa_a[i], pa_a[i] - end_a[i]))
+        starts, ends, offs = array("q"), array("q"), array("q")
+        for i in order:
+            s, e, off = pa_a[i], end_a[i], off_a[i]
+            if ends and s < ends[-1]:
+                prev_s, prev_e = starts[-1], ends[-1]
+                if e <= prev_e:
+                    self.capped.add(ELF_SEGMENT_OVERLAP, "ELF PT_LOAD", s,
+                                    f"physical {s:#x}-{e:#x} already covered by {prev_s:#x}-{prev_e:#x}")
                     continue
-                cut = prev.end - s.pa
-                self.info.findings.append(
-                    make(ELF_SEGMENT_OVERLAP, "ELF PT_LOAD", s.pa, f"physical {s.pa:#x}-{prev.end:#x} described twice")
-                )
-                s = _Seg(prev.end, s.end, None if s.file_off is None else s.file_off + cut)
-            out.append(s)
-        return out
+                self.capped.add(ELF_SEGMENT_OVERLAP, "ELF PT_LOAD", s, f"physical {s:#x}-{prev_e:#x} described twice")
+                cut = prev_e - s
+                s, off = prev_e, (off if off < 0 else off + cut)
+            starts.append(s)
+            ends.append(e)
+            offs.append(off)
+        return starts, ends, offs
 
-    def _read_notes(self, idx: int, ph: Mapping[str, Any], file_size: int) -> None:
-        off, filesz = ph["p_offset"], ph["p_filesz"]
+    def _read_notes(self, idx: int, off: int, filesz: int, file_size: int) -> None:
+        self._note_segments += 1
+        if self._note_segments > MAX_NOTE_SEGMENTS:
+            self.capped.add(ELF_BAD_NOTES, "ELF PT_NOTE", None,
+                            f"PT_NOTE[{idx}]: more than {MAX_NOTE_SEGMENTS} PT_NOTE segments; the rest are ignored")
+            return
         if filesz > MAX_NOTE_SEGMENT or off + filesz > file_size:
-            self.info.findings.append(
-                make(
-                    ELF_BAD_NOTES,
-                    "ELF PT_NOTE",
-                    None,
-                    f"PT_NOTE[{idx}] at file offset {off:#x} size {filesz:#x} is too large or truncated",
-                )
-            )
+            self.capped.add(ELF_BAD_NOTES, "ELF PT_NOTE", None,
+                            f"PT_NOTE[{idx}] at file offset {off:#x} size {filesz:#x} is too large or truncated")
             filesz = max(0, min(filesz, MAX_NOTE_SEGMENT, file_size - off))
         data = os.pread(self._fh.fileno(), filesz, off) if filesz > 0 and 0 <= off < file_size else b""
         pos = 0
@@ -183,14 +241,12 @@ class ElfMemory(FileMemory):
             desc_off = name_off + ((namesz + 3) & ~3)
             end = desc_off + ((descsz + 3) & ~3)
             if desc_off + descsz > len(data):
-                self.info.findings.append(
-                    make(
-                        ELF_BAD_NOTES,
-                        "ELF note",
-                        None,
-                        f"note at file offset {off + pos:#x} runs past its PT_NOTE segment",
-                    )
-                )
+                self.capped.add(ELF_BAD_NOTES, "ELF note", None,
+                                f"note at file offset {off + pos:#x} runs past its PT_NOTE segment")
+                break
+            if len(self.notes) >= MAX_NOTES:
+                self.capped.add(ELF_BAD_NOTES, "ELF note", None,
+                                f"more than {MAX_NOTES} notes; the rest (from file offset {off + pos:#x}) are ignored")
                 break
             name = data[name_off : name_off + namesz].split(b"\0", 1)[0].decode("ascii", "backslashreplace")
             desc = data[desc_off : desc_off + descsz]
@@ -200,6 +256,7 @@ class ElfMemory(FileMemory):
             pos = end
         self.info.details["notes"] = [f"{n.name}/{n.type}" for n in self.notes]
 
+    # -- PhysicalMemory -------------------------------------------------------------------
     def _range_chunks(
         self, lo: int, hi: int, chunk_size: int, overlap: int
     ) -> Iterator[tuple[int, bytes | memoryview]]:
@@ -207,22 +264,20 @@ class ElfMemory(FileMemory):
         images skip sparse holes: they hold no signature, and their size comes from the dump
         (a hostile ``p_memsz`` of 2**50 would otherwise be a scan of a petabyte of zeros)."""
         i = self._range_index(lo)
-        if i is not None and self._seg_by_start[self._ranges[i].start].file_off is None:
+        if i is not None and self._seg_off[i] < 0:
             return
         yield from super()._range_chunks(lo, hi, chunk_size, overlap)
 
     def _load_ranges(self) -> list[PhysRange]:
-        return [PhysRange(s.pa, s.end) for s in self._segs]
+        return []  # never called: the ranges are set at open
 
     def _read(self, pa: int, size: int) -> bytes:
         i = self._range_index(pa)
         assert i is not None
-        seg = self._seg_by_start[self._ranges[i].start]
-        if seg.file_off is None:
+        file_off = self._seg_off[i]
+        if file_off < 0:
             return bytes(size)
-        off = seg.file_off + (pa - seg.pa)
-        data = os.pread(self._fh.fileno(), size, off)
+        data = os.pread(self._fh.fileno(), size, file_off + (pa - self._starts[i]))
         if len(data) < size:  # pread, not a mapping: a file that shrank must not be a SIGBUS
             raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
         return data
-

@@ -34,11 +34,12 @@ import os
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
+from collections.abc import Iterator
 
 from efitables.errors import DumpFormatError, MemoryReadError
 from efitables.findings import Severity, make, register
 from efitables.memory import ContainerFormat, register_format
-from efitables.memory.base import MAX_PHYS_ADDR, FileMemory, PhysRange
+from efitables.memory.base import MAX_FINDINGS_PER_CODE, MAX_PHYS_ADDR, FileMemory, PhysRange
 from efitables.memory.kdump_bitmap import MAX_RUNS, bitmap_count, bitmap_runs, truncate_runs
 from efitables.memory.kdump_codecs import CODEC_PACKAGES, CODECS
 from efitables.memory.kdump_flat import (
@@ -77,8 +78,9 @@ __all__ = [
 PAGE_CACHE_PAGES = 256
 #: Page descriptors read per batch.
 DESC_BATCH = 512
-#: Bad pages reported as findings (the rest only raise on read).
-MAX_PAGE_FINDINGS = 32
+#: Bad pages reported as findings, per code; past it one finding counts the rest (and every bad page
+#: still raises on read).
+MAX_PAGE_FINDINGS = MAX_FINDINGS_PER_CODE
 
 KDUMP_TRUNCATED = register(
     "KDUMP-TRUNCATED",
@@ -149,6 +151,7 @@ class KdumpMemory(FileMemory):
         h = parse_header(self.path, f.read(0, HEADER_SIZE))
         block_size, status, version = h.block_size, h.status, h.header_version
         self.block_size = block_size
+        self.read_granule = block_size  # a sweep re-reads an unreadable window page by page
         self.page_shift = block_size.bit_length() - 1
         uts = h.utsname
         compression = status & COMPRESSION_MASK
@@ -222,19 +225,21 @@ class KdumpMemory(FileMemory):
                 KDUMP_TRUNCATED, "kdump page descriptors", None,
                 f"{dumped} pages dumped but the file holds descriptors for only {fit}; the rest are missing"))
             runs = truncate_runs(runs, fit)
+        # the runs as arrays: first PFN, end PFN, index of the first page's descriptor
         self._run_pfn = array("q", (r[0] for r in runs))
+        self._run_end = array("q", (r[1] for r in runs))
         self._run_desc = array("q")
         acc = 0
         for s, e in runs:
             self._run_desc.append(acc)
             acc += e - s
         self._n_desc = acc
-        self._runs = runs
+        del runs
         self._desc_cache: tuple[int, bytes] = (-1, b"")
         self._page_cache: OrderedDict[tuple[int, int, int], bytes] = OrderedDict()
-        self._bad_pages: set[int] = set()
         sh = self.page_shift
-        self._set_ranges([PhysRange(s << sh, e << sh) for s, e in runs])
+        self._set_range_arrays(array("q", (s << sh for s in self._run_pfn)),
+                               array("q", (e << sh for e in self._run_end)))
 
     def _check_phys_base(self, phys_base: int) -> None:
         text = (self.info.vmcoreinfo or {}).get("NUMBER(phys_base)")
@@ -272,8 +277,7 @@ class KdumpMemory(FileMemory):
 
     # -- PhysicalMemory -----------------------------------------------------
     def _load_ranges(self) -> list[PhysRange]:
-        sh = self.page_shift
-        return [PhysRange(s << sh, e << sh) for s, e in self._runs]
+        return []  # never called: the ranges are set at open
 
     def page_desc(self, pfn: int) -> PageDesc | None:
         """The descriptor of page ``pfn``, or None if the page is not in the dump."""
@@ -282,7 +286,7 @@ class KdumpMemory(FileMemory):
 
     def _desc(self, pfn: int) -> tuple[int, int, int, int] | None:
         i = bisect_right(self._run_pfn, pfn) - 1
-        if i < 0 or pfn >= self._runs[i][1]:
+        if i < 0 or pfn >= self._run_end[i]:
             return None
         idx = self._run_desc[i] + (pfn - self._run_pfn[i])
         batch = idx // DESC_BATCH
@@ -354,10 +358,19 @@ class KdumpMemory(FileMemory):
         raise MemoryReadError(pa, bs, reason=f"kdump page {pfn:#x}: {problem}")
 
     def _report(self, pfn: int, code: str, problem: str) -> None:
-        if pfn in self._bad_pages or len(self._bad_pages) >= MAX_PAGE_FINDINGS:
-            return
-        self._bad_pages.add(pfn)
-        self.info.findings.append(make(code, "kdump page", pfn << self.page_shift, problem))
+        """One finding per bad page (a page read again is not reported again), capped per code."""
+        self.capped.add(code, "kdump page", pfn << self.page_shift, problem, key=pfn)
+
+    def _already_reported(self, pa: int) -> bool:
+        pfn = pa >> self.page_shift
+        return self.capped.seen(KDUMP_BAD_PAGE, pfn) or self.capped.seen(KDUMP_TRUNCATED, pfn)
+
+    def _range_chunks(
+        self, lo: int, hi: int, chunk_size: int, overlap: int
+    ) -> Iterator[tuple[int, bytes | memoryview]]:
+        """Windows assembled page by page (each page is decoded on its own anyway): a bad page is
+        reported and skipped, and the pages around it are read once."""
+        return self._granules(lo, hi, chunk_size, overlap)
 
     def _read(self, pa: int, size: int) -> bytes:
         sh, bs = self.page_shift, self.block_size

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import os
 import struct
+from array import array
 from dataclasses import dataclass
 
 from efitables.errors import DumpFormatError, MemoryReadError
-from efitables.findings import Severity, make, register
+from efitables.findings import Severity, register
 from efitables.memory import ContainerFormat, register_format
 from efitables.memory.base import MAX_PHYS_ADDR, FileMemory, PhysRange
 from efitables.memory.raw import shrank_reason
@@ -40,8 +41,11 @@ LIME_MAGIC = 0x4C694D45
 LIME_VERSION = 1
 _HDR = struct.Struct("<IIQQ8s")
 HEADER_SIZE = _HDR.size  # 32
-#: Ranges indexed at most (LiME writes one per System RAM resource: a few dozen).
-MAX_RANGES = 1 << 16
+#: Ranges indexed at most (LiME writes one per System RAM resource: a few dozen; each costs 32 bytes
+#: of index).
+MAX_RANGES = 1 << 20
+#: Distinct header versions remembered (each other than 1 is noted once).
+MAX_VERSIONS = 16
 
 LIME_TRUNCATED = register(
     "LIME-TRUNCATED",
@@ -84,7 +88,8 @@ class LimeMemory(FileMemory):
         if size < HEADER_SIZE:
             raise DumpFormatError(self.path, f"file of {size} bytes is shorter than a LiME header")
         fd = self._fh.fileno()
-        ranges: list[LimeRange] = []
+        # the ranges as the file gives them: physical start, end, file offset of the data, of the header
+        r_start, r_end, r_data, r_head = array("q"), array("q"), array("q"), array("q")
         versions: set[int] = set()
         pos = 0
         while pos + HEADER_SIZE <= size:
@@ -95,64 +100,78 @@ class LimeMemory(FileMemory):
                 problem = f"{where}: magic {magic:#010x} is not {LIME_MAGIC:#010x}"
             elif e_addr < s_addr or e_addr >= MAX_PHYS_ADDR:
                 problem = f"{where}: range {s_addr:#x}-{e_addr:#x} is impossible"
-            elif len(ranges) >= MAX_RANGES:
+            elif len(r_start) >= MAX_RANGES:
                 problem = f"{where}: more than {MAX_RANGES} ranges"
             if problem is not None:
-                if not ranges:
+                if not r_start:
                     raise DumpFormatError(self.path, problem)
-                self.info.findings.append(make(LIME_BAD_HEADER, "LiME range header", None,
-                                               f"{problem}; {size - pos:#x} bytes from here are ignored"))
+                self.capped.add(LIME_BAD_HEADER, "LiME range header", None,
+                                f"{problem}; {size - pos:#x} bytes from here are ignored")
                 break
             if version != LIME_VERSION and version not in versions:
-                self.info.findings.append(make(LIME_VERSION_UNKNOWN, "LiME range header", s_addr,
-                                               f"{where}: version {version}, read as version 1"))
-            versions.add(version)
+                self.capped.add(LIME_VERSION_UNKNOWN, "LiME range header", s_addr,
+                                f"{where}: version {version}, read as version 1")
+                if len(versions) < MAX_VERSIONS:
+                    versions.add(version)
+            elif version == LIME_VERSION:
+                versions.add(version)
             length = e_addr - s_addr + 1
             data = pos + HEADER_SIZE
             avail = min(length, size - data)
             if avail < length:
-                self.info.findings.append(make(
-                    LIME_TRUNCATED, "LiME range", s_addr + avail,
-                    f"range {s_addr:#x}-{e_addr:#x} is cut after {avail:#x} bytes; physical "
-                    f"{s_addr + avail:#x}-{e_addr:#x} is missing"))
+                self.capped.add(LIME_TRUNCATED, "LiME range", s_addr + avail,
+                                f"range {s_addr:#x}-{e_addr:#x} is cut after {avail:#x} bytes; physical "
+                                f"{s_addr + avail:#x}-{e_addr:#x} is missing")
             if avail > 0:
-                ranges.append(LimeRange(s_addr, s_addr + avail, data, pos))
+                r_start.append(s_addr)
+                r_end.append(s_addr + avail)
+                r_data.append(data)
+                r_head.append(pos)
             pos = data + length
-        self.lime_ranges = ranges
-        self._segs = self._dedupe(ranges)
-        self._seg_by_start = {r.start: r for r in self._segs}
-        self._set_ranges([PhysRange(r.start, r.end) for r in self._segs])
-        self.info.details.update({"ranges": len(ranges), "versions": sorted(versions)})
+        self._r_start, self._r_end, self._r_data, self._r_head = r_start, r_end, r_data, r_head
+        starts, ends, self._seg_data = self._dedupe()
+        self._set_range_arrays(starts, ends)
+        self.info.details.update({"ranges": len(r_start), "versions": sorted(versions)})
 
-    def _dedupe(self, ranges: list[LimeRange]) -> list[LimeRange]:
-        out: list[LimeRange] = []
-        for r in sorted(ranges, key=lambda r: (r.start, r.header_offset)):
-            if out and r.start < out[-1].end:
-                prev = out[-1]
-                self.info.findings.append(make(
-                    LIME_OVERLAP, "LiME range", r.start,
-                    f"range {r.start:#x}-{r.end - 1:#x} (header at {r.header_offset:#x}) overlaps "
-                    f"{prev.start:#x}-{prev.end - 1:#x} (header at {prev.header_offset:#x})"))
-                if r.end <= prev.end:
+    @property
+    def lime_ranges(self) -> list[LimeRange]:
+        """The ranges as the file describes them, in file order."""
+        return [LimeRange(s, e, d, h) for s, e, d, h in zip(self._r_start, self._r_end, self._r_data, self._r_head,
+                                                                strict=True)]
+
+    def _dedupe(self) -> tuple[array, array, array]:
+        """The ranges sorted by address (file order at one address), each byte kept from the first range
+        that covers it: one sort, then one pass."""
+        rs, re_, rd, rh = self._r_start, self._r_end, self._r_data, self._r_head
+        starts, ends, datas = array("q"), array("q"), array("q")
+        heads = array("q")
+        for i in sorted(range(len(rs)), key=lambda i: (rs[i], rh[i])):
+            s, e, d, h = rs[i], re_[i], rd[i], rh[i]
+            if ends and s < ends[-1]:
+                self.capped.add(LIME_OVERLAP, "LiME range", s,
+                                f"range {s:#x}-{e - 1:#x} (header at {h:#x}) overlaps "
+                                f"{starts[-1]:#x}-{ends[-1] - 1:#x} (header at {heads[-1]:#x})")
+                if e <= ends[-1]:
                     continue
-                cut = prev.end - r.start
-                r = LimeRange(prev.end, r.end, r.file_offset + cut, r.header_offset)
-            out.append(r)
-        return out
+                cut = ends[-1] - s
+                s, d = ends[-1], d + cut
+            starts.append(s)
+            ends.append(e)
+            datas.append(d)
+            heads.append(h)
+        return starts, ends, datas
 
     def _load_ranges(self) -> list[PhysRange]:
-        return [PhysRange(r.start, r.end) for r in self._segs]
+        return []  # never called: the ranges are set at open
 
     def _read(self, pa: int, size: int) -> bytes:
         i = self._range_index(pa)
         assert i is not None
-        seg = self._seg_by_start[self._ranges[i].start]
-        off = seg.file_offset + (pa - seg.start)
+        off = self._seg_data[i] + (pa - self._starts[i])
         data = os.pread(self._fh.fileno(), size, off)
         if len(data) < size:  # pread, not a mapping: a file that shrank must not be a SIGBUS
             raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
         return data
-
 
 
 def _sniff(head: bytes) -> bool:

@@ -3,8 +3,9 @@
 Structures are read with ``pread`` and scans map windows read-only; sparse
 holes are skipped by scans (``SEEK_DATA``/``SEEK_HOLE``) where the filesystem
 supports it. A file that shrinks while it is read gives a MemoryReadError (a
-short ``pread``, or a size check before each scan window), never the SIGBUS a
-mapping of the vanished bytes would raise.
+short ``pread``), never the SIGBUS a mapping of the vanished bytes would raise:
+a scan checks the size before each window and reads a window past the new end
+page by page, reporting the pages that are gone (``DUMP-UNREADABLE``).
 """
 
 from __future__ import annotations
@@ -71,19 +72,21 @@ class RawMemory(PhysicalMemory):
                 start = cur - cur % mmap.ALLOCATIONGRANULARITY
                 n = min(chunk_size, dhi - cur)
                 if os.fstat(self._fd).st_size < cur + n:  # mapping vanished bytes would be a SIGBUS
-                    raise MemoryReadError(cur, n, reason=shrank_reason(self._fd, self.info.file_size))
-                mm = mmap.mmap(
-                    self._fd, cur + n - start, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=start
-                )
-                view = memoryview(mm)[cur - start :]
-                try:
-                    yield cur, view
-                finally:
-                    view.release()
+                    # the file shrank: what is left of the window is read with pread, the rest reported
+                    yield from self._granules(cur, cur + n, chunk_size, overlap)
+                else:
+                    mm = mmap.mmap(
+                        self._fd, cur + n - start, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=start
+                    )
+                    view = memoryview(mm)[cur - start :]
                     try:
-                        mm.close()
-                    except BufferError:  # the caller still holds a view; the mapping goes with it
-                        pass
+                        yield cur, view
+                    finally:
+                        view.release()
+                        try:
+                            mm.close()
+                        except BufferError:  # the caller still holds a view; the mapping goes with it
+                            pass
                 if cur + n >= dhi:
                     break
                 cur += n - overlap if n > overlap else n

@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, TypeVar
 from efitables.boot.setup_data import EfiSetupPayload, IndirectPayload, SetupDataList
 from efitables.coverage import CoverageReport, evaluate
 from efitables.coverage.intervals import normalize
-from efitables.coverage.models import EFI_CONFIG_ENTRY_SIZE, EFI_SYSTAB_SIZE, PRESETS, MapInputs, Model
+from efitables.coverage.models import (
+    AUTO_MODEL,
+    DEFAULT_MODEL,
+    EFI_CONFIG_ENTRY_SIZE,
+    EFI_SYSTAB_SIZE,
+    PRESETS,
+    MapInputs,
+    Model,
+    model_for_version,
+)
 from efitables.coverage.objects import (
     COLLECT_PROBLEM,
     MAX_CONFIG_ENTRIES,
@@ -36,10 +45,12 @@ from efitables.coverage.pagewalk import walk
 from efitables.coverage.ptscan import scan_identity_tables
 from efitables.efi.hits import ScanCancelled
 from efitables.findings import Finding, Severity, make, register
+from efitables.kernel.copies import KernelKimage
 from efitables.memory.base import MAX_PHYS_ADDR
 from efitables.memory.elf import ElfMemory
 from efitables.memory.vmcoreinfo import symbol_to_phys, vmcoreinfo_int
 from efitables.regions import E820, EFI, Region
+from efitables.schemas.paging import TABLE_SIZE
 from efitables.schemas.setup_data import SETUP_EFI
 from efitables.schemas.snp import SNP_SECRETS_PAGE_SIZE
 from efitables.snp.ccblob import ROUTE_BOOT_PARAMS, ROUTE_EFI, ROUTE_SETUP_DATA
@@ -67,6 +78,7 @@ class Collected:
     objects: list[EarlyObject]
     findings: list[Finding]
     sme_mask_bit: int | None = None  # C-bit from the SNP CPUID table, when seen
+    image: KernelKimage | None = None  # the loaded kexec image whose segments the kexec map has
 
 
 def _safe(fn: Callable[[], T], what: str, findings: list[Finding]) -> T | None:
@@ -146,6 +158,7 @@ def collect(d: Dump) -> Collected:
         inp.boot_params = info.boot_params if info is not None else d.user_boot_params
     st = _safe(lambda: d.systab, "EFI system table", findings)
     inp.efi_boot = st is not None
+    kv = _safe(lambda: d.kernel, "kernel's copies", findings)
     if bp is not None and bp.cmd_line_ptr:
         inp.cmdline = bp.cmd_line_ptr
         cl = bp.command_line
@@ -160,6 +173,15 @@ def collect(d: Dump) -> Collected:
         inp.systab_bits = st.bits
         inp.nr_tables = st.nr_tables & 0xFFFFFFFF
         inp.config_array = st.config_table_address
+    elif kv is not None and kv.available and kv.systab is not None:
+        # the firmware's table is not in the dump (a System-RAM-only capture): the kernel's copies say where
+        bp_k = kv.boot_params
+        inp.systab, inp.efi_boot = kv.systab, True
+        inp.systab_bits = bp_k.efi_bits or 64 if bp_k is not None else 64
+        ct = kv.efi_config_table.value if kv.efi_config_table is not None else None
+        if ct:
+            why = "its length is in the system table, which the dump does not hold; left out"
+            findings.append(make(COLLECT_PROBLEM, "EFI configuration table array (kernel efi_config_table)", ct, why))
     # A SETUP_EFI node's physical ``tables`` is what the (kexec'd) decompressor uses.
     for node in sd.of_type(SETUP_EFI)[:1] if sd is not None else []:
         p = node.effective_payload
@@ -169,12 +191,23 @@ def collect(d: Dump) -> Collected:
 
     regions = _e820_regions(d, findings) or _efi_regions(d, findings)
     mi = MapInputs(regions=regions)
+    image = _loaded_image(d, findings)
+    if image is not None and image.segments:
+        # the real segments of the loaded image (machine_kexec_64.c init_pgtable maps each one)
+        mi.segments = [(seg.mem, seg.end) for seg in image.segments if seg.memsz]
+        mi.segments_source = image.symbol
     if inp.systab is not None:
         mi.systab = (inp.systab, inp.systab + EFI_SYSTAB_SIZE.get(inp.systab_bits, 120))
     if inp.config_array is not None and inp.nr_tables:
         n = min(inp.nr_tables, MAX_CONFIG_ENTRIES) * EFI_CONFIG_ENTRY_SIZE.get(inp.systab_bits, 24)
         mi.config_array = (inp.config_array, inp.config_array + n)
-    return Collected(inp, mi, early_objects(inp), findings, cbit)
+    return Collected(inp, mi, early_objects(inp), findings, cbit, image)
+
+
+def _loaded_image(d: Dump, findings: list[Finding]) -> KernelKimage | None:
+    """The kexec image a kexec would start (``kexec_image``, else ``kexec_crash_image``), if the kernel has one."""
+    kv = _safe(lambda: d.kernel, "kernel's copies", findings)
+    return kv.kexec_loaded if kv is not None and kv.available else None
 
 
 NO_ROOT = register(
@@ -197,19 +230,41 @@ QEMU_CR_OFFSET = 8 + 18 * 8 + 10 * 24
 CR4_LA57 = 1 << 12
 
 
+NOT_IDENTITY = register(
+    "COVERAGE-PGD-NOT-IDENTITY",
+    Severity.INFO,
+    "The walked page table is the running kernel's own, not an identity map: objects are judged by the model",
+    "A CPU's CR3 or init_top_pgt maps the kernel's virtual layout, nothing VA == PA; walking it says nothing "
+    "about what kexec would map. The kexec map is the loaded image's (kimage), or the model's reconstruction.",
+)
+ROOT_ABSENT = register(
+    "COVERAGE-PGD-NOT-IN-DUMP",
+    Severity.INFO,
+    "The loaded kexec image's identity map is not in the dump",
+    "A crash kernel's identity map lies in the crashkernel= reservation, which /proc/vmcore and makedumpfile "
+    "leave out; the next root (or the model) is used.",
+)
+
+
 @dataclass(frozen=True)
 class Root:
     address: int
     source: str
     levels: int | None = None
+    kexec: bool = False  # a kexec identity map (the loaded image's): expected to map VA == PA
 
 
 # -- page-table roots from the dump ---------------------------------------------------
 
 
 def find_roots(dump: Dump) -> list[Root]:
-    """Page-table roots the dump's notes name, best first: QEMU CPU notes (CR3), then VMCOREINFO."""
+    """Page-table roots the dump names, best first: the loaded kexec image's identity map (the kernel's
+    ``kexec_image``/``kexec_crash_image``), then QEMU CPU notes (CR3), then VMCOREINFO ``init_top_pgt``."""
     out: list[Root] = []
+    image = _loaded_image(dump, [])
+    if image is not None and image.pgd is not None:
+        what = "the loaded kexec image's identity map" if image.image_type != "crash" else "the loaded crash image's"
+        out.append(Root(image.pgd, f"{image.pgd_source} ({what})", image.levels, kexec=True))
     mem = dump.memory
     for note in mem.notes if isinstance(mem, ElfMemory) else []:
         if note.name != "QEMU" or len(note.desc) < QEMU_CR_OFFSET + 40:
@@ -247,14 +302,21 @@ def coverage(
     """
     col = collect(dump)
     findings: list[Finding] = list(col.findings)
+    model, choice = _resolve_model(dump, model)
     walk_result = None
+    table_rows = True
     if pgd is not None:
         root: Root | None
         if pgd == "auto":
             roots = find_roots(dump)
+            for r in [r for r in roots if r.kexec and not dump.memory.is_readable(r.address, TABLE_SIZE)]:
+                why = f"{r.source}: {r.address:#x} is not in the dump"
+                findings.append(make(ROOT_ABSENT, "page table", r.address, why))
+                roots.remove(r)
             root = roots[0] if roots else None
             if root is None:
-                findings.append(make(NO_ROOT, "page table", None, "no QEMU CPU note with CR3 and no init_top_pgt"))
+                why = "no loaded kexec image, no QEMU CPU note with CR3, no init_top_pgt"
+                findings.append(make(NO_ROOT, "page table", None, why))
         elif pgd == "scan":
             bit = cbit if cbit is not None else (_cbit_from_vmcoreinfo(dump) or col.sme_mask_bit)
             sc = scan_identity_tables(dump.memory, bit)
@@ -272,9 +334,48 @@ def coverage(
             lv = levels or root.levels or 4
             windows = normalize((n.start, n.end) for o in col.objects for n in o.needs)
             walk_result = walk(dump.memory, root.address, levels=lv, cbit=bit, windows=windows, root_source=root.source)
-    rep = evaluate(col.objects, col.map_inputs, model, inputs=col.inputs, walk_result=walk_result)
+            if pgd == "auto" and not root.kexec and walk_result.complete and not walk_result.identity:
+                table_rows = False
+                img = col.image
+                kexec = (
+                    f"the loaded image's map ({img.symbol}) is not walkable"
+                    if img is not None
+                    else "no kexec image is loaded"
+                )
+                findings.append(
+                    make(
+                        NOT_IDENTITY,
+                        "page table",
+                        root.address,
+                        f"{root.source} maps nothing VA == PA ({walk_result.leaves_seen} leaves walked): it is the "
+                        f"running kernel's table, not a kexec identity map; {kexec}, so the kexec map is the model's",
+                    )
+                )
+    rep = evaluate(
+        col.objects, col.map_inputs, model, inputs=col.inputs, walk_result=walk_result, table_rows=table_rows
+    )
     rep.findings = findings + rep.findings
+    rep.model_choice = choice
+    rep.segments_source = col.map_inputs.segments_source
     return rep
+
+
+def _resolve_model(dump: Dump, model: Model | str | None) -> tuple[Model | str, str]:
+    """``None`` or ``"auto[,key=value...]"``: the preset of the dump's kernel (and why); else ``model`` as given."""
+    if isinstance(model, Model):
+        return model, ""
+    spec = (model or AUTO_MODEL).strip()
+    head, sep, rest = spec.partition(",")
+    if head.strip().lower() != AUTO_MODEL:
+        return spec, ""
+    kv = _safe(lambda: dump.kernel, "kernel's copies", [])
+    v = kv.version if kv is not None and kv.available else None
+    if v is None:
+        name, why = DEFAULT_MODEL, f"auto: {DEFAULT_MODEL}, the default (the dump does not say its kernel's version)"
+    else:
+        name, reason = model_for_version(v.major, v.minor, v.sublevel)
+        why = f"auto: {name} ({reason}; {v.short} from {v.source})"
+    return name + sep + rest, why
 
 
 def compare(dump: Dump, models: list[Model | str] | None = None) -> dict[str, CoverageReport]:

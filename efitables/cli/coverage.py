@@ -17,7 +17,7 @@ from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, sca
 from efitables.cli.options import ADDRESS, dump_options
 from efitables.cli.render import findings_table, hexa, kv_table, make_console, safe
 from efitables.coverage import PRESETS, CoverageReport, ModelError, parse_model
-from efitables.coverage.models import DEFAULT_MODEL, MODEL_KEYS
+from efitables.coverage.models import ALIASES, AUTO_MODEL, DEFAULT_MODEL, MODEL_KEYS
 from efitables.coverage.objects import DECOMPRESSOR, KEXEC
 from efitables.coverage.verdict import COVERED, NOT_COVERED, PAGE_TABLE, ROUNDING
 from efitables.errors import EfitablesError
@@ -40,7 +40,11 @@ class PgdParam(click.ParamType):
 
 
 def _models_text() -> str:
-    lines = [f"{name:10} {m.description}" for name, m in PRESETS.items()]
+    lines = [f"{AUTO_MODEL:10} the preset of the dump's own kernel (its version from VMCOREINFO and linux_banner); "
+             f"{DEFAULT_MODEL} when the dump does not say"]
+    lines += [f"{name:10} {m.description}" for name, m in PRESETS.items()]
+    lines.append("")
+    lines.append("Aliases: " + ", ".join(f"{a} = {p}" for a, p in ALIASES.items()))
     lines.append("")
     lines.append("Modifiers (NAME,key=value,...; 'custom,...' starts from " + DEFAULT_MODEL + "):")
     lines.extend(f"  {k:15} {v}" for k, v in MODEL_KEYS.items())
@@ -54,10 +58,17 @@ def render(rep: CoverageReport) -> None:
         kv_table(
             f"Model {safe(m.name)}",
             [
+                ("chosen", safe(rep.model_choice) or "given with --model"),
                 ("behaviour", safe(m.description)),
                 ("sources", safe(", ".join(m.sources)) or "-"),
                 ("granularity", "1 GiB (whole touched GiBs)" if m.granularity() == 1 << 30 else "2 MiB"),
                 ("gbpages", f"{'on' if m.gbpages else 'off'} (rule: {m.gbpage_rule})"),
+                (
+                    "kexec segments",
+                    f"the loaded image's ({safe(rep.segments_source)})"
+                    if rep.segments_source
+                    else "assumed (no kexec image loaded in the dump)",
+                ),
             ],
         )
     )
@@ -134,14 +145,16 @@ def compare_table(reports: dict[str, CoverageReport]) -> Table:
 @click.option(
     "--model",
     "model_spec",
-    default=DEFAULT_MODEL,
+    default=AUTO_MODEL,
     show_default=True,
-    help="Kexec identity-map model: a preset, optionally NAME,key=value,... (see --list-models).",
+    help="Kexec identity-map model: 'auto' (the dump's kernel version), a preset or alias (v6.1), "
+    "optionally NAME,key=value,... (see --list-models).",
 )
 @click.option(
     "--pgd",
     type=PgdParam(),
-    help="Also walk a page table: ADDR (a CR3 value), 'auto' (QEMU CR3 / VMCOREINFO) or 'scan' (find identity maps).",
+    help="Also walk a page table: ADDR (a CR3 value), 'auto' (the loaded kexec image's identity map, else QEMU "
+    "CR3 / init_top_pgt) or 'scan' (find identity maps).",
 )
 @click.option("--cbit", type=click.IntRange(12, 51), help="SME/SEV C-bit position to mask from page-table entries.")
 @click.option("--levels", type=click.Choice(["4", "5"]), help="Paging levels for --pgd (default: from notes, else 4).")
@@ -170,10 +183,14 @@ def coverage_cmd(
         sys.exit(EXIT_OK)
     if dump is None:
         raise click.UsageError("missing DUMP")
-    try:
-        model = parse_model(model_spec)
+    head, sep, rest = model_spec.partition(",")
+    auto = head.strip().lower() == AUTO_MODEL
+    try:  # "auto" is resolved against the dump; its modifiers are checked here
+        model: object = parse_model(DEFAULT_MODEL + sep + rest if auto else model_spec)
     except ModelError as e:
         raise click.BadParameter(str(e), param_hint="--model") from None
+    if auto:
+        model = model_spec
     try:
         with scan_progress(not as_json) as progress:
             d = open_dump(dump, opts, progress)

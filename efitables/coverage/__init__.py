@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from efitables.coverage.intervals import Range
 from efitables.coverage.models import (
+    AUTO_MODEL,
     DEFAULT_MODEL,
     PRESETS,
     MapInputs,
@@ -53,6 +54,7 @@ from efitables.findings import make
 from efitables.model import Parsed
 
 __all__ = [
+    "AUTO_MODEL",
     "COVERED",
     "DEFAULT_MODEL",
     "NOT_COVERED",
@@ -75,6 +77,10 @@ class CoverageReport(Parsed):
     rows: list[Verdict] = field(default_factory=list)
     rules: dict[str, list[Rule]] = field(default_factory=dict, repr=False)
     walk: WalkResult | None = None
+    #: How the model was chosen (``--model auto``: from the dump's kernel version), or "" when given.
+    model_choice: str = ""
+    #: Where the kexec segments came from: the loaded image (``kexec_image``), or "" (assumed).
+    segments_source: str = ""
 
     @property
     def title(self) -> str:
@@ -96,6 +102,8 @@ class CoverageReport(Parsed):
             "rows": [r.to_dict() for r in self.rows],
             "rules": {k: [r.to_dict() for r in v] for k, v in self.rules.items()},
             "page_table": self.walk.to_dict() if self.walk else None,
+            "model_choice": self.model_choice,
+            "segments_source": self.segments_source,
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -116,8 +124,13 @@ def evaluate(
     inputs: EarlyInputs | None = None,
     walk_result: WalkResult | None = None,
     decompressor_image: Range | None = None,
+    table_rows: bool = True,
 ) -> CoverageReport:
-    """Verdicts for ``objects`` under ``model`` (and a walked table); no dump needed."""
+    """Verdicts for ``objects`` under ``model`` (and a walked table); no dump needed.
+
+    ``table_rows`` False keeps ``walk_result`` in the report without judging objects against it
+    (a table that is not an identity map at all, such as a running kernel's own).
+    """
     m = parse_model(model)
     k_rules = kexec_rules(m, map_inputs, _assumed_segments(objects))
     inp = inputs or _inputs_from_objects(objects)
@@ -139,7 +152,9 @@ def evaluate(
                 Verdict(o.name, o.kind, need.map, need.start, need.end, v, names, detail, need.required, need.why)
             )
     findings = findings_for(rows)
-    if walk_result is not None:
+    if walk_result is not None and not table_rows:
+        findings = walk_result.findings + findings
+    elif walk_result is not None:
         pt_rows: list[Verdict] = []
         seen: set[tuple[str, int, int]] = set()
         for o in objects:

@@ -69,6 +69,7 @@ class MapInputs:
     systab: Range | None = None  # [address, address + 120 or 72)
     config_array: Range | None = None  # [address, address + nr_tables * entry size)
     segments: list[Range] | None = None  # kexec segments when known
+    segments_source: str = ""  # where they came from ("kexec_image", ...): named in the rules
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,46 @@ PRESETS: dict[str, Model] = {
     ]
 }
 DEFAULT_MODEL = "v6.12"
+#: What ``--model`` defaults to: the preset of the dump's own kernel (:func:`model_for_version`).
+AUTO_MODEL = "auto"
+
+#: Release names that are another preset's map (mainline releases between presets, and the
+#: stable 6.1.y ranges by their first release): ``--model v6.1`` is the v6.1.0 release's map.
+ALIASES: dict[str, str] = {
+    **{f"v5.{n}": "v5.3" for n in range(4, 20)},
+    **{f"v6.{n}": "v5.3" for n in range(0, 8)},
+    "v6.1.0": "v5.3",
+    "v6.10": "v6.9",
+    "v6.11": "v6.9",
+    **{f"v6.{n}": "v6.12" for n in range(13, 20)},
+}
+
+#: Stable 6.1.y ranges and their presets, newest first (Debian linux-source-6.1 changelog; see the presets).
+_STABLE_6_1 = ((188, "v6.1.188"), (113, "v6.1.113"), (85, "v6.1.85"), (79, "v6.1.79"), (0, "v5.3"))
+
+
+def model_for_version(major: int, minor: int, sublevel: int | None) -> tuple[str, str]:
+    """The preset of Linux ``major.minor[.sublevel]`` and why (for the report's ``model_choice``).
+
+    6.1.y uses the stable ranges when the sub-level is known (a Debian kernel's ``linux_banner``
+    states it); a 6.1 kernel without one gets the v6.1.0 release's map (v5.3), and the reason
+    says the stable backports are unknown.
+    """
+    v = (major, minor)
+    if v < (5, 3):
+        return "v4.x", f"{major}.{minor} is before v5.3"
+    if v == (6, 1):
+        if sublevel is None:
+            return "v5.3", "6.1 without its stable sub-level: the v6.1.0 map (stable backports unknown)"
+        name = next(p for floor, p in _STABLE_6_1 if sublevel >= floor)
+        return name, f"6.1.{sublevel} is in the stable range of preset {name}"
+    if v < (6, 8):
+        return "v5.3", f"{major}.{minor} is in v5.3-v6.7"
+    if v == (6, 8):
+        return "v6.8", "6.8"
+    if v < (6, 12):
+        return "v6.9", f"{major}.{minor} is in v6.9-v6.11"
+    return "v6.12", f"{major}.{minor} is v6.12 or later"
 
 
 class ModelError(ValueError):
@@ -299,9 +340,12 @@ def parse_model(spec: str | Model | None) -> Model:
     text = (spec or DEFAULT_MODEL).strip()
     name, *pairs = [p.strip() for p in text.split(",")]
     base_name = DEFAULT_MODEL if name.lower() == "custom" else name
+    base_name = ALIASES.get(base_name.lower(), base_name)
     base = PRESETS.get(base_name) or PRESETS.get(base_name.lower())
     if base is None:
-        raise ModelError(f"unknown model {name!r}; presets: {', '.join(PRESETS)} (or custom,...)")
+        raise ModelError(f"unknown model {name!r}; presets: {', '.join(PRESETS)} (or custom,...; aliases such as v6.1)")
+    if name.lower() in ALIASES and not pairs:
+        return dataclasses.replace(base, name=f"{name} ({base.name})")
     changes: dict[str, object] = {}
     segments: list[Range] | None = list(base.segments) if base.segments is not None else None
     for pair in pairs:
@@ -363,7 +407,8 @@ def kexec_rules(model: Model, inputs: MapInputs, assumed: list[tuple[str, Range]
     segments = model.segments if model.segments is not None else inputs.segments
     if segments is not None:
         for i, (seg_start, seg_end) in enumerate(segments):
-            rules.append(Rule(f"kexec segment {i}", seg_start, seg_end))
+            src = f" ({inputs.segments_source})" if inputs.segments_source and model.segments is None else ""
+            rules.append(Rule(f"kexec segment {i}{src}", seg_start, seg_end))
     elif assumed:
         for what, (seg_start, seg_end) in assumed:
             rules.append(

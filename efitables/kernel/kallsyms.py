@@ -433,9 +433,7 @@ def _check_markers(t: _Tables, markers_pa: int, nm: int) -> _Layout | None:
     end = markers_pa - names_pa  # the names end (aligned) where the markers start
     if not 0 < end <= t.names_len or not t.mem.is_readable(markers_pa, KALLSYMS_MARKER_SIZE * nm):
         return None
-    markers = kallsyms_markers_fast(nm).unpack(
-        t.mem.read(markers_pa, KALLSYMS_MARKER_SIZE * nm, "kallsyms_markers")
-    )
+    markers = kallsyms_markers_fast(nm).unpack(t.mem.read(markers_pa, KALLSYMS_MARKER_SIZE * nm, "kallsyms_markers"))
     if markers[0] != 0:
         return None
     full = KALLSYMS_NAMES_PER_MARKER
@@ -783,4 +781,3 @@ def full_decode_tables(t: _Tables) -> Kallsyms:
         if sym[1:] not in addr:  # the first of duplicate static names wins
             addr[sym[1:]] = (_address(rel_base, offsets[i]), chr(sym[0]) if sym else "?", i)
     return Kallsyms(None, num, t.phys_base, addr, method="full decode")
-

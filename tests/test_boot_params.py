@@ -239,7 +239,7 @@ def test_show_text_and_json_escape_the_command_line(tmp_path):
     L.put(0x20000, b"quiet [bold red]EVIL[/] \x1b[2J\x07\0")
     L.put(BP, B.boot_params(e820=[(0, 0x9FC00, 1), (0x100000, 0xF00000, 1)], hdr__cmd_line_ptr=0x20000))
     p = _raw_dump(tmp_path, L)
-    r = CliRunner().invoke(cli, ["show", "--boot-params", hex(BP), "--scan", "never", str(p)])
+    r = CliRunner().invoke(cli, ["show", "--full", "--boot-params", hex(BP), "--scan", "never", str(p)])
     assert r.exit_code == 0, r.output
     assert "boot_params @ 0x10000" in r.output and "protocol 2.15 (0x020f)" in r.output
     assert "quiet [bold red]EVIL[/] \\x1b[2J\\x07" in r.output and "\x1b[2J" not in r.output

@@ -17,7 +17,8 @@ def run(*args):
 
 
 def test_show_text(samples):
-    r = run("show", str(samples / "ovmf64-virt.elf"))
+    """--full: every table (the default is the summary: tests/test_show_summary.py)."""
+    r = run("show", "--full", str(samples / "ovmf64-virt.elf"))
     assert r.exit_code == 0, r.output
     for text in (
         "EFI system table @ 0x7e0018",

@@ -376,7 +376,7 @@ def test_show_escapes_hostile_payload_strings(tmp_path):
     img.put(H_SMBIOS_TABLE, table)
     path = tmp_path / "hostile.raw"
     img.write_raw(str(path))
-    r = CliRunner().invoke(cli, ["show", "--systab", hex(SYSTAB), str(path)])
+    r = CliRunner().invoke(cli, ["show", "--full", "--systab", hex(SYSTAB), str(path)])
     assert "\x1b" not in r.output, r.output
     assert "ACPI RSDP rev 2 OEM '[bold]'" in r.output  # the heading, markup not consumed
     assert re.search(r"^OEM ID +\[bold\]", r.output, re.M)  # the row value

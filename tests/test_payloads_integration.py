@@ -69,13 +69,13 @@ def _hostile_dump(tmp_path) -> str:
 
 def test_show_text_carries_payloads_escaped_and_redacted(tmp_path):
     path = _hostile_dump(tmp_path)
-    r = run("show", "--systab", hex(SYSTAB), path)
+    r = run("show", "--full", "--systab", hex(SYSTAB), path)
     assert r.exit_code == 0, r.output
     for text in ("Linux RNG seed (32 bytes)", "<redacted: 32 bytes, sha256", "SMBIOS 2.8", "unaccepted",
                  "accepted", "60 units", "\\x1b[2J[bold red]EVIL[/]"):  # fmt: skip
         assert text in r.output, text
     assert "\x1b[2J" not in r.output and SEED.hex() not in r.output
-    r = run("show", "--systab", hex(SYSTAB), "--show-secrets", path)
+    r = run("show", "--full", "--systab", hex(SYSTAB), "--show-secrets", path)
     assert SEED.hex() in r.output
 
 

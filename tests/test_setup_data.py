@@ -528,7 +528,7 @@ def test_show_prints_each_payload_summary_and_sub_tables(tmp_path):
     L.put(0x1000, B.boot_params(e820=[(0, 0x9FC00, 1), (0x100000, 0xF00000, 1)], hdr__setup_data=head))
     p = tmp_path / "every-type.raw"
     p.write_bytes(bytes(L.segments[0]))
-    args = ["show", "--boot-params", "0x1000", "--scan", "never", str(p)]
+    args = ["show", "--full", "--boot-params", "0x1000", "--scan", "never", str(p)]
     out = CliRunner().invoke(cli, args, env={"COLUMNS": "250"}).output
     for text in (
         "fw_vendor 0x80000 (EDK II), runtime 0xfffffffeff1ebb98, tables 0x7e0100, smbios 0x7f100",

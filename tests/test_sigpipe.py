@@ -37,7 +37,7 @@ def test_exit_code_is_128_plus_sigpipe():
 @pytest.mark.parametrize(
     "args",
     [
-        ["show", *ALL, *ALL, *ALL, *ALL],  # the text report of every sample, four times
+        ["show", "--full", *ALL, *ALL, *ALL, *ALL],  # the text report of every sample, four times
         ["show", "--json", "--raw", *ALL],
     ],
     ids=["show", "show-json"],

@@ -552,13 +552,13 @@ def _run(*args: str):
 
 
 def test_cli_text_redacted_and_revealed(snp_raw: str) -> None:
-    r = _run("show", "--boot-params", "0x13000", snp_raw)
+    r = _run("show", "--full", "--boot-params", "0x13000", snp_raw)
     assert r.exit_code == 0, r.output
     for text in ("SEV-SNP", "EFI configuration table EFI_CC_BLOB_GUID -> 0x900018", "routes agree: yes",
                  "C-bit 51", "vmpck0: <redacted: 32 bytes, sha256"):  # fmt: skip
         assert text in r.output
     assert not any(k.hex() in r.output for k in VMPCKS)
-    r = _run("show", "--boot-params", "0x13000", "--show-secrets", snp_raw)
+    r = _run("show", "--full", "--boot-params", "0x13000", "--show-secrets", snp_raw)
     assert r.exit_code == 0 and all(k.hex() in r.output for k in VMPCKS)
 
 
@@ -574,7 +574,7 @@ def test_cli_json_redacted_and_revealed(snp_raw: str) -> None:
 
 
 def test_cli_non_snp_is_one_quiet_line(samples) -> None:
-    r = _run("show", str(samples / "ovmf64.raw"))
+    r = _run("show", "--full", str(samples / "ovmf64.raw"))
     assert r.exit_code == 0 and "SEV-SNP: no CC blob" in r.output and "SNP-" not in r.output
     d = json.loads(_run("show", "--json", str(samples / "seabios.raw")).output)
     assert d["snp"]["present"] is False and d["snp"]["findings"] == []

@@ -167,6 +167,7 @@ def test_show_sections_all_register():
         "memmap_section",
         "boot_section",
         "snp_section",
+        "kernel_section",
     ]
 
 

@@ -67,6 +67,10 @@ COMMANDS: dict[str, LazyCommand] = {
         ("efitables.cli.diff",),
         "Compare the structures of dumps A and B: tables added, removed, moved; fields changed; findings.",
     ),
+    "export": LazyCommand(
+        ("efitables.cli.export",),
+        "Write the raw bytes of DUMP's ACPI tables (acpidump -b names, for iasl) or of any structure to a directory.",
+    ),
     "dmesg": LazyCommand(
         ("efitables.cli.dmesg",),
         "Print the kernel's log (the printk ring buffer) held in DUMP, as dmesg prints it.",
@@ -76,7 +80,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "Sweep DUMP for 'IBI SYST' and zero pages; list every candidate and why it was accepted or rejected.",
     ),
     "show": LazyCommand(
-        ("efitables.cli.show", "efitables.cli.boot", "efitables.cli.snp"),
+        ("efitables.cli.show", "efitables.cli.boot", "efitables.cli.snp", "efitables.cli.kernel"),
         "Show the EFI and boot structures found in DUMPS.",
     ),
     "tui": LazyCommand(

@@ -19,7 +19,7 @@ from efitables.findings import Finding
 from efitables.text import SEV_STYLE as _SEV_STYLE
 from efitables.text import hexa, printable
 
-__all__ = ["findings_table", "hexa", "kv_table", "make_console", "printable", "safe"]
+__all__ = ["finding_line", "findings_table", "hexa", "kv_table", "make_console", "printable", "safe"]
 
 
 
@@ -53,6 +53,15 @@ def findings_table(findings: list[Finding], title: str = "Findings") -> Table:
             safe(f.message),
         )
     return t
+
+
+def finding_line(f: Finding, indent: str = "  ") -> str:
+    """One finding as one line of markup: ``  error   CODE  structure @ 0x...: message`` (as validate prints)."""
+    at = f" @ {hexa(f.address)}" if f.address is not None else ""
+    return (
+        f"{indent}[{_SEV_STYLE[f.severity]}]{str(f.severity):<7}[/] {f.code}  {safe(f.structure)}{at}: "
+        f"{safe(f.message)}"
+    )
 
 
 def make_console(stderr: bool = False) -> Console:

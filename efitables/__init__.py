@@ -5,6 +5,14 @@ Linux kernel receives, read from memory dumps.
     >>> d = efitables.open("dumps/samples/ovmf64.raw")
     >>> d.systab.firmware_vendor
     'EDK II'
+    >>> d.config_table("EFI_ACPI_20_TABLE_GUID").index   # spec, Linux, EDK2 name or GUID
+    0
+
+Public names: :func:`open` (a :class:`Dump`), :class:`Dump`, :class:`PhysicalMemory` and
+:func:`open_memory` (memory only, no parsing), :mod:`efitables.guids` (GUID names:
+``efitables.guids.resolve("gEfiAcpi20TableGuid")``), the errors (:class:`EfitablesError`,
+:class:`DumpOpenError`, :class:`DumpFormatError`, :class:`MemoryReadError`) and the findings' types
+(:class:`Finding`, :class:`Severity`).
 
 The parsers load on first use: ``efitables.open``, ``efitables.Dump`` (and
 ``PhysicalMemory``, ``open_memory``) import :mod:`efitables.dump` (or
@@ -22,6 +30,7 @@ from efitables.errors import DumpFormatError, DumpOpenError, EfitablesError, Mem
 from efitables.findings import Finding, Severity
 
 if TYPE_CHECKING:
+    from efitables import guids
     from efitables.dump import Dump, open
     from efitables.memory import PhysicalMemory, open_memory
 
@@ -36,6 +45,7 @@ __all__ = [
     "MemoryReadError",
     "PhysicalMemory",
     "Severity",
+    "guids",
     "open",
     "open_memory",
 ]
@@ -47,9 +57,16 @@ _LAZY = {
     "PhysicalMemory": "efitables.memory",
     "open_memory": "efitables.memory",
 }
+#: Submodules reachable as attributes without importing them first (``efitables.guids.resolve(...)``).
+_SUBMODULES = {"guids"}
 
 
 def __getattr__(name: str) -> Any:
+    """The lazily imported public names (:data:`_LAZY`) and submodules (:data:`_SUBMODULES`)."""
+    if name in _SUBMODULES:
+        mod = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = mod
+        return mod
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from efitables.reprs import ShortRepr
 
 
 class Severity(enum.IntEnum):
@@ -71,7 +73,8 @@ def all_codes() -> list[CodeInfo]:
 
 
 @dataclass(frozen=True)
-class Finding:
+class Finding(ShortRepr):
+    _repr_fields: ClassVar[tuple[str, ...] | None] = ("code", "severity", "structure")
     code: str
     severity: Severity
     structure: str

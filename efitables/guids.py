@@ -69,8 +69,10 @@ def canonical(guid: str) -> str:
 def register(entry: KnownGuid, override: bool = False) -> None:
     """Add a name; without ``override`` a GUID already named (built-in, EDK2 list or earlier) keeps its name."""
     key = canonical(entry.guid)
+    global _NAME_INDEX
     if override or (key not in _REGISTRY and _edk2().get(key) is None):
         _REGISTRY[key] = KnownGuid(key, entry.linux_name, entry.edk2_name, entry.source, entry.note)
+        _NAME_INDEX = None
 
 
 def _load_builtin() -> None:
@@ -201,6 +203,90 @@ def find_by_name(name: str) -> list[KnownGuid]:
     return [k for k in _all_entries() if n in k.linux_name.lower() or n in k.edk2_name.lower()]
 
 
+#: UEFI specification names of configuration-table GUIDs (UEFI 2.10 §4.6.1 "Industry Standard
+#: Configuration Tables" and §4.6.2 "Other Configuration Tables"; EFI_TCG2_FINAL_EVENTS_TABLE_GUID from the
+#: TCG EFI Protocol Specification 1.22 §7). The spec gives two names to each ACPI GUID:
+#: ``EFI_ACPI_TABLE_GUID`` and ``EFI_ACPI_20_TABLE_GUID`` are the ACPI 2.0+ RSDP, ``ACPI_TABLE_GUID`` and
+#: ``ACPI_10_TABLE_GUID`` the ACPI 1.0 one.
+SPEC_NAMES: dict[str, str] = {
+    "EFI_ACPI_20_TABLE_GUID": "8868e871-e4f1-11d3-bc22-0080c73c8881",
+    "EFI_ACPI_TABLE_GUID": "8868e871-e4f1-11d3-bc22-0080c73c8881",
+    "ACPI_TABLE_GUID": "eb9d2d30-2d88-11d3-9a16-0090273fc14d",
+    "ACPI_10_TABLE_GUID": "eb9d2d30-2d88-11d3-9a16-0090273fc14d",
+    "SAL_SYSTEM_TABLE_GUID": "eb9d2d32-2d88-11d3-9a16-0090273fc14d",
+    "SMBIOS_TABLE_GUID": "eb9d2d31-2d88-11d3-9a16-0090273fc14d",
+    "SMBIOS3_TABLE_GUID": "f2fd1544-9794-4a2c-992e-e5bbcf20e394",
+    "MPS_TABLE_GUID": "eb9d2d2f-2d88-11d3-9a16-0090273fc14d",
+    "EFI_PROPERTIES_TABLE_GUID": "880aaca3-4adc-4a04-9079-b747340825e5",
+    "EFI_MEMORY_ATTRIBUTES_TABLE_GUID": "dcfa911d-26eb-469f-a220-38b7dc461220",
+    "EFI_RT_PROPERTIES_TABLE_GUID": "eb66918a-7eef-402a-842e-931d21c38ae9",
+    "EFI_SYSTEM_RESOURCE_TABLE_GUID": "b122a263-3661-4f68-9929-78f8b0d62180",
+    "EFI_DEBUG_IMAGE_INFO_TABLE_GUID": "49152e77-1ada-4764-b7a2-7afefed95e8b",
+    "EFI_TCG2_FINAL_EVENTS_TABLE_GUID": "1e2ed096-30e2-4254-bd89-863bbef82325",
+}
+
+#: Name -> GUID indexes (exact lower-case, and loose), built on the first lookup by name.
+_NAME_INDEX: tuple[dict[str, str], dict[str, str]] | None = None
+
+
+def _loose(name: str) -> str:
+    """A name with case and underscores ignored and an EDK2 ``g`` prefix dropped (``gEfiAcpi20TableGuid``
+    and ``EFI_ACPI_20_TABLE_GUID`` are both ``efiacpi20tableguid``)."""
+    n = name.strip()
+    if len(n) > 1 and n[0] == "g" and n[1].isupper():
+        n = n[1:]
+    return n.replace("_", "").lower()
+
+
+def _name_index() -> tuple[dict[str, str], dict[str, str]]:
+    """The exact and loose name indexes, by the preference :func:`resolve` documents (first name wins)."""
+    global _NAME_INDEX
+    if _NAME_INDEX is None:
+        exact: dict[str, str] = {}
+        loose: dict[str, str] = {}
+
+        def add(name: str, guid: str) -> None:
+            if name:
+                exact.setdefault(name.lower(), guid)
+                loose.setdefault(_loose(name), guid)
+
+        for name, guid in SPEC_NAMES.items():
+            add(name, guid)
+        tiers: list[list[KnownGuid]] = [list(_REGISTRY.values()), [k for k in _edk2() if k.guid not in _REGISTRY]]
+        for tier in tiers:
+            for k in tier:
+                add(k.name, k.guid)
+            for k in tier:
+                add(k.linux_name, k.guid)
+            for k in tier:
+                add(k.edk2_name, k.guid)
+        _NAME_INDEX = (exact, loose)
+    return _NAME_INDEX
+
+
+def resolve(name_or_guid: str) -> str | None:
+    """The canonical GUID text a GUID or a name stands for, or None.
+
+    Accepted, case-insensitively: GUID text (with or without braces), the UEFI specification's name
+    (``EFI_ACPI_20_TABLE_GUID``, :data:`SPEC_NAMES`), the Linux name (``ACPI_20_TABLE_GUID``,
+    ``LINUX_EFI_MEMRESERVE_TABLE_GUID``), the EDK2 name (``gEfiAcpi20TableGuid``, with or without the
+    ``g``) and the short name efitables shows (``ConfigTable.name``, :attr:`KnownGuid.name`).
+
+    A name two GUIDs share is resolved by preference: an exact (case-insensitive) match before a loose one
+    (underscores ignored, EDK2 ``g`` dropped); then the UEFI specification's names, then the built-in and
+    user registry, then the EDK2 list; within each, the shown name, then Linux's, then EDK2's. So
+    ``EFI_ACPI_TABLE_GUID`` is the spec's ACPI 2.0 GUID and ``ACPI_TABLE_GUID`` Linux's (and the spec's)
+    ACPI 1.0 one, although the EDK2 list calls the ACPI 2.0 GUID ``gEfiAcpiTableGuid``.
+    """
+    try:
+        return canonical(name_or_guid)
+    except ValueError:
+        pass
+    exact, loose = _name_index()
+    hit = exact.get(name_or_guid.strip().lower())
+    return hit if hit is not None else loose.get(_loose(name_or_guid))
+
+
 def load_guid_csv(path: str, source: str | None = None) -> int:
     """Load a user GUID list in the common ``GUID,Name`` CSV form; returns entries added.
 
@@ -220,6 +306,9 @@ def load_guid_csv(path: str, source: str | None = None) -> int:
             if key not in _REGISTRY and edk2.get(key) is None:
                 _REGISTRY[key] = KnownGuid(key, "", row[1].strip()[:200], source or path)
                 added += 1
+    if added:
+        global _NAME_INDEX
+        _NAME_INDEX = None
     return added
 
 

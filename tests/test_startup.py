@@ -20,7 +20,7 @@ from efitables.cli import COMMANDS, cli
 ROOT = Path(__file__).resolve().parent.parent
 #: The parsers, and the heavy dependencies only they need.
 HEAVY = ("efitables.dump", "efitables.efi", "efitables.boot", "efitables.memory", "efitables.payloads", "numpy", "rich")
-EXPECTED_COMMANDS = ["coverage", "diff", "dmesg", "scan", "show", "tui", "validate"]
+EXPECTED_COMMANDS = ["coverage", "diff", "dmesg", "export", "scan", "show", "tui", "validate"]
 
 
 def run_py(code: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from efitables.efi.memmap import EfiMemoryMap
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR
+from efitables.reprs import ShortRepr
 
 SYSTAB_VIRTUAL = register(
     "EFI-SYSTAB-VIRTUAL-POINTER",
@@ -53,19 +54,29 @@ MAX_PAGE_OFFSET_CANDIDATES = 1024
 
 
 @dataclass(frozen=True)
-class ResolvedPointer:
-    """A pointer field as stored and, if known, the physical address it names."""
+class ResolvedPointer(ShortRepr):
+    """A pointer field as stored and, if known, the physical address it names.
 
+    ``repr()``: ``ResolvedPointer(stored=0xfffffffeff7e0100, physical=0x7e0100, route='efi-memmap')``.
+    """
+
+    _repr_fields = ("stored", "physical", "route")
+
+    #: The value in the structure (physical, or an EFI virtual address after SetVirtualAddressMap).
     stored: int
+    #: The physical address it names (None when it could not be translated, or for a null pointer).
     physical: int | None
-    route: str  # "null", "physical", "SETUP_EFI", "kallsyms", "efi-memmap", "efi-va-congruence",
-    # "efi-va-page-offset", "untranslated"
+    #: How :attr:`physical` was obtained: "null", "physical", "SETUP_EFI", "kallsyms", "efi-memmap",
+    #: "efi-va-congruence", "efi-va-page-offset" or "untranslated".
+    route: str
 
     @property
     def is_virtual(self) -> bool:
+        """Whether :attr:`stored` was not already the physical address (it had to be translated)."""
         return self.route not in ("null", "physical")
 
     def to_dict(self) -> dict:
+        """``{"stored", "physical", "route"}`` for the JSON output."""
         return {"stored": self.stored, "physical": self.physical, "route": self.route}
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from efitables.analysis import AREAS, Report, report
 from efitables.analysis.ccblob import cc_blob_report
 from efitables.analysis.crosscheck import CrossChecks, crosscheck
+from efitables.analysis.secrets import SecretScan, find_secrets
+from efitables.analysis.witnesses import Witnesses, defer_uncapturable, witnesses_of
 from efitables.boot import (
     BootParams,
     E820Table,
@@ -25,15 +27,19 @@ from efitables.boot import (
     walk_setup_data,
 )
 from efitables.boot.discovery import BootParamsDiscovery, discover_boot_params, discovery_findings
+from efitables.boot.pvh import PVH_BOOT, PvhReport, discover_pvh
 from efitables.efi.discovery import SystabDiscovery, discover_systab
 from efitables.efi.hits import KERNEL_COPY_ALIGN, ProgressFn, ScanHits
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.efi.systab import ConfigTable, SystemTable, parse_system_table
 from efitables.errors import MemoryReadError
 from efitables.findings import Finding, Severity, make, register
+from efitables.kernel.copies import KernelView, read_kernel_view
 from efitables.kernel.kallsyms import load
+from efitables.kernel.printk import KernelLog, read_kernel_log
 from efitables.memory import PhysicalMemory, open_memory
 from efitables.memory.base import MAX_PHYS_ADDR
+from efitables.memory.redact import RedactedMemory, SecretRange
 from efitables.regions import RegionMap
 from efitables.snp import CcBlobReport, SnpCpuidTable, SnpSecretsPage
 
@@ -57,10 +63,39 @@ NOT_EFI_BOOT = register(
 SYSTAB_UNPARSABLE = register("EFI-SYSTAB-UNREADABLE", Severity.ERROR, "The system table's address is not in the dump")
 
 ScanMode = Literal["auto", "always", "never"]
+#: Containers that hold System RAM only and never carry VMCOREINFO: the kernel's page is searched for.
+RAM_CAPTURE_FORMATS = frozenset({"lime", "avml"})
 
 
 class Dump:
-    """A memory dump opened read-only, with lazily parsed boot and EFI structures."""
+    """A memory dump opened read-only, with lazily parsed boot and EFI structures.
+
+    Open one with :func:`efitables.open` (or :meth:`Dump.open`); every area is a cached property
+    parsed on first access: :attr:`systab`, :attr:`config_tables` / :meth:`config_table`,
+    :attr:`efi_memmap`, :attr:`boot_params`, :attr:`setup_data`, :attr:`e820`, :attr:`regions`,
+    :attr:`cc_blob`, :attr:`snp_secrets`, :attr:`snp_cpuid`, :attr:`kernel`, :attr:`kernel_log`;
+    :meth:`report` / :attr:`findings` run every check once.
+
+    Attributes set when opened:
+
+    * ``memory``: the physical memory every area reads (``memory.read(pa, size)``; a
+      :class:`~efitables.memory.base.PhysicalMemory`; :class:`~efitables.errors.MemoryReadError` names a
+      range the dump does not hold);
+    * ``container``: the same memory unredacted (the file's container: raw, ELF, kdump, LiME...);
+    * ``path``: the dump's path;
+    * ``show_secrets``, ``scan_mode``, ``exhaustive``, ``user_systab``, ``user_boot_params``,
+      ``progress``: the options it was opened with (:func:`efitables.open`);
+    * ``secret_scan``: the secrets pre-pass's result (None until :attr:`memory` is first read).
+
+    Unless ``show_secrets``, :attr:`memory` is a :class:`~efitables.memory.redact.RedactedMemory` of
+    the container: every area reads through it, so the bytes of a secret (the SNP VMPCKs, an RNG seed,
+    the CoCo secret area) read as zeros for every structure but the secret's own parser, whatever
+    pointer led there (:mod:`efitables.analysis.secrets` finds them first).
+    """
+
+    #: Whether a Dump opened without show_secrets reads through a redacting view (the secrets
+    #: pre-pass, which must see the bytes to find them, does not).
+    redacts: bool = True
 
     def __init__(
         self,
@@ -73,7 +108,15 @@ class Dump:
         show_secrets: bool = False,
         progress: ProgressFn | None = None,
     ) -> None:
-        self.memory = memory
+        #: The container, unredacted: only the secrets pre-pass and the one sweep read its bytes.
+        self.container = memory
+        #: What every area reads: the container with secret ranges withheld (the container itself
+        #: with show_secrets).
+        self.memory: PhysicalMemory = memory
+        #: The secrets pre-pass's result (None until the first read of :attr:`memory`).
+        self.secret_scan: SecretScan | None = None
+        if self.redacts and not show_secrets:
+            self.memory = RedactedMemory(memory, self._secret_ranges)
         self.path = memory.path
         self.user_systab = systab
         self.user_boot_params = boot_params
@@ -85,11 +128,41 @@ class Dump:
 
     # -- opening ---------------------------------------------------------
     @classmethod
-    def open(cls, path: str, format: str | None = None, **kwargs: Any) -> Dump:
-        return cls(open_memory(path, format), **kwargs)
+    def open(
+        cls,
+        path: str,
+        format: str | None = None,  # noqa: A002
+        *,
+        systab: int | None = None,
+        boot_params: int | None = None,
+        scan: ScanMode = "auto",
+        exhaustive: bool = False,
+        show_secrets: bool = False,
+        progress: ProgressFn | None = None,
+    ) -> Dump:
+        """Open the dump at ``path`` read-only (the container is detected, or named by ``format``).
+
+        ``format``: ``"raw"``, ``"elf"``, ``"kdump"``, ``"lime"``... (None: detect it);
+        ``systab``: a known physical address of the EFI system table (skips the signature scan);
+        ``boot_params``: a known physical address of the zero page;
+        ``scan``: ``"auto"`` (sweep the dump only when no hint answers), ``"always"`` or ``"never"``;
+        ``exhaustive``: let the sweep look at every page, not just the usual alignments;
+        ``show_secrets``: read secrets (VMPCKs, RNG seeds, CoCo secrets) instead of zeros;
+        ``progress``: called with ``(done, total)`` bytes while a sweep runs.
+        """
+        return cls(
+            open_memory(path, format),
+            systab=systab,
+            boot_params=boot_params,
+            scan=scan,
+            exhaustive=exhaustive,
+            show_secrets=show_secrets,
+            progress=progress,
+        )
 
     def close(self) -> None:
-        self.memory.close()
+        """Close the dump file (the Dump is also a context manager)."""
+        self.container.close()
 
     def __enter__(self) -> Dump:
         return self
@@ -100,14 +173,33 @@ class Dump:
     def __repr__(self) -> str:
         return f"<Dump {self.path} ({self.memory.info.format})>"
 
+    # -- secrets ----------------------------------------------------------
+    def _secret_ranges(self) -> list[SecretRange]:
+        """Where the secrets are: a throwaway parse of the container (run on the first read of :attr:`memory`)."""
+        self.secret_scan = find_secrets(self)
+        return self.secret_scan.ranges
+
+    def secret_spans(self) -> list[tuple[int, int]]:
+        """Physical ``[start, end)`` spans whose bytes every reader but their owner sees as zeros
+        (empty with show_secrets): what a hex view marks as hidden."""
+        return self.memory.secret_spans() if isinstance(self.memory, RedactedMemory) else []
+
+    def is_secret(self, pa: int) -> bool:
+        """Whether the byte at ``pa`` is withheld (see :meth:`secret_spans`)."""
+        return isinstance(self.memory, RedactedMemory) and self.memory.is_secret(pa)
+
     # -- scanning --------------------------------------------------------
     @cached_property
     def scan_hits(self) -> ScanHits:
-        """One streaming signature pass (system tables and zero pages); runs on first use."""
+        """One streaming signature pass (system tables and zero pages); runs on first use.
+
+        It sweeps the container itself: hits are only addresses (each candidate is then read and judged
+        through :attr:`memory`), and the secrets pre-pass shares them.
+        """
         from efitables.efi.scan import scan  # numpy: only when a sweep runs
 
         return scan(
-            self.memory, exhaustive=self.exhaustive, zero_page_align=KERNEL_COPY_ALIGN, progress=self.progress
+            self.container, exhaustive=self.exhaustive, zero_page_align=KERNEL_COPY_ALIGN, progress=self.progress
         )
 
     def _hinted_boot_params(self) -> list[tuple[int, str]]:
@@ -145,6 +237,8 @@ class Dump:
     # -- EFI ---------------------------------------------------------------
     @cached_property
     def systab_discovery(self) -> SystabDiscovery:
+        """How the EFI system table was found: every route tried (efi_info, debug pointers, kallsyms,
+        ``systab=``, the signature scan), its candidates, and the chosen address and route."""
         hinted = self._hinted_boot_params()
         do_scan = self._should_scan(hinted)
         return discover_systab(
@@ -205,6 +299,8 @@ class Dump:
 
     @cached_property
     def systab(self) -> SystemTable | None:
+        """The EFI system table (revision, firmware vendor, resolved pointers, configuration tables with
+        decoded payloads), or None when no route found one (:attr:`systab_discovery` says why)."""
         d = self.systab_discovery
         if d.address is None:
             return None
@@ -240,15 +336,63 @@ class Dump:
 
     @property
     def config_tables(self) -> list[ConfigTable]:
+        """The system table's configuration tables (GUID, name, address, decoded ``payload``), in order;
+        empty without a system table."""
         return self.systab.config_tables if self.systab else []
 
     def config_table(self, name_or_guid: str) -> ConfigTable | None:
-        """The first configuration table whose GUID or name matches."""
-        key = name_or_guid.lower()
+        """The first configuration table whose GUID matches ``name_or_guid``, or None.
+
+        Any name of the GUID works, case-insensitively (:func:`efitables.guids.resolve`): the GUID text,
+        the UEFI spec's name (``EFI_ACPI_20_TABLE_GUID``), Linux's (``ACPI_20_TABLE_GUID``), EDK2's
+        (``gEfiAcpi20TableGuid``) or the name efitables shows.
+        """
+        from efitables.guids import resolve
+
+        guid = resolve(name_or_guid)
+        key = name_or_guid.strip().lower()
         for t in self.config_tables:
-            if t.guid == key or (t.name or "").lower() == key:
+            if (guid is not None and t.guid == guid) or (t.name or "").lower() == key:
                 return t
         return None
+
+    # -- the kernel's log -----------------------------------------------------
+    @cached_property
+    def kernel_log(self) -> KernelLog:
+        """The kernel's log (printk ring buffer, through VMCOREINFO); ``error`` says why there is none."""
+        return read_kernel_log(self.memory)
+
+    # -- the running kernel's own copies (efitables.kernel.copies) -------------
+    @cached_property
+    def kernel(self) -> KernelView:
+        """The running kernel's own copies of the EFI, boot and kexec structures, read out of RAM.
+
+        Located through VMCOREINFO: the container's note, or, for a capture that carries none
+        (LiME and AVML; any container with ``scan="always"``, never with ``scan="never"``), the
+        kernel's own VMCOREINFO page found in memory (:mod:`efitables.kernel.locate`).
+        ``kernel.available`` is False, with ``kernel.error`` saying why, when neither exists.
+        """
+        mem = self.memory
+        if mem.vmcoreinfo or self.scan_mode == "never":
+            return read_kernel_view(mem)
+        if self.scan_mode == "auto" and mem.info.format not in RAM_CAPTURE_FORMATS:
+            view = read_kernel_view(mem)
+            view.error = f"{view.error}; not searched for in a {mem.info.format} dump (use --scan always)"
+            return view
+        from efitables.kernel.locate import find_vmcoreinfo
+
+        found = find_vmcoreinfo(self.memory)
+        if found is None:
+            view = read_kernel_view(mem)
+            view.error = "no VMCOREINFO note, and no VMCOREINFO page of the running kernel in memory"
+            return view
+        return read_kernel_view(mem, found.info, vmcoreinfo_source=found.source)
+
+    @cached_property
+    def witnesses(self) -> Witnesses:
+        """The firmware's copy, the kernel's copy and the kernel's log of each object, compared
+        (:mod:`efitables.analysis.witnesses`)."""
+        return witnesses_of(self)
 
     # -- SEV-SNP -------------------------------------------------------------
     @cached_property
@@ -330,22 +474,37 @@ class Dump:
             systab_discovery=self.systab_discovery,
         )
 
+    @cached_property
+    def pvh(self) -> PvhReport:
+        """The Xen PVH start info (:mod:`efitables.boot.pvh`): ``pvh.boot_path`` is ``"PVH"`` when the kernel
+        came in through its PVH entry; ``pvh.present`` is False for a dump without a start info.
+
+        Hinted first (the kernel's copy, the zero page it built); a sweep of the first MiB only when no
+        hint answers (``--scan never``, or a --systab / --boot-params hint: none).
+        """
+        hinted = self.user_systab is not None or self.user_boot_params is not None
+        mode = {"always": True, "never": False}.get(self.scan_mode, False if hinted else None)
+        return discover_pvh(self.memory, vmcoreinfo=self.memory.vmcoreinfo, boot_params=self.boot_params, scan=mode)
+
     def boot_findings(self) -> list[Finding]:
+        """The findings of the boot area: zero-page discovery, boot_params, setup_data, E820, cross-checks, PVH."""
         out: list[Finding] = []
         out.extend(discovery_findings(self.boot_params_discovery, self.boot_params is not None))
         if self.boot_params is not None:
             out.extend(self.boot_params.all_findings())
-        for part in (self.setup_data, self.e820, self.boot_crosschecks):
+        for part in (self.setup_data, self.e820, self.boot_crosschecks, self.pvh):
             if part is not None:
                 out.extend(part.all_findings())
         return list(dict.fromkeys(out))
 
     def boot_to_dict(self, raw: bool = False) -> dict[str, Any]:
+        """The boot area as JSON (``"boot"`` of :meth:`to_dict`); ``raw`` adds each structure's bytes as hex."""
         return {
             "discovery": self.boot_params_discovery.to_dict(),
             "boot_params": self.boot_params.to_dict(raw) if self.boot_params else None,
             "setup_data": self.setup_data.to_dict(raw) if self.setup_data is not None else None,
             "e820": self.e820.to_dict(raw) if self.e820 else None,
+            "pvh": self.pvh.to_dict(raw),
             "crosschecks": {
                 "checks": [c.to_dict() for c in self.boot_crosschecks.checks],
                 "regions": [r.to_dict() for r in self.boot_crosschecks.regions],
@@ -373,12 +532,17 @@ class Dump:
 
     # -- findings and output ---------------------------------------------
     def efi_findings(self) -> list[Finding]:
+        """The findings of the EFI area: system-table discovery, the system table and its tables, the memory map."""
         out: list[Finding] = []
         d = self.systab_discovery
         if d.address is None:
             routes = "; ".join(f"{r.name}: {r.detail}" for r in d.routes)
             bp = self.boot_params
-            if bp is not None and bp.efi_bits is None and self.scan_mode != "never" and self.user_systab is None:
+            if self.user_systab is None and self.pvh.boot_path == "PVH":
+                si = self.pvh.start_info
+                why = f"hvm_start_info @ {si.address:#x} ({si.found_by})" if si is not None else self.pvh.title
+                out.append(make(PVH_BOOT, "EFI_SYSTEM_TABLE", None, f"{why}; {routes}"))
+            elif bp is not None and bp.efi_bits is None and self.scan_mode != "never" and self.user_systab is None:
                 why = f"boot_params @ {bp.address:#x} ({bp.found_by}) has no EFI loader signature; {routes}"
                 out.append(make(NOT_EFI_BOOT, "EFI_SYSTEM_TABLE", None, why))
             else:
@@ -399,7 +563,8 @@ class Dump:
         ``on_stage`` is told each stage's name before it runs (the first call only).
         """
         if self._report is None:
-            self._report = report(self, on_stage)
+            # memory the container could not hold is not "missing" (efitables.analysis.witnesses)
+            self._report = defer_uncapturable(self, report(self, on_stage))
         return self._report
 
     @property
@@ -412,6 +577,7 @@ class Dump:
         return [(a.attr, a.value(self)) for a in AREAS]
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
+        """The whole report as JSON (what ``show --json`` prints for one dump); ``raw`` adds bytes as hex."""
         mem = self.memory
         return {
             "dump": {
@@ -429,10 +595,41 @@ class Dump:
             },
             "boot": self.boot_to_dict(raw),
             "snp": self.cc_blob.to_dict(raw),
+            "kernel": {"view": self.kernel.to_dict(raw), "witnesses": self.witnesses.to_dict(raw)},
             "findings": [f.to_dict() for f in self.findings],
         }
 
 
-def open(path: str, format: str | None = None, **kwargs: Any) -> Dump:  # noqa: A001
-    """Open a dump read-only. See :class:`Dump` for the keyword arguments."""
-    return Dump.open(path, format, **kwargs)
+def open(  # noqa: A001
+    path: str,
+    format: str | None = None,  # noqa: A002
+    *,
+    systab: int | None = None,
+    boot_params: int | None = None,
+    scan: ScanMode = "auto",
+    exhaustive: bool = False,
+    show_secrets: bool = False,
+    progress: ProgressFn | None = None,
+) -> Dump:
+    """Open the dump at ``path`` read-only and return its :class:`Dump` (nothing is parsed yet).
+
+    ``format``: the container (``"raw"``, ``"elf"``, ``"kdump"``, ``"lime"``...; None: detected);
+    ``systab``: a known physical address of the EFI system table (no signature scan is needed);
+    ``boot_params``: a known physical address of the zero page;
+    ``scan``: ``"auto"`` (sweep the dump only when no hint answers), ``"always"`` or ``"never"``;
+    ``exhaustive``: let the sweep look at every page, not just the usual alignments;
+    ``show_secrets``: read secrets (SNP VMPCKs, RNG seeds, CoCo secrets) instead of zeros;
+    ``progress``: called with ``(done, total)`` bytes while a sweep runs.
+
+    Raises :class:`~efitables.errors.DumpOpenError` / :class:`~efitables.errors.DumpFormatError`.
+    """
+    return Dump.open(
+        path,
+        format=format,
+        systab=systab,
+        boot_params=boot_params,
+        scan=scan,
+        exhaustive=exhaustive,
+        show_secrets=show_secrets,
+        progress=progress,
+    )

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import construct as cs
 
 from efitables.findings import Finding, Severity
+from efitables.reprs import ShortRepr
 from efitables.schemas.common import FieldSpan, jsonable, struct_layout
 
 # Attributes every Parsed has that to_dict() renders itself.
@@ -37,18 +38,55 @@ class TableView:
     rows: list[tuple[str, ...]]
 
 
+class FlagFields(cs.Container):  # type: ignore[misc]
+    """A decoded ``FlagsEnum``: flag name -> bool (construct's private ``_flagsenum`` key removed).
+
+    ``get("_flagsenum")`` still answers True, for readers that test construct's marker (the TUI's
+    ``value_meaning``), though the key is not there to iterate.
+    """
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return True if key == "_flagsenum" else super().get(key, default)
+
+
+def clean_fields(v: Any) -> Any:
+    """A construct parse result without construct's private keys (``_io``, ``_flagsenum``, ...) or
+    padding (``__pad1``), at any depth; what :attr:`Parsed.fields` holds."""
+    if isinstance(v, dict):
+        cls = FlagFields if v.get("_flagsenum") else cs.Container
+        return cls((k, clean_fields(x)) for k, x in v.items() if not str(k).startswith("_"))
+    if isinstance(v, cs.ListContainer):
+        return cs.ListContainer(clean_fields(x) for x in v)
+    return v
+
+
 @dataclass(kw_only=True)
-class Parsed:
-    """A structure found in a dump."""
+class Parsed(ShortRepr):
+    """A structure found in a dump.
+
+    ``repr()`` is one short line (:mod:`efitables.reprs`): the class, its address and size in hex and
+    the key attributes a subclass lists in ``_repr_fields``.
+    """
 
     kind: ClassVar[str] = "object"
 
+    #: Physical address of the structure (None when it has none, e.g. a synthesized list).
     address: int | None
+    #: Size in bytes of the structure as read (its :attr:`raw`).
     size: int
+    #: The structure's bytes as read from the dump (secrets already redacted).
     raw: bytes = field(default=b"", repr=False)
+    #: The decoded fields (a construct ``Container`` with the spec's field names; construct's private
+    #: keys and padding removed), or None.
     fields: Any = field(default=None, repr=False)
+    #: The construct schema that decoded :attr:`fields` (for :meth:`layout`), or None.
     schema: cs.Construct | None = field(default=None, repr=False, compare=False)
+    #: Findings about this structure itself (:meth:`all_findings` adds its children's).
     findings: list[Finding] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.fields is not None:
+            self.fields = clean_fields(self.fields)
 
     @property
     def title(self) -> str:
@@ -93,7 +131,13 @@ class Parsed:
         return []
 
     def secret_ranges(self) -> list[tuple[int, int]]:
-        """Physical ``[start, end)`` byte ranges a viewer must hide (secrets redacted); empty by default."""
+        """Physical ``[start, end)`` byte ranges of the secrets this object holds (while redacted); empty by default.
+
+        They are what a Dump withholds from every other reader: the secrets pre-pass
+        (:mod:`efitables.analysis.secrets`) collects them from every object it parses, and the Dump's
+        :class:`~efitables.memory.redact.RedactedMemory` reads them as zeros for any structure but this
+        object's own parser (the read :func:`efitables.analysis.secrets.secret_range_of` names for its class).
+        """
         return []
 
     def layout(self) -> list[FieldSpan]:
@@ -103,12 +147,14 @@ class Parsed:
         return struct_layout(self.schema, self.fields)
 
     def all_findings(self) -> list[Finding]:
+        """This structure's findings and, recursively, its children's."""
         out = list(self.findings)
         for c in self.children():
             out.extend(c.all_findings())
         return out
 
     def worst(self) -> Severity | None:
+        """The highest severity among :meth:`all_findings` (None without findings)."""
         sev = [f.severity for f in self.all_findings()]
         return max(sev) if sev else None
 
@@ -122,6 +168,7 @@ class Parsed:
         return out
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
+        """The JSON the CLI prints: kind, address, size, typed attributes, fields, findings (and ``raw``)."""
         d: dict[str, Any] = {"kind": self.kind, "address": self.address, "size": self.size}
         d.update(self.extra_dict(raw))
         if self.fields is not None:

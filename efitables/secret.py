@@ -5,6 +5,11 @@ snp_secrets_page``), Linux's EFI and setup_data RNG seeds, the CoCo secret
 area's entries. ``value`` is None unless the Dump was opened with
 ``show_secrets=True``; the digest lets two dumps be compared without showing
 the key.
+
+A Secret hides the bytes in the object that owns them; the bytes themselves are
+withheld from every other structure by physical range (the Dump reads through
+:class:`efitables.memory.redact.RedactedMemory`), so a pointer that lands on a
+secret from elsewhere reads zeros, not the key.
 """
 
 from __future__ import annotations

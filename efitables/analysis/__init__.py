@@ -23,9 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from efitables.analysis import kernel_log as _kernel_log  # noqa: F401  (registers the KLOG- check)
 from efitables.analysis import layout as _layout  # noqa: F401  (registers the XS- checks)
 from efitables.analysis import registry
 from efitables.analysis import routes as _routes  # noqa: F401
+from efitables.analysis import secrets as _secrets  # noqa: F401  (registers the SECRET- check)
+from efitables.analysis import witnesses as _witnesses  # noqa: F401  (registers the witnesses check)
 from efitables.analysis.registry import CHECKS, Check, check
 from efitables.findings import Finding, Severity
 
@@ -41,7 +44,7 @@ class Area:
     """One area of a Dump: the property that parses it and where it goes in the JSON."""
 
     attr: str  # the Dump property
-    section: str  # the JSON object it belongs to: "efi", "boot" or "snp"
+    section: str  # the JSON object it belongs to: "efi", "boot", "snp" or "kernel"
     key: str  # its key there
     title: str
 
@@ -57,9 +60,12 @@ AREAS: tuple[Area, ...] = (
     Area("boot_params", "boot", "boot_params", "boot_params (zero page)"),
     Area("setup_data", "boot", "setup_data", "setup_data chain"),
     Area("e820", "boot", "e820", "E820 table"),
+    Area("pvh", "boot", "pvh", "Xen PVH start info"),
     Area("cc_blob", "snp", "cc_blob", "CC blob (SEV-SNP)"),
     Area("snp_secrets", "snp", "secrets_page", "SNP secrets page"),
     Area("snp_cpuid", "snp", "cpuid_table", "SNP CPUID table"),
+    Area("kernel", "kernel", "view", "kernel's own copies"),
+    Area("witnesses", "kernel", "witnesses", "firmware, kernel and log compared"),
 )
 #: Discovery and cross-area results parsed with the areas (validate's stages name them).
 STAGES: tuple[str, ...] = (
@@ -71,9 +77,12 @@ STAGES: tuple[str, ...] = (
     "setup_data",
     "e820",
     "boot_crosschecks",
+    "pvh",
     "cc_blob",
     "snp_secrets",
     "snp_cpuid",
+    "kernel",
+    "witnesses",
 )
 
 

@@ -16,9 +16,9 @@ from rich.table import Table
 from efitables import jsonout
 from efitables.cli import EXIT_OK, EXIT_OPEN, cli, scan_progress
 from efitables.cli.render import hexa, make_console, safe
+from efitables.dump import Dump
 from efitables.efi.discovery import check_candidate
 from efitables.efi.efi_info import read_efi_info
-from efitables.dump import Dump
 from efitables.errors import EfitablesError
 from efitables.memory import FORMATS, open_memory
 

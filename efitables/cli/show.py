@@ -233,7 +233,12 @@ def boot_params_line(d: Dump) -> str:
     if d.e820 is not None:
         parts.append(f"E820 {_plural(len(d.e820.entries), 'entry', 'entries')}")
     cl = bp.command_line
-    if cl is not None:
+    kcl = d.kernel.command_line if d.kernel.available else None
+    if kcl is not None and kcl.text is not None and (cl is None or cl.text != kcl.text):
+        # the boot-time buffer cmd_line_ptr names is often reused by the time of a dump; the kernel's
+        # own copy (saved_command_line, init/main.c) is what it booted with
+        parts.append(f'cmdline "{printable(_cut(kcl.text, MAX_CMDLINE))}" (kernel\'s saved_command_line)')
+    elif cl is not None:
         parts.append(f'cmdline "{printable(_cut(cl.text, MAX_CMDLINE))}" ({len(cl.text)} chars)')
     return "; ".join(parts)
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from efitables.memory.base import MAX_PHYS_ADDR, FindingCap, PhysicalMemory, PhysRange
+from efitables.memory.source import ByteSource
 
 #: Distinct (structure, secret range) references remembered; past it they are only counted.
 MAX_REFERENCES = 4096
@@ -122,6 +123,12 @@ class RedactedMemory(PhysicalMemory):
 
     def close(self) -> None:
         self.inner.close()
+
+    def sources(self) -> list[ByteSource]:
+        return self.inner.sources()
+
+    def source_files(self) -> list[tuple[str, int]]:
+        return self.inner.source_files()
 
     @property
     def capped(self) -> FindingCap:

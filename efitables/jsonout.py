@@ -10,7 +10,9 @@ and each line of ``validate --jsonl``) is an object that starts with::
 
 ``schema_version`` is an integer bumped on every breaking change of a document's
 shape (a key removed, renamed or given another type); adding keys is not
-breaking. The shapes are published as JSON Schema (draft 2020-12) in
+breaking. With ``--stats`` the envelope also has ``stats``: one object per file
+or URL read (``path``, ``remote``, ``size``, ``bytes_read``, ``requests``,
+``reads``, ``bytes_served``, ``cache_hits``). The shapes are published as JSON Schema (draft 2020-12) in
 ``docs/schemas/<command>.schema.json`` (written by ``tools/gen_json_schemas.py``);
 tests/test_json_schemas.py validates the real output of every command against them.
 
@@ -47,6 +49,7 @@ addresses too; a few keys are addresses only in one kind of object
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -79,6 +82,7 @@ ADDRESS_KEYS: frozenset[str] = frozenset(
         "pointer",
         "phys_addr",
         "virt_addr",
+        "paddr",
         "next",
         "head",
         "root",
@@ -168,7 +172,7 @@ ADDRESS_KEYS: frozenset[str] = frozenset(
 )
 #: Name endings that mark an address (``cc_blob_address``, ``acpi_rsdp_addr``, ``cmd_line_ptr``,
 #: ``seqs_pa``, ``cpuid_phys``, ``RsdtAddress``, ``TableAddress``).
-ADDRESS_SUFFIXES: tuple[str, ...] = ("_address", "_addr", "_ptr", "_pa", "_phys", "Address", "Addr", "Pointer")
+ADDRESS_SUFFIXES: tuple[str, ...] = ("_address", "_addr", "_paddr", "_ptr", "_pa", "_phys", "Address", "Addr", "Pointer")
 #: Names an address rule would match that hold something else: the high halves of split
 #: addresses (``ext_*``, ``*_hi``) and the setup header's 16-bit heap offset.
 NOT_ADDRESS_KEYS: frozenset[str] = frozenset({"ext_cmd_line_ptr", "ext_ramdisk_image", "ext_lfb_base", "heap_end_ptr"})
@@ -245,9 +249,31 @@ def tool() -> dict[str, str]:
     return {"name": TOOL_NAME, "version": __version__}
 
 
-def envelope(doc: Mapping[str, Any], command: str) -> dict[str, Any]:
-    """``doc`` as a published document: schema version, tool, command, then ``doc`` with hex addresses."""
-    return {"schema_version": SCHEMA_VERSION, "tool": tool(), "command": command, **annotate(dict(doc))}
+def envelope(doc: Mapping[str, Any], command: str, stats: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``doc`` as a published document: schema version, tool, command, then ``doc`` with hex addresses.
+
+    ``stats`` (``--stats``): what each file or URL read, one object per source
+    (:meth:`efitables.memory.source.SourceStats.to_dict`); by default, when ``--stats`` is on,
+    every source this process opened (:func:`run_stats`).
+    """
+    out: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "tool": tool(), "command": command}
+    if stats is None:
+        stats = run_stats()
+    if stats is not None:
+        out["stats"] = stats
+    out.update(annotate(dict(doc)))
+    return out
+
+
+def run_stats() -> list[dict[str, Any]] | None:
+    """Every source's counters when ``--stats`` is on in this process, else None.
+
+    Nothing is imported for it: with no source module loaded there is no source to count.
+    """
+    source = sys.modules.get("efitables.memory.source")
+    if source is None or not source.tracking():
+        return None
+    return [st.to_dict() for st in source.tracked()]
 
 
 def dump_header(path: str, fmt: str | None = None, size: int | None = None, **extra: Any) -> dict[str, Any]:
@@ -274,17 +300,18 @@ def show_report(d: Dump, raw: bool = False) -> dict[str, Any]:
     return {"dump": header, **doc}
 
 
-def validate_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+def validate_document(doc: Mapping[str, Any], stats: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``validate --json``: the envelope, and a dump header in every verdict of ``dumps``."""
     out = dict(doc)
     if isinstance(out.get("dumps"), list):
         out["dumps"] = [_with_header(v) for v in out["dumps"]]
-    return envelope(out, "validate")
+    return envelope(out, "validate", stats)
 
 
-def verdict_line(verdict: Mapping[str, Any]) -> dict[str, Any]:
-    """One line of ``validate --jsonl``: a verdict with its dump header, in the envelope."""
-    return envelope(_with_header(verdict), "validate")
+def verdict_line(verdict: Mapping[str, Any], stats: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One line of ``validate --jsonl``: a verdict with its dump header, in the envelope (with ``stats``:
+    what that dump's files read)."""
+    return envelope(_with_header(verdict), "validate", stats)
 
 
 def _with_header(v: Any) -> Any:

@@ -214,14 +214,14 @@ def _size_changed(d: Dump) -> str | None:
 def nothing_found(d: Dump) -> list[Finding]:
     """``DUMP-NOTHING-FOUND`` when none of what efitables reads is in ``d`` (its areas parsed already).
 
-    Nothing means: no EFI system table, no boot_params (zero page), no VMCOREINFO and no
-    kallsyms. A dump with no physical range is left to ``DUMP-NO-RANGES``.
+    Nothing means: no EFI system table, no boot_params (zero page), no Xen PVH start info, no
+    VMCOREINFO and no kallsyms. A dump with no physical range is left to ``DUMP-NO-RANGES``.
     """
     from efitables.kernel.kallsyms import load
 
     mem = d.memory
     ranges = mem.ranges()
-    if not ranges or d.systab is not None or d.boot_params is not None or mem.vmcoreinfo:
+    if not ranges or d.systab is not None or d.boot_params is not None or d.pvh.present or mem.vmcoreinfo:
         return []
     if load(mem, mem.vmcoreinfo).available:
         return []

@@ -28,7 +28,7 @@ from efitables.efi import scan as scan_mod
 from efitables.memory.raw import RawMemory
 from efitables.schemas import boot_params as bp
 from efitables.schemas import btf as btf_schema
-from efitables.schemas import common, efi_info, efi_memmap, efi_tables, kallsyms, setup_data, snp
+from efitables.schemas import common, efi_info, efi_memmap, efi_tables, kallsyms, pvh, setup_data, snp
 from efitables.schemas import printk as printk_schema
 from efitables.schemas.payloads import smbios
 
@@ -249,6 +249,20 @@ FASTPATHS: dict[str, tuple[Any, cs.Construct, str | None, str | None]] = {
     "printk.U64_FAST": (printk_schema.U64_FAST, printk_schema.U64, None, None),
     "printk.U32_FAST": (printk_schema.U32_FAST, printk_schema.U32, None, None),
     "printk.U16_FAST": (printk_schema.U16_FAST, printk_schema.U16, None, None),
+    # pvh (start_info.h)
+    "pvh.HVM_START_INFO_STRUCT": (pvh.HVM_START_INFO_STRUCT, pvh.HVM_START_INFO, None, None),
+    "pvh.HVM_START_INFO_FAST": (pvh.HVM_START_INFO_FAST, pvh.HVM_START_INFO, None, None),
+    "pvh.HVM_START_INFO_V0_FAST": (pvh.HVM_START_INFO_V0_FAST, pvh.HVM_START_INFO_V0, None, None),
+    "pvh.HVM_START_INFO_MAGIC_VERSION_FAST": (
+        pvh.HVM_START_INFO_MAGIC_VERSION_FAST,
+        pvh.HVM_START_INFO,
+        "magic",
+        "version",
+    ),
+    "pvh.HVM_MODLIST_ENTRY_STRUCT": (pvh.HVM_MODLIST_ENTRY_STRUCT, pvh.HVM_MODLIST_ENTRY, None, None),
+    "pvh.HVM_MODLIST_ENTRY_FAST": (pvh.HVM_MODLIST_ENTRY_FAST, pvh.HVM_MODLIST_ENTRY, None, None),
+    "pvh.HVM_MEMMAP_TABLE_ENTRY_STRUCT": (pvh.HVM_MEMMAP_TABLE_ENTRY_STRUCT, pvh.HVM_MEMMAP_TABLE_ENTRY, None, None),
+    "pvh.HVM_MEMMAP_TABLE_ENTRY_FAST": (pvh.HVM_MEMMAP_TABLE_ENTRY_FAST, pvh.HVM_MEMMAP_TABLE_ENTRY, None, None),
 }
 
 

@@ -4,7 +4,7 @@
 Run as root on Debian 12 / Ubuntu (stdlib only; no efitables code is used)::
 
     python3 dumps/real/make_real_dumps.py --install            # apt-get the tools
-    python3 dumps/real/make_real_dumps.py [--variants ovmf64,seabios,ovmf32,kexec,kdump]
+    python3 dumps/real/make_real_dumps.py [--variants ovmf64,seabios,ovmf32,kexec,kdump,pvh]
 
 For each variant it builds a busybox initramfs whose /init (dumps/real/guest/init)
 prints the guest's own view of its boot structures on the serial console,
@@ -28,6 +28,12 @@ with ``kexec -p`` and crashes (sysrq ``c``); the capture kernel's /init
 it once per format (``MAKEDUMPFILE_RUNS``) onto an ext2 file system on a second
 disk (virtio-blk), which the host reads with debugfs (e2fsprogs). No QEMU dump is
 made of it. Each output's SHA-256 as the guest printed it is checked here.
+
+The ``pvh`` variant boots the same kernel through its Xen PVH entry: the
+uncompressed vmlinux is taken out of Debian's bzImage (:func:`extract_vmlinux`,
+the job of the kernel's scripts/extract-vmlinux) and given to ``-kernel``; QEMU
+sees its ``XEN_ELFNOTE_PHYS32_ENTRY`` note and boots it with its pvh.bin option
+ROM (SeaBIOS underneath), which hands the kernel an ``hvm_start_info``.
 
 Work files go to dumps/work/ (ignored by git).
 """
@@ -114,7 +120,14 @@ VARIANTS = {
     "kexec": ("ovmf64", "kexec1", "OVMF x86-64; the first kernel kexec-loads (kexec_load, kexec-tools) a second one"),
     "kdump": ("ovmf64", "kdump1", "OVMF x86-64 with crashkernel=; kexec -p, sysrq crash; the capture kernel's "
               "/proc/vmcore and makedumpfile's outputs"),
+    "pvh": ("seabios", "pvh", "SeaBIOS + QEMU's pvh.bin option ROM: the uncompressed vmlinux started at its Xen "
+            "PVH entry (XEN_ELFNOTE_PHYS32_ENTRY) with an hvm_start_info"),
 }
+#: ELF note type of the 32-bit PVH entry point (torvalds/linux include/xen/interface/elfnote.h@v6.1:
+#: XEN_ELFNOTE_PHYS32_ENTRY), owner "Xen".
+XEN_ELFNOTE_PHYS32_ENTRY = 18
+#: The corpus budget of the pvh variant (its ELF, log and truth, xz'd where it helps).
+PVH_BUDGET = 15_000_000
 
 
 def log(msg: str) -> None:
@@ -137,6 +150,71 @@ def kernel() -> tuple[Path, str]:
         sys.exit("no /boot/vmlinuz-*: apt-get install linux-image-amd64 (or run with --install)")
     img = images[-1]
     return img, img.name.removeprefix("vmlinuz-")
+
+
+def extract_vmlinux(bzimage: Path, out: Path) -> dict:
+    """Write the uncompressed ELF kernel inside ``bzimage`` to ``out``; what was done, for the manifest.
+
+    The payload is where the setup header says (Documentation/arch/x86/boot.rst, protocol
+    2.08+: ``payload_offset`` at 0x248 and ``payload_length`` at 0x24c, from the start of
+    the protected-mode code at ``(setup_sects + 1) * 512``); torvalds/linux
+    scripts/extract-vmlinux searches for each compressor's magic instead, which is the
+    fallback here. xz and gzip are decompressed with the standard library, zstd with
+    the zstd tool. The result must be an ELF with a Xen PVH entry note.
+    """
+    data = bzimage.read_bytes()
+    if data[0x202:0x206] != b"HdrS":
+        sys.exit(f"{bzimage}: not a bzImage (no HdrS)")
+    setup_sects = data[0x1F1] or 4
+    pm_start = (setup_sects + 1) * 512
+    offset, length = struct.unpack_from("<II", data, 0x248)
+    payload = data[pm_start + offset : pm_start + offset + length]
+    magics = {b"\xfd7zXZ\x00": "xz", b"\x1f\x8b\x08": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+    how = "payload_offset/payload_length"
+    codec = next((name for magic, name in magics.items() if payload.startswith(magic)), None)
+    if codec is None:  # scripts/extract-vmlinux: the first compressor magic in the image
+        hits = [(data.find(magic), name) for magic, name in magics.items() if data.find(magic) >= 0]
+        if not hits:
+            sys.exit(f"{bzimage}: no xz, gzip or zstd payload")
+        start, codec = min(hits)
+        payload, how = data[start:], "compressor magic search"
+    if codec == "xz":
+        d = lzma.LZMADecompressor()
+        elf = d.decompress(payload)
+    elif codec == "gzip":
+        import zlib
+
+        elf = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(payload)
+    else:
+        elf = subprocess.run(["zstd", "-dc"], input=payload, capture_output=True, check=True).stdout
+    if elf[:4] != b"\x7fELF":
+        sys.exit(f"{bzimage}: the {codec} payload is not an ELF")
+    entry = pvh_entry(elf)
+    if entry is None:
+        sys.exit(f"{bzimage}: the kernel has no XEN_ELFNOTE_PHYS32_ENTRY note (CONFIG_PVH is off)")
+    out.write_bytes(elf)
+    return {"bzimage": str(bzimage), "codec": codec, "found_by": how, "payload_bytes": len(payload),
+            "vmlinux_bytes": len(elf), "vmlinux_sha256": hashlib.sha256(elf).hexdigest(),
+            "pvh_entry": f"{entry:#x}"}
+
+
+def pvh_entry(elf: bytes) -> int | None:
+    """The XEN_ELFNOTE_PHYS32_ENTRY address in a 64-bit ELF's PT_NOTE segments (ELF gABI), or None."""
+    (phoff,) = struct.unpack_from("<Q", elf, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
+    for i in range(phnum):
+        p_type, _fl, off, _va, _pa, filesz = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
+        if p_type != 4:
+            continue
+        pos, end = off, off + filesz
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from("<III", elf, pos)
+            name = elf[pos + 12 : pos + 12 + namesz].rstrip(b"\0")
+            desc = pos + 12 + ((namesz + 3) & ~3)
+            if name == b"Xen" and ntype == XEN_ELFNOTE_PHYS32_ENTRY and descsz in (4, 8):
+                return int.from_bytes(elf[desc : desc + descsz], "little")
+            pos = desc + ((descsz + 3) & ~3)
+    return None
 
 
 def pkg_version(name: str) -> str | None:
@@ -325,6 +403,11 @@ def make_variant(variant: str, out_dir: Path, manifest: dict) -> None:
     if stage == "kdump1":
         make_kdump(variant, work, out_dir, manifest)
         return
+    kernel_image: dict | None = None
+    if stage == "pvh":  # the ELF kernel, started at its PVH entry by QEMU's pvh.bin
+        kernel_image = extract_vmlinux(kimg, work / "vmlinux")
+        log(f"{variant}: {kernel_image}")
+        kimg = work / "vmlinux"
     if stage == "kexec1":
         initrd2 = work / "initrd2.gz"
         build_initramfs(work / "root2", initrd2)
@@ -368,6 +451,7 @@ def make_variant(variant: str, out_dir: Path, manifest: dict) -> None:
     elf = work / f"{variant}.elf"
     run(["xz", "-9", "-T2", "-k", "-f", str(elf)])
     shutil.copy2(work / f"{variant}.elf.xz", out_dir / f"{variant}.elf.xz")
+    os.chmod(out_dir / f"{variant}.elf.xz", 0o644)  # QEMU writes its dump 0600; xz -k keeps that
     files[f"{variant}.elf.xz"] = (out_dir / f"{variant}.elf.xz").stat().st_size
     for fmt in QEMU_FORMATS[1:]:
         src = work / f"{variant}.{fmt}"
@@ -404,6 +488,12 @@ def make_variant(variant: str, out_dir: Path, manifest: dict) -> None:
         "files": files,
         "elf_size_uncompressed": elf.stat().st_size,
     }
+    if kernel_image is not None:
+        manifest["variants"][variant]["kernel_image"] = kernel_image
+        total = sum(files.values())
+        manifest["variants"][variant]["total_bytes"] = total
+        if total > PVH_BUDGET:
+            log(f"{variant}: WARNING: {total} bytes, over the {PVH_BUDGET} byte budget")
 
 
 def elf_copy_distance(path: Path) -> int:

@@ -52,6 +52,27 @@ Schema (``efitables-real-truth/1``); all addresses are physical unless named
   /dev/mem (null where /dev/mem refused it)
 * ``setup_data_chain``: [{phys, next, type, len}] node headers the guest read
   through /proc/kcore (empty where that failed); ``page_offset_base``
+* ``pvh`` (only in a log whose guest printed a ``pvh`` section: the ``pvh`` stage, a kernel
+  started at its Xen PVH entry). What the guest printed: ``kallsyms`` {pvh_start_info,
+  pvh_start_info_sz, pvh_bootparams, pvh_start_xen, xen_prepare_pvh, _text: virt};
+  ``low_ram`` {start, end (exclusive)}: the first System RAM range, which the guest searched
+  through /proc/kcore for the magic 0x336ec578 (version 0 or 1) at 8-byte alignment;
+  ``start_infos`` [{phys, bytes}] every hit, decoded (struct hvm_start_info,
+  include/xen/interface/hvm/start_info.h): magic, version, flags, nr_modules, modlist_paddr,
+  cmdline_paddr, rsdp_paddr, memmap_paddr, memmap_entries, reserved; ``start_info`` the one
+  hit (null unless exactly one); and what its pointers name, as the guest read it (/proc/kcore
+  in that RAM range, /dev/mem elsewhere): ``modlist`` {phys, entries [{paddr, size,
+  cmdline_paddr, reserved}]}, ``cmdline`` {phys, text (up to the NUL)}, ``rsdp`` {phys,
+  signature, oem_id}, ``memmap`` {phys, entries [{addr, size, type, reserved}]};
+  ``kernel_copy`` {symbol: {phys (Kernel code + symbol - _text), bytes}}: the kernel's own
+  pvh_start_info / pvh_start_info_sz as read after boot (init memory: freed);
+  ``rsdp_dmesg`` (the "ACPI: RSDP" line's address), ``ramdisk_dmesg`` {start, end
+  (inclusive)} (the "RAMDISK:" line). Derived here, by comparing what the guest printed
+  (each true or false): ``derived`` {e820_is_memmap_plus_isa (boot_params.e820 = the
+  memory map + 0xa0000-0xfffff reserved, as init_pvh_bootparams builds it),
+  cmd_line_ptr_is_cmdline_paddr, cmdline_is_proc_cmdline, ramdisk_is_module0 (boot_params
+  and the RAMDISK line), rsdp_is_dmesg, boot_params_is_pvh_built (no HdrS, version 0x020c,
+  type_of_loader 0x90/0xb0)}
 * ``kdump`` (only in a log with a capture kernel's stage): what the first kernel
   said about its crash reservation, ``crashkernel`` {start, end (inclusive), from
   /proc/iomem "Crash kernel"; ``dmesg``, the reservation line}, ``kexec`` {rc,
@@ -290,6 +311,90 @@ def setup_data_addresses(dmesg: list[str]) -> list[tuple[int, int]]:
     return out
 
 
+def decode_start_info(b: bytes) -> dict:
+    """struct hvm_start_info (include/xen/interface/hvm/start_info.h): 40 bytes in version 0, 56 from 1."""
+    names = ["magic", "version", "flags", "nr_modules", "modlist_paddr", "cmdline_paddr", "rsdp_paddr"]
+    out = dict(zip(names, struct.unpack_from("<IIIIQQQ", b, 0), strict=True))
+    if out["version"] >= 1 and len(b) >= 56:
+        out.update(zip(["memmap_paddr", "memmap_entries", "reserved"], struct.unpack_from("<QII", b, 40), strict=True))
+    else:
+        out.update(memmap_paddr=0, memmap_entries=0, reserved=0)
+    return out
+
+
+def pvh_truth(sec: dict[str, list[str]], boot_params: dict, cmdline: str, dmesg: list[str]) -> dict:
+    """The ``pvh`` part of the truth (see the module docstring)."""
+    kallsyms: dict[str, int] = {}
+    found: dict[str, list[dict]] = {"start_info": [], "modlist": [], "cmdline": [], "rsdp": [], "memmap": [],
+                                    "copy": []}
+    low_ram = None
+    for line in sec.get("pvh", []):
+        parts = line.split()
+        if len(parts) == 3 and re.fullmatch(r"[0-9a-f]{16}", parts[0]):
+            kallsyms[parts[2]] = int(parts[0], 16)
+        elif line.startswith("low_ram="):
+            a, b = line.split("=", 1)[1].split("-")
+            low_ram = {"start": int(a), "end": int(b)}
+        elif parts and parts[0] in found:
+            rec: dict = {"name": parts[1]} if parts[0] == "copy" else {}
+            rec.update({k: v for k, v in kv(parts[2:] if parts[0] == "copy" else parts[1:]).items()})
+            found[parts[0]].append({**rec, "phys": int(rec["phys"])})
+    hits = [{"phys": h["phys"], "bytes": h["bytes"], **decode_start_info(bytes.fromhex(h["bytes"]))}
+            for h in found["start_info"]]
+    si = hits[0] if len(hits) == 1 else None
+    out: dict = {"kallsyms": kallsyms, "low_ram": low_ram, "start_infos": hits, "start_info": si,
+                 "modlist": None, "cmdline": None, "rsdp": None, "memmap": None}
+    if found["modlist"]:
+        m = found["modlist"][-1]
+        raw = bytes.fromhex(m["bytes"])
+        out["modlist"] = {"phys": m["phys"], "entries": [
+            dict(zip(["paddr", "size", "cmdline_paddr", "reserved"], struct.unpack_from("<QQQQ", raw, o), strict=True))
+            for o in range(0, len(raw) - 31, 32)]}
+    if found["cmdline"]:
+        c = found["cmdline"][-1]
+        out["cmdline"] = {"phys": c["phys"],
+                          "text": bytes.fromhex(c["bytes"]).split(b"\0", 1)[0].decode("utf-8", "replace")}
+    if found["rsdp"]:
+        r = found["rsdp"][-1]
+        raw = bytes.fromhex(r["bytes"])
+        out["rsdp"] = {"phys": r["phys"], "signature": raw[:8].decode("latin-1"),
+                       "oem_id": raw[9:15].decode("latin-1")}
+    if found["memmap"]:
+        m = found["memmap"][-1]
+        raw = bytes.fromhex(m["bytes"])
+        out["memmap"] = {"phys": m["phys"], "entries": [
+            dict(zip(["addr", "size", "type", "reserved"], struct.unpack_from("<QQII", raw, o), strict=True))
+            for o in range(0, len(raw) - 23, 24)]}
+    out["kernel_copy"] = {c["name"]: {"phys": c["phys"], "bytes": c["bytes"]} for c in found["copy"]}
+    rsdp_line = next((ln for ln in dmesg if "ACPI: RSDP 0x" in ln), None)
+    rm = re.search(r"ACPI: RSDP 0x([0-9A-Fa-f]+)", rsdp_line or "")
+    out["rsdp_dmesg"] = int(rm.group(1), 16) if rm else None
+    rd = next((re.search(r"RAMDISK: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\]", ln) for ln in dmesg if "RAMDISK:" in ln),
+              None)
+    out["ramdisk_dmesg"] = {"start": int(rd.group(1), 16), "end": int(rd.group(2), 16)} if rd else None
+    derived: dict = {}
+    if si is not None and "e820" in boot_params:
+        mm = [(e["addr"], e["size"], e["type"]) for e in (out["memmap"] or {"entries": []})["entries"]]
+        isa = [(0xA0000, 0x60000, 2)] if len(mm) < 127 else []
+        e820 = [(e["addr"], e["size"], e["type"]) for e in boot_params["e820"]]
+        mod0 = (out["modlist"] or {"entries": [{"paddr": 0, "size": 0}]})["entries"][0]
+        derived = {
+            "e820_is_memmap_plus_isa": e820 == mm + isa,
+            "cmd_line_ptr_is_cmdline_paddr": boot_params["cmd_line_ptr"] == si["cmdline_paddr"],
+            "cmdline_is_proc_cmdline": out["cmdline"] is not None and out["cmdline"]["text"] == cmdline,
+            "ramdisk_is_module0": (boot_params["ramdisk_image"], boot_params["ramdisk_size"])
+            == (mod0["paddr"], mod0["size"])
+            and out["ramdisk_dmesg"] is not None
+            and (out["ramdisk_dmesg"]["start"], out["ramdisk_dmesg"]["end"] + 1)
+            == (mod0["paddr"], (mod0["paddr"] + mod0["size"] + 0xFFF) & ~0xFFF),
+            "rsdp_is_dmesg": si["rsdp_paddr"] == out["rsdp_dmesg"],
+            "boot_params_is_pvh_built": boot_params["hdr_magic"] != "HdrS" and boot_params["hdr_version"] == 0x020C
+            and boot_params["type_of_loader"] in (0x90, 0xB0),
+        }
+    out["derived"] = derived
+    return out
+
+
 def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages: list[str]) -> dict:
     uname = kv(sec.get("uname", []))
     kallsyms = {}
@@ -399,7 +504,7 @@ def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages:
         efi["runtime_map"] = rmap
         efi["memmap"] = efi_memmap
 
-    return {
+    truth = {
         "schema": "efitables-real-truth/1",
         "source": "guest serial log only (dumps/real/guest/init); decoded by dumps/real/serial_to_truth.py",
         "variant": variant,
@@ -418,6 +523,9 @@ def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages:
         "iomem": iomem,
         "efi": efi,
     }
+    if "pvh" in sec:
+        truth["pvh"] = pvh_truth(sec, boot_params, truth["cmdline"], dmesg)
+    return truth
 
 
 #: Stages printed by a kdump capture kernel (dumps/real/guest/capture).

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from efitables.boot.e820 import E820Entry, decode_entries
+from efitables.boot.e820 import E820Entry, cap_entry_findings, decode_entries
+from efitables.caps import count_cap
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.errors import MemoryReadError
 from efitables.findings import Severity, make, register
@@ -39,6 +40,7 @@ from efitables.schemas.boot_params import (
     loader_name,
 )
 from efitables.schemas.efi_info import EFI32_LOADER_SIGNATURE, EFI64_LOADER_SIGNATURE
+from efitables.schemas.pvh import PVH_BOOT_PROTOCOL, PVH_LOADER_OTHER, PVH_LOADER_XEN
 
 S = "boot_params"
 BP_NO_HDRS = register(
@@ -53,6 +55,14 @@ BP_NOT_ZERO_PAGE = register(
     Severity.ERROR,
     "boot_params has neither 'HdrS' nor an EL64/EL32 efi_info",
     "Nothing at this address identifies a zero page; every field shown may be unrelated data.",
+)
+BP_PVH = register(
+    "BOOT-PARAMS-PVH",
+    Severity.INFO,
+    "boot_params was built by the kernel from a Xen PVH start info (no 'HdrS')",
+    "init_pvh_bootparams (arch/x86/platform/pvh/enlighten.c@v6.1) fills only the E820 table, "
+    "cmd_line_ptr, the initrd, hdr.version 2.12 and type_of_loader 0x90 (Xen) or 0xb0: "
+    "no setup header, no efi_info (efitables.boot.pvh has the start info).",
 )
 BP_BOOT_FLAG = register(
     "BOOT-PARAMS-BOOT-FLAG",
@@ -223,6 +233,8 @@ def parse_boot_params(mem: PhysicalMemory, pa: int, *, found_by: str = "") -> Bo
             findings.append(
                 make(BP_NO_HDRS, S, pa, f"header {h.header:#x}, version {h.version:#x}; identified by {efi_sig}")
             )
+        elif h.version == PVH_BOOT_PROTOCOL and h.type_of_loader in (PVH_LOADER_XEN, PVH_LOADER_OTHER):
+            findings.append(make(BP_PVH, S, pa, f"version {h.version:#06x}, type_of_loader {h.type_of_loader:#04x}"))
         else:
             findings.append(make(BP_NOT_ZERO_PAGE, S, pa, f"header {h.header:#x}, efi_loader_signature {sig:#x}"))
     else:
@@ -235,12 +247,11 @@ def parse_boot_params(mem: PhysicalMemory, pa: int, *, found_by: str = "") -> Bo
     if f.sentinel:
         findings.append(make(BP_SENTINEL, S, pa + 0x1EF, f"sentinel {f.sentinel:#x}"))
 
-    count = f.e820_entries
-    if count > E820_MAX_ENTRIES_ZEROPAGE:
-        findings.append(
-            make(BP_E820_COUNT, S, pa + 0x1E8, f"e820_entries {count}; reading the {E820_MAX_ENTRIES_ZEROPAGE} present")
-        )
-        count = E820_MAX_ENTRIES_ZEROPAGE
+    count, too_many = count_cap(
+        f.e820_entries, E820_MAX_ENTRIES_ZEROPAGE, BP_E820_COUNT, S, pa + 0x1E8, f"e820_entries {f.e820_entries}"
+    )
+    if too_many is not None:
+        findings.append(too_many)
     if f.eddbuf_entries > EDDMAXNR or f.edd_mbr_sig_buf_entries > EDD_MBR_SIG_MAX:
         findings.append(
             make(
@@ -251,6 +262,7 @@ def parse_boot_params(mem: PhysicalMemory, pa: int, *, found_by: str = "") -> Bo
             )
         )
     e820 = decode_entries(raw[E820_TABLE_OFFSET:], pa + E820_TABLE_OFFSET, count, "boot_params")
+    findings.extend(cap_entry_findings(e820, S, pa + E820_TABLE_OFFSET))
 
     systab = ei.efi_systab | ei.efi_systab_hi << 32
     memmap = ei.efi_memmap | ei.efi_memmap_hi << 32

@@ -58,6 +58,7 @@ from efitables.schemas.boot_params import (
 from efitables.schemas.efi_info import EFI32_LOADER_SIGNATURE, EFI64_LOADER_SIGNATURE, EFI_INFO_FAST, EFI_INFO_HI_SHIFT
 from efitables.schemas.efi_memmap import EFI_MEMORY_DESCRIPTOR_VERSION, descriptor_size_plausible
 from efitables.schemas.efi_tables import EFI_SYSTEM_TABLE_SIGNATURE_BYTES
+from efitables.schemas.pvh import PVH_BOOT_PROTOCOL, PVH_LOADER_OTHER, PVH_LOADER_XEN
 
 NO_BOOT_PARAMS = register(
     "BOOT-PARAMS-NOT-FOUND",
@@ -224,10 +225,16 @@ def score_candidate(mem: PhysicalMemory, pa: int, found_by: str = "scan") -> Boo
     if pa % PAGE == 0:
         add(3, "page-aligned")
 
+    pvh_ok = header != HDRS_MAGIC and version == PVH_BOOT_PROTOCOL and not efi_ok
+    pvh_ok = pvh_ok and page[TYPE_OF_LOADER_OFFSET] in (PVH_LOADER_XEN, PVH_LOADER_OTHER)
+    if pvh_ok and e820_ok:
+        add(10, "no 'HdrS', protocol 2.12 and a PVH loader: the zero page Linux builds from a PVH start info")
     if hdr_ok:
         c.identity = "setup_header"
     elif efi_ok and e820_ok:
         c.identity = "efi_stub"
+    elif pvh_ok and e820_ok:
+        c.identity = "pvh"
     return c
 
 

@@ -331,9 +331,44 @@ def _e820_text(entries: list[tuple[int, int, int]]) -> str:
     return f"{len(entries)} entries"
 
 
+#: Entries normalised at most (a boot_params table holds 128, SETUP_E820_EXT adds more; capped upstream).
+MAX_NORM_E820 = 4096
+
+
 def _norm_e820(entries: list[tuple[int, int, int]]) -> tuple[tuple[int, int, int], ...]:
-    """Sorted, with RESERVED_KERN shown as RAM (the log prints both as "usable")."""
-    return tuple(sorted((s, e, E820_TYPE_RAM if t == E820_TYPE_RESERVED_KERN else t) for s, e, t in entries))
+    """The table as the kernel's sanitiser leaves it, with RESERVED_KERN shown as RAM (the log prints both as
+    "usable").
+
+    ``e820__update_table`` (arch/x86/kernel/e820.c@v6.1.192) sorts the change points, gives every stretch the
+    largest type of the entries covering it, drops empty entries and merges neighbours of one type; a zero page
+    whose entries overlap or touch (a PVH boot appends the ISA range over the map's own 0xf0000 entry) says the
+    same as the kernel's shorter table.
+    """
+    points: dict[int, list[tuple[int, int]]] = {}
+    for i, (s, e, t) in enumerate(entries[:MAX_NORM_E820]):
+        if e <= s:
+            continue
+        t = E820_TYPE_RAM if t == E820_TYPE_RESERVED_KERN else t
+        points.setdefault(s, []).append((1, i))
+        points.setdefault(e, []).append((-1, i))
+    active: dict[int, int] = {}
+    out: list[list[int]] = []
+    prev: int | None = None
+    for x in sorted(points):
+        cur = max(active.values()) if active else None
+        if prev is not None and cur is not None and x > prev:
+            if out and out[-1][1] == prev and out[-1][2] == cur:
+                out[-1][1] = x
+            else:
+                out.append([prev, x, cur])
+        for delta, i in points[x]:
+            if delta < 0:
+                active.pop(i, None)
+            else:
+                t = entries[i][2]
+                active[i] = E820_TYPE_RAM if t == E820_TYPE_RESERVED_KERN else t
+        prev = x
+    return tuple((s, e, t) for s, e, t in out)
 
 
 def _firmware_zero_page(d: Dump, kv: KernelView) -> Any:

@@ -7,6 +7,11 @@ overflow, known types, no overlaps. Tables are not required to be sorted:
 Linux sorts and merges whatever it is given (``e820__update_table`` in
 arch/x86/kernel/e820.c@v6.12.117), and 32-bit, 3 GiB and kexec'd QEMU boots
 hand over unsorted tables; unsorted is reported as information only.
+
+Bounds: the entries of one decode, and of the merged table, carry at most
+:data:`efitables.caps.MAX_FINDINGS_PER_KIND` findings of each code between them
+(overlaps included: one sort, one sweep); :meth:`E820Table.lookup` is a binary search
+however the entries overlap.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ from __future__ import annotations
 import bisect
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
-from efitables.findings import Severity, make, register
+from efitables.caps import cap_findings
+from efitables.findings import Finding, Severity, make, register
 from efitables.model import Parsed
 from efitables.schemas.boot_params import (
     BOOT_E820_ENTRY,
@@ -24,6 +31,7 @@ from efitables.schemas.boot_params import (
     E820_TYPES,
     e820_type_name,
 )
+from efitables.schemas.common import jsonable
 
 E820_EMPTY = register("BOOT-E820-EMPTY", Severity.WARNING, "E820 entry has size 0 or wraps past 2**64")
 E820_TYPE = register(
@@ -31,7 +39,14 @@ E820_TYPE = register(
     Severity.INFO,
     "E820 entry has a type Linux does not name (treated as reserved)",
 )
-E820_OVERLAP = register("BOOT-E820-OVERLAP", Severity.WARNING, "E820 entries overlap")
+E820_OVERLAP = register("BOOT-E820-OVERLAP", Severity.WARNING, "E820 entries of different types overlap")
+E820_OVERLAP_SAME = register(
+    "BOOT-E820-OVERLAP-SAME",
+    Severity.INFO,
+    "E820 entries of one type overlap",
+    "Harmless: e820__update_table (arch/x86/kernel/e820.c) merges them. Linux's own PVH entry does it "
+    "(init_pvh_bootparams appends the ISA range 0xa0000-0xfffff over the firmware's reserved 0xf0000 entry).",
+)
 E820_UNSORTED = register(
     "BOOT-E820-UNSORTED",
     Severity.INFO,
@@ -62,6 +77,26 @@ class E820Entry(Parsed):
     def title(self) -> str:
         return f"[{self.index}] {self.type_name} {self.addr:#x}-{self.end:#x}"
 
+    def to_dict(self, raw: bool = False) -> dict[str, Any]:
+        """:meth:`Parsed.to_dict`'s keys and values, written out: a table holds up to a thousand of these."""
+        d: dict[str, Any] = {
+            "kind": self.kind,
+            "address": self.address,
+            "size": self.size,
+            "index": self.index,
+            "addr": self.addr,
+            "length": self.length,
+            "type": self.type,
+            "type_name": self.type_name,
+            "source": self.source,
+        }
+        if self.fields is not None:
+            d["fields"] = jsonable(self.fields)
+        d["findings"] = [f.to_dict() for f in self.findings]
+        if raw:
+            d["raw"] = self.raw.hex()
+        return d
+
 
 @dataclass(kw_only=True)
 class E820Table(Parsed):
@@ -74,6 +109,8 @@ class E820Table(Parsed):
     from_setup_data: int = 0
     _sorted: list[E820Entry] = field(default_factory=list, repr=False)
     _starts: list[int] = field(default_factory=list, repr=False)
+    _reach: list[int] = field(default_factory=list, repr=False)  # the largest end among _sorted[: i + 1]
+    _indexed: int = field(default=-1, repr=False)  # len(entries) when the index was built
 
     @property
     def title(self) -> str:
@@ -83,18 +120,26 @@ class E820Table(Parsed):
         return list(self.entries)
 
     def _index(self) -> None:
-        if len(self._sorted) != len(self.entries):
+        if self._indexed != len(self.entries):
+            self._indexed = len(self.entries)
             self._sorted = sorted((e for e in self.entries if e.length), key=lambda e: e.addr)
             self._starts = [e.addr for e in self._sorted]
+            self._reach = []
+            reach = 0
+            for e in self._sorted:
+                reach = max(reach, e.end)
+                self._reach.append(reach)
 
     def lookup(self, pa: int) -> E820Entry | None:
-        """The entry holding ``pa`` (the lowest-starting one if entries overlap)."""
+        """The entry holding ``pa`` (the lowest-starting one if entries overlap); two binary searches.
+
+        Among the entries starting at or below ``pa``, the first whose running largest end passes
+        ``pa`` is that entry itself (its end raised the maximum), so it holds ``pa``.
+        """
         self._index()
         stop = bisect.bisect_right(self._starts, pa)
-        for e in self._sorted[:stop]:
-            if pa < e.end:
-                return e
-        return None
+        i = bisect.bisect_right(self._reach, pa, 0, stop)
+        return self._sorted[i] if i < stop else None
 
     def ram_bytes(self) -> int:
         return sum(e.length for e in self.entries if e.type == 1)
@@ -128,6 +173,11 @@ def decode_entries(raw: bytes, address: int, count: int, source: str, first_inde
     return out
 
 
+def cap_entry_findings(entries: list[E820Entry], structure: str, address: int | None) -> list[Finding]:
+    """Trim the findings of ``entries`` to the per-code cap; the summaries for their owner (:mod:`efitables.caps`)."""
+    return cap_findings((e.findings for e in entries), structure, address)
+
+
 def build_table(address: int | None, entries: list[E820Entry], from_bp: int, from_ext: int) -> E820Table:
     """Assemble the table and run the table-wide checks (order, overlap)."""
     t = E820Table(
@@ -144,12 +194,13 @@ def build_table(address: int | None, entries: list[E820Entry], from_bp: int, fro
     starts = [e.addr for e in entries]
     if starts != sorted(starts):
         t.findings.append(make(E820_UNSORTED, name, address, "entries are not in address order"))
+    overlaps: list[Finding] = []
     prev: E820Entry | None = None
     for e in sorted((e for e in entries if e.length), key=lambda e: e.addr):
         if prev is not None and e.addr < prev.end:
-            t.findings.append(
+            overlaps.append(
                 make(
-                    E820_OVERLAP,
+                    E820_OVERLAP if e.type != prev.type else E820_OVERLAP_SAME,
                     name,
                     e.address,
                     f"[{e.index}] {e.addr:#x}-{e.end:#x} ({e.type_name}) overlaps "
@@ -158,4 +209,7 @@ def build_table(address: int | None, entries: list[E820Entry], from_bp: int, fro
             )
         if prev is None or e.end > prev.end:
             prev = e
+    summaries = cap_findings([*(e.findings for e in entries), overlaps], name, address)
+    t.findings.extend(overlaps)
+    t.findings.extend(summaries)
     return t

@@ -55,7 +55,7 @@ def test_real_payloads(elf_dumps: dict[str, Path], variant: str) -> None:
         assert r.kind == "ACPI_RSDP" and r.revision == 2 and r.oem_id == "BOCHS"
         assert r.checksum_ok and r.extended_checksum_ok and _not_info(r) == []
         assert r.xsdt.checksum_ok and r.rsdt.checksum_ok and r.xsdt.signatures == r.rsdt.signatures
-        assert r.xsdt.signatures[0] == "FACP" and all(t.checksum_ok for t in r.xsdt.listed)
+        assert r.xsdt.signatures[0] == "FACP" and all(t.checksum_ok for t in r.xsdt.tables)
         r1 = by_name["ACPI_TABLE_GUID"].payload
         assert by_name["ACPI_TABLE_GUID"].table_address == printed["ACPI"] and r1.revision == 0 and r1.checksum_ok
 

@@ -130,8 +130,8 @@ def test_acpi_tables_in_the_wrong_memory_type():
     mm = parse_memmap(mem, 0x100000, len(mm_raw), 48, 1)
     r = decode_payload(mem, Entry(ACPI_20_TABLE_GUID, PA), memmap=mm)
     assert r.findings == [] and r.xsdt.findings == []
-    assert [f.code for f in r.xsdt.listed[0].findings] == ["PAYLOAD-REGION-TYPE"]
-    assert "EFI_CONVENTIONAL_MEMORY" in r.xsdt.listed[0].findings[0].message
+    assert [f.code for f in r.xsdt.tables[0].findings] == ["PAYLOAD-REGION-TYPE"]
+    assert "EFI_CONVENTIONAL_MEMORY" in r.xsdt.tables[0].findings[0].message
 
 
 def test_payload_past_its_region_and_outside_the_map():

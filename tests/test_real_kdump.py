@@ -396,12 +396,6 @@ def test_faces_report_the_same_findings(kcorpus: dict, variant: str) -> None:
         assert show == val == api, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BOOT-XC-CMDLINE-STALE names the EFI memory type of the command line's "
-    "region, which is None when the dump has no EFI memory map (every kdump): 'empty command line "
-    "in None memory' (efitables/analysis/crosscheck.py)",
-)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_stale_command_line_finding_names_a_memory_type(kcorpus: dict, variant: str) -> None:
     with efitables.open(str(kcorpus[variant]["vmcore"])) as d:

@@ -24,6 +24,12 @@ setup_data.h (the fields compared), arch/x86/kernel/kexec-bzimage64.c
 ``efi_free_boot_services`` and arch/x86/kernel/e820.c (what memory is kept);
 UEFI 2.10 section 7.2 (memory types). The memory-type policy is
 :mod:`efitables.regions`.
+
+Bounds: objects come from the parsers' capped lists (at most
+:data:`MAX_REGION_TABLES` configuration tables are placed one by one), every
+lookup is a binary search, and the findings carry at most
+:data:`efitables.caps.MAX_FINDINGS_PER_KIND` of each code, then one that counts the
+rest (:mod:`efitables.caps`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from efitables.boot.setup_data import (
     SetupDataList,
     SetupPayload,
 )
+from efitables.caps import cap_findings, omitted
 from efitables.efi.discovery import SystabDiscovery
 from efitables.efi.memmap import EfiMemoryMap
 from efitables.efi.systab import SystemTable
@@ -219,6 +226,7 @@ def crosscheck(
     bits = (systab.bits if systab is not None else 64) or 64
     rmap = RegionMap.of(efi_memmap, e820)
     maps_given = efi_memmap is not None or e820 is not None
+    full_map = rmap.full_efi_map  # once: a scan of every descriptor
 
     # 1. the system table: efi_info vs scan vs the one in use
     accepted: list[int] = []
@@ -307,7 +315,7 @@ def crosscheck(
     def region(obj: str, pa: int | None, size: int, role: str, report: bool = True) -> RegionCheck | None:
         if pa is None or pa <= 0 or pa >= MAX_PHYS_ADDR:
             return None
-        r = _region(xc.findings if report else [], mem, obj, pa, max(size, 1), role, rmap, maps_given)
+        r = _region(xc.findings if report else [], mem, obj, pa, max(size, 1), role, rmap, maps_given, full_map)
         xc.regions.append(r)
         return r
 
@@ -332,8 +340,7 @@ def crosscheck(
             tgt = p.target if isinstance(p, IndirectPayload) else None
             if tgt is not None:
                 region(f"setup_data node [{n.index}] indirect payload", tgt.address, max(tgt.length, 1), "setup_data")
-    if e820 is not None:
-        _ram_not_in_dump(xc, mem, e820)
+    ram = _ram_not_in_dump(mem, e820) if e820 is not None else []  # capped on its own terms
     if bp is not None and bp.acpi_rsdp_addr:
         region("ACPI RSDP (acpi_rsdp_addr)", bp.acpi_rsdp_addr, 20, "firmware")
     if bp is not None and bp.ramdisk_image and bp.ramdisk_size:
@@ -347,9 +354,12 @@ def crosscheck(
                     XC_STALE_CMDLINE,
                     "command line",
                     bp.cmd_line_ptr,
-                    f"{'empty' if not cl.text else 'unterminated'} command line in {reg.efi_type} memory",
+                    f"{'empty' if not cl.text else 'unterminated'} command line in "
+                    f"{reg.efi_type or reg.e820_type or 'freed'} memory ({reg.verdict})",
                 )
             )
+    xc.findings.extend(cap_findings([xc.findings], "boot cross-checks", None))
+    xc.findings.extend(ram)
     return xc
 
 
@@ -357,34 +367,39 @@ def crosscheck(
 MAX_RAM_GAP_FINDINGS = 16
 
 
-def _ram_not_in_dump(xc: CrossChecks, mem: PhysicalMemory, e820: E820Table) -> None:
-    """The map says RAM, the dump has no bytes: say so, per entry.
+def _ram_not_in_dump(mem: PhysicalMemory, e820: E820Table) -> list[Finding]:
+    """The map says RAM, the dump has no bytes: say so, per entry (the first :data:`MAX_RAM_GAP_FINDINGS`).
 
     Real dumps show this for pages a filtered kdump left out. QEMU dumps of an SMM-enabled OVMF
     also lack SMRAM, but the kernel's E820 lists those holes as reserved, not RAM.
     """
-    reported = 0
+    out: list[Finding] = []
+    reported = more = 0
     for e in e820.entries:
         if e.type != 1 or e.length <= 0 or e.addr >= MAX_PHYS_ADDR:
             continue
-        holes = mem.gaps(e.addr, min(e.length, MAX_PHYS_ADDR - e.addr), limit=1024)
+        size = min(e.length, MAX_PHYS_ADDR - e.addr)
+        if reported == MAX_RAM_GAP_FINDINGS:  # past the cap: only count (one gap search per entry)
+            more += mem.first_gap(e.addr, size) is not None
+            continue
+        holes = mem.gaps(e.addr, size, limit=1024)
         if not holes:
             continue
-        if reported == MAX_RAM_GAP_FINDINGS:
-            xc.findings.append(make(XC_RAM_NOT_IN_DUMP, "E820 table", None, "more E820 RAM entries with absent bytes"))
-            return
         reported += 1
         missing = sum(b - a for a, b in holes)
-        more = "" if len(holes) < 1024 else " (at least)"
+        at_least = "" if len(holes) < 1024 else " (at least)"
         first = ", ".join(f"{a:#x}-{b:#x}" for a, b in holes[:3]) + (", ..." if len(holes) > 3 else "")
-        xc.findings.append(
+        out.append(
             make(
                 XC_RAM_NOT_IN_DUMP,
                 f"E820 entry [{e.index}] RAM {e.addr:#x}-{e.end:#x}",
                 e.addr,
-                f"{missing:#x} bytes{more} in {len(holes)} range(s) absent from the dump: {first}",
+                f"{missing:#x} bytes{at_least} in {len(holes)} range(s) absent from the dump: {first}",
             )
         )
+    if more:
+        out.append(omitted(XC_RAM_NOT_IN_DUMP, more, "E820 table", None, MAX_RAM_GAP_FINDINGS))
+    return out
 
 
 def _check_span(xc: CrossChecks, obj: str, pa: int, size: int, e820: E820Table | None) -> None:
@@ -438,13 +453,13 @@ def _region(
     role: str,
     rmap: RegionMap,
     maps_given: bool,
+    full_map: bool,
 ) -> RegionCheck:
     d = rmap.efi(pa)
     e = rmap.e820(pa)
     in_dump = mem.is_readable(pa, min(size, 4096))
     efi_type = d.type_name if d is not None else None
     e820_name = e.type_name if e is not None else None
-    full_map = rmap.full_efi_map
     e_ram = e is not None and e.type == E820_TYPE_RAM
     verdict = "ok"
     if role == "firmware":

@@ -12,6 +12,11 @@ Rules (UEFI 2.10 sections 4.3 and 7.2; the kept/freed policy is :mod:`efitables.
   among themselves are checked by the payload decoders, ``PAYLOAD-OVERLAP``);
 * an object whose count times entry size (or header size) runs past the
   memory-map region holding its start is cut short by that region.
+
+Every check is one sort and one sweep (or one memoised pass over the memory map), never
+a comparison of every pair, and lists at most :data:`MAX_OVERLAP_FINDINGS` overlapping
+pairs or :data:`efitables.caps.MAX_FINDINGS_PER_KIND` findings of a code, then one
+finding that counts the rest (:mod:`efitables.caps`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from efitables.analysis.objects import PAYLOAD, Extent, all_regions, firmware_regions
 from efitables.analysis.registry import check
+from efitables.caps import cap_findings, omitted
 from efitables.findings import Finding, Severity, make, register
 from efitables.schemas.boot_params import E820_TYPE_RAM
 
@@ -99,7 +105,7 @@ def overlaps(d: Dump) -> list[Finding]:
             out.append(make(XS_OVERLAP, r.name, r.address, f"{r.describe()} overlaps {a.describe()}"))
         active.append(r)
     if extra:
-        out.append(make(XS_OVERLAP, "dump", None, f"{extra} more overlapping pairs not listed"))
+        out.append(omitted(XS_OVERLAP, extra, "dump", None, MAX_OVERLAP_FINDINGS))
     return out
 
 
@@ -107,14 +113,26 @@ def _wraps(outer: Extent, inner: Extent) -> bool:
     return inner.name in WRAPS.get(outer.tag, ()) and outer.address <= inner.address and inner.end <= outer.end
 
 
-def _covered_end(mm: EfiMemoryMap, desc: MemoryDescriptor) -> int:
-    """End of ``desc`` extended across adjacent descriptors of the same type."""
-    end = desc.physical_end
+def _covered_end(mm: EfiMemoryMap, desc: MemoryDescriptor, memo: dict[int, int]) -> int:
+    """End of ``desc`` extended across adjacent descriptors of the same type.
+
+    ``memo`` (descriptor index -> covered end) is shared by the calls of one check: a run of n
+    adjacent descriptors is walked once, not once per object that starts in it.
+    """
+    chain: list[MemoryDescriptor] = []
+    d, end = desc, desc.physical_end
     for _ in range(len(mm.descriptors)):
-        nxt = mm.lookup(end)
-        if nxt is None or nxt.type != desc.type or nxt.physical_end <= end:
+        if d.index in memo:
+            end = memo[d.index]
             break
-        end = nxt.physical_end
+        chain.append(d)
+        end = d.physical_end
+        nxt = mm.lookup(end)
+        if nxt is None or nxt.type != d.type or nxt.physical_end <= end:
+            break
+        d = nxt
+    for c in chain:  # every descriptor of the chain ends its run at the same place
+        memo[c.index] = end
     return end
 
 
@@ -159,13 +177,14 @@ def extents(d: Dump) -> list[Finding]:
     if mm is None:
         return []
     out: list[Finding] = []
+    memo: dict[int, int] = {}
     for r in all_regions(d):
         if r.role == PAYLOAD:
             continue  # PAYLOAD-REGION-END
         desc = mm.lookup(r.address)
         if desc is None:
             continue  # XS-NOT-IN-MEMMAP for firmware objects; the kernel's own objects need not be described
-        end = _covered_end(mm, desc)
+        end = _covered_end(mm, desc, memo)
         if r.end > end:
             what = r.describe()
             if r.name == "EFI_CONFIGURATION_TABLE array":
@@ -181,4 +200,5 @@ def extents(d: Dump) -> list[Finding]:
                     f"{desc.physical_start:#x}-{end:#x}",
                 )
             )
+    out.extend(cap_findings([out], "dump", None))
     return out

@@ -71,6 +71,19 @@ RAM_ONLY = register(
     "from the kernel's own copies, and the findings that would call them missing are withdrawn.",
 )
 
+FILTERED_REF = register(
+    "DUMP-FILTERED-REFERENCE",
+    Severity.INFO,
+    "A structure lies in System RAM the capture tool left out",
+    "makedumpfile writes only the pages its dump level keeps (and drops pages a PT_LOAD boundary splits, "
+    "even at -d 0); a pointer into such a page cannot be followed or checked, which is not a defect of the "
+    "pointer. The findings that would call it dangling or missing are replaced by this one.",
+)
+#: Codes withdrawn (replaced by DUMP-FILTERED-REFERENCE) when their address is RAM the container filtered out.
+FILTERED_CODES = frozenset({"SETUP-DATA-DANGLING", "DUMP-READ", "BOOT-XC-NOT-IN-DUMP"})
+#: Container findings that say the capture left pages out on purpose.
+FILTERING_CODES = frozenset({"KDUMP-FILTERED"})
+
 #: Codes that say "this structure's bytes are not in the dump": withdrawn for uncapturable addresses.
 ABSENCE_CODES = frozenset(
     {
@@ -656,9 +669,48 @@ def _absent_name(d: Dump, f: Finding) -> str:
     return f"{f.structure} @ {f.address:#x}" if f.address is not None else f.structure
 
 
+def _defer_filtered(d: Dump, rep: Report) -> Report:
+    """Findings about RAM a filtering capture left out become ``DUMP-FILTERED-REFERENCE`` (info)."""
+    if not any(f.code in FILTERING_CODES for f in d.container.findings):
+        return rep
+    entries, _source = _e820_for_scope(d)
+    ram = [(s, e) for s, e, t in entries if t in RAM_TYPES]
+    if not ram:
+        return rep
+    out: list[Finding] = []
+    changed = False
+    for f in rep.findings:
+        pa = f.address
+        if (
+            f.code in FILTERED_CODES
+            and pa is not None
+            and not d.memory.is_readable(pa, 1)
+            and any(s <= pa < e for s, e in ram)
+        ):
+            changed = True
+            out.append(
+                make(
+                    FILTERED_REF,
+                    f.structure,
+                    pa,
+                    f"{pa:#x} is System RAM the capture left out (the container reports KDUMP-FILTERED); "
+                    f"not followed: {f.code}: {f.message}",
+                )
+            )
+        else:
+            out.append(f)
+    if changed:
+        from efitables.analysis import sort_key
+
+        rep.findings = sorted(dict.fromkeys(out), key=sort_key)
+    return rep
+
+
 def defer_uncapturable(d: Dump, rep: Report) -> Report:
     """``rep`` without the "missing" findings about memory the container could not hold, plus the one
-    ``DUMP-SYSTEM-RAM-ONLY`` finding that explains them (unchanged when nothing was withdrawn)."""
+    ``DUMP-SYSTEM-RAM-ONLY`` finding that explains them (unchanged when nothing was withdrawn); findings
+    about RAM a filtering capture (makedumpfile) left out become ``DUMP-FILTERED-REFERENCE``."""
+    rep = _defer_filtered(d, rep)
     scope = d.witnesses.scope
     if not scope.ranges:
         return rep

@@ -10,6 +10,10 @@ arch/x86/kernel/setup.c@v6.12.117.
 The walk starts at ``boot_params.hdr.setup_data`` and follows ``next`` with a
 visited set (cycles are reported and stop the walk), a node cap
 (:data:`MAX_NODES`), and every ``len`` checked against the bytes the dump holds.
+Caps that span the list are shared by its nodes (the SETUP_E820_EXT entries of all
+nodes together: :data:`MAX_E820_EXT_ENTRIES`), and the nodes and their payloads carry
+at most :data:`efitables.caps.MAX_FINDINGS_PER_KIND` findings of each code between
+them (:func:`efitables.caps.cap_findings`).
 A SETUP_INDIRECT node is followed once to its out-of-line payload and decoded by
 its inner type; an indirect node naming SETUP_INDIRECT again is reported and not
 followed (boot.rst forbids nesting). Each payload is decoded by
@@ -69,6 +73,7 @@ from efitables.boot.setup_payloads_vendor import (
     ApplePropertiesPayload,
     JailhousePayload,
 )
+from efitables.caps import cap_findings
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.model import Parsed, Rows
@@ -129,7 +134,9 @@ __all__ = [
     "walk_setup_data",
 ]
 
-#: Real lists hold 0-5 nodes; anything past this is a loop or garbage.
+#: Real lists hold 0-5 nodes (a kexec'd kernel's: SETUP_EFI, SETUP_E820_EXT, SETUP_RNG_SEED, SETUP_IMA,
+#: SETUP_CC_BLOB; kexec-tools and the kernel's kexec_file loader add one of each at most); anything past
+#: this is a loop or garbage.
 MAX_NODES = 256
 
 SETUP_CYCLE = register(
@@ -273,16 +280,18 @@ def decode_payload(
     show_secrets: bool = False,
     structure: str = "setup_data payload",
     indirect_depth: int = 0,
+    budget: dict[str, int] | None = None,
 ) -> SetupPayload:
     """Decode the payload of type ``setup_type`` at ``pa`` (``length`` bytes declared).
 
     Reads only what the decoder needs, bounded; a short or unreadable payload
-    gives a finding, never an exception.
+    gives a finding, never an exception. ``budget``: the caps one walk's nodes share
+    (:class:`~efitables.boot.setup_payload_base.DecodeCtx`).
     """
     name = f"{structure} ({setup_type_name(setup_type)})"
     if setup_type == SETUP_INDIRECT:
-        return _decode_indirect(DecodeCtx(mem, show_secrets), setup_type, pa, length, name, indirect_depth)
-    return decode_plain(mem, setup_type, pa, length, show_secrets=show_secrets, name=name)
+        return _decode_indirect(DecodeCtx(mem, show_secrets, budget), setup_type, pa, length, name, indirect_depth)
+    return decode_plain(mem, setup_type, pa, length, show_secrets=show_secrets, name=name, budget=budget)
 
 
 def _decode_indirect(ctx: DecodeCtx, t: int, pa: int, length: int, name: str, depth: int) -> SetupPayload:
@@ -344,6 +353,7 @@ def _decode_indirect(ctx: DecodeCtx, t: int, pa: int, length: int, name: str, de
         show_secrets=ctx.show_secrets,
         structure=f"{name} -> payload",
         indirect_depth=depth + 1,
+        budget=ctx.budget,
     )
     return p
 
@@ -359,6 +369,7 @@ def walk_setup_data(
 ) -> SetupDataList:
     """Follow the list from ``head`` (0: empty) with cycle, count, hole and length bounds."""
     lst = SetupDataList(address=head or None, size=0, head=head)
+    budget: dict[str, int] = {}  # caps the nodes share (DecodeCtx.budget)
     visited: dict[int, int] = {}
     pa = head
     came_from = source
@@ -422,10 +433,24 @@ def walk_setup_data(
                 )
         elif typ in (SETUP_RNG_SEED, SETUP_APPLE_PROPERTIES):
             node.findings.append(make(SETUP_CONSUMED, node_name, pa, f"{node.type_name} with len 0"))
-        node.payload = decode_payload(mem, typ, data_pa, ln, show_secrets=show_secrets, structure=node_name)
+        node.payload = decode_payload(
+            mem, typ, data_pa, ln, show_secrets=show_secrets, structure=node_name, budget=budget
+        )
         lst.nodes.append(node)
         came_from = f"node [{i}].next"
         pa = nxt
         i += 1
     lst.size = sum(n.size for n in lst.nodes)
+    lst.findings.extend(cap_findings(_finding_lists(lst.nodes), "setup_data list", head or None))
     return lst
+
+
+def _finding_lists(nodes: list[SetupDataNode]) -> Iterator[list[Finding]]:
+    """The findings lists of every node and of its payload (and a SETUP_INDIRECT target), in list order."""
+    for n in nodes:
+        yield n.findings
+        p = n.payload
+        if p is not None:
+            yield p.findings
+            if isinstance(p, IndirectPayload) and p.target is not None:
+                yield p.target.findings

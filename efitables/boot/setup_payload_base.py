@@ -72,11 +72,17 @@ class RawPayload(SetupPayload):
 
 # -- decoding context and bounded reads --------------------------------------------
 class DecodeCtx:
-    """What a decoder may use: the dump and whether secrets are revealed."""
+    """What a decoder may use: the dump, whether secrets are revealed, and the walk's shared budgets.
 
-    def __init__(self, mem: PhysicalMemory, show_secrets: bool) -> None:
+    ``budget`` maps a name to what is left of a cap that spans every node of one list (the
+    SETUP_E820_EXT entries of all nodes together, for instance); one walk passes the same
+    dict to every node's decoder, so a list of many nodes cannot multiply a per-node cap.
+    """
+
+    def __init__(self, mem: PhysicalMemory, show_secrets: bool, budget: dict[str, int] | None = None) -> None:
         self.mem = mem
         self.show_secrets = show_secrets
+        self.budget = {} if budget is None else budget
 
 
 #: ``decoder(ctx, setup_type, pa, length, structure_name) -> SetupPayload``

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from efitables.boot.e820 import E820Entry, decode_entries
+from efitables.boot.e820 import E820Entry, cap_entry_findings, decode_entries
 from efitables.boot.setup_payload_base import (
     MAX_PREVIEW,
     DecodeCtx,
@@ -53,6 +53,7 @@ from efitables.boot.setup_payloads_kexec import (
     decode_rng_seed,
 )
 from efitables.boot.setup_payloads_vendor import decode_apple_properties, decode_jailhouse
+from efitables.caps import count_cap
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import PhysicalMemory
 from efitables.model import Parsed, Rows, TableView
@@ -77,8 +78,15 @@ from efitables.schemas.setup_data import (
 )
 from efitables.text import hexa
 
-#: SETUP_E820_EXT entries decoded per node (firmware maps have tens to hundreds).
-MAX_E820_EXT_ENTRIES = 8192
+#: SETUP_E820_EXT entries decoded, in all the nodes of one list together. The kernel appends them to
+#: its own table, which holds E820_MAX_ENTRIES = 128 + 3 * MAX_NUMNODES entries in all
+#: (arch/x86/include/asm/e820/types.h@v6.12.117): 320 with x86-64's default NODES_SHIFT 6, 3200 with
+#: the largest (10); ``__e820__range_add`` in arch/x86/kernel/e820.c@v6.12.117 drops what does not fit.
+#: The EFI stub writes one entry per run of EFI descriptors of one E820 type: real tables have tens.
+MAX_E820_EXT_ENTRIES = 1024
+
+#: The DecodeCtx budget key of :data:`MAX_E820_EXT_ENTRIES`.
+SETUP_E820_EXT_BUDGET = "SETUP_E820_EXT entries"
 
 SETUP_UNKNOWN = register(
     "SETUP-DATA-UNKNOWN-TYPE", Severity.WARNING, "A setup_data node has a type no header defines (shown raw)"
@@ -182,20 +190,24 @@ class PciRomPayload(SetupPayload):
 # -- decoders ----------------------------------------------------------------------
 def _e820_ext(ctx: DecodeCtx, t: int, pa: int, length: int, name: str) -> SetupPayload:
     findings: list[Finding] = []
-    count = length // BOOT_E820_ENTRY_SIZE
     if length % BOOT_E820_ENTRY_SIZE:
         findings.append(
             make(SETUP_E820_EXT_LEN, name, pa, f"len {length} is not a multiple of 20; {length % 20} bytes ignored")
         )
-    if count > MAX_E820_EXT_ENTRIES:
-        findings.append(
-            make(SETUP_E820_EXT_LEN, name, pa, f"{count} entries; decoding the first {MAX_E820_EXT_ENTRIES}")
-        )
-        count = MAX_E820_EXT_ENTRIES
+    left = ctx.budget.get(SETUP_E820_EXT_BUDGET, MAX_E820_EXT_ENTRIES)
+    if left == 0:  # an earlier node of the list used the cap up; its one finding says so
+        count = 0
+    else:
+        what = f"len {length:#x} (one cap of {MAX_E820_EXT_ENTRIES} entries for all the list's SETUP_E820_EXT nodes)"
+        count, too_many = count_cap(length // BOOT_E820_ENTRY_SIZE, left, SETUP_E820_EXT_LEN, name, pa, what)
+        if too_many is not None:
+            findings.append(too_many)
+    ctx.budget[SETUP_E820_EXT_BUDGET] = left - count
     data, gap = read_prefix(ctx.mem, pa, count * BOOT_E820_ENTRY_SIZE, name)
     if gap is not None:
         findings.append(gap_finding(name, pa, gap))
     entries = decode_entries(data, pa, count, f"SETUP_E820_EXT@{pa:#x}")
+    findings.extend(cap_entry_findings(entries, name, pa))
     return E820ExtPayload(
         **common(t, pa, length, data, findings),
         entries=entries,
@@ -276,13 +288,21 @@ DECODERS: dict[int, Decoder] = {
 
 
 def decode_plain(
-    mem: PhysicalMemory, setup_type: int, pa: int, length: int, *, show_secrets: bool, name: str
+    mem: PhysicalMemory,
+    setup_type: int,
+    pa: int,
+    length: int,
+    *,
+    show_secrets: bool,
+    name: str,
+    budget: dict[str, int] | None = None,
 ) -> SetupPayload:
     """Decode a payload of a plain (not SETUP_INDIRECT) type; a type no decoder handles is kept raw.
 
-    A type no kernel header defines also gives SETUP-DATA-UNKNOWN-TYPE.
+    A type no kernel header defines also gives SETUP-DATA-UNKNOWN-TYPE. ``budget`` is the walk's
+    shared budgets (:class:`~efitables.boot.setup_payload_base.DecodeCtx`).
     """
-    ctx = DecodeCtx(mem, show_secrets)
+    ctx = DecodeCtx(mem, show_secrets, budget)
     decoder = DECODERS.get(setup_type)
     if decoder is None:
         p = raw_payload(ctx, setup_type, pa, length, name)

@@ -33,6 +33,7 @@ from efitables.boot.setup_payload_base import (
     read_prefix,
     short_payload,
 )
+from efitables.caps import cap_findings, count_cap
 from efitables.findings import Finding, Severity, make, register
 from efitables.model import Rows, TableView
 from efitables.schemas.setup_data import (
@@ -43,7 +44,9 @@ from efitables.schemas.setup_data import (
 )
 from efitables.text import printable
 
-#: Apple properties: bytes, devices and properties per device decoded.
+#: Apple properties: bytes read, devices decoded, properties decoded in all devices together, device
+#: path nodes per device. A Mac's blob lists a handful of devices (GPU, Thunderbolt, ...) with at most
+#: a few dozen properties each and device paths of a few nodes.
 MAX_APPLE_BYTES = 1 << 20
 MAX_APPLE_DEVICES = 64
 MAX_APPLE_PROPS = 256
@@ -161,6 +164,7 @@ def decode_apple_properties(ctx: DecodeCtx, t: int, pa: int, length: int, name: 
     if plen != length:
         findings.append(make(SETUP_APPLE_BAD, name, pa, f"properties len {plen} != setup_data len {length}"))
     devices: list[AppleDevice] = []
+    props_left, props_declared = MAX_APPLE_PROPS, 0
     end = min(plen, len(data))
     off = 12
     while off + 8 < end and len(devices) < MAX_APPLE_DEVICES:
@@ -182,7 +186,9 @@ def decode_apple_properties(ctx: DecodeCtx, t: int, pa: int, length: int, name: 
                 break
             path.append(f"{ntype:02x}/{nsub:02x}")
         props: list[dict[str, Any]] = []
-        for _ in range(min(nprops, MAX_APPLE_PROPS)):
+        take = min(nprops, props_left)
+        props_declared += nprops
+        for _ in range(take):
             if ptr + 4 > dev_end:
                 break
             klen = struct.unpack_from("<I", data, ptr)[0]
@@ -196,7 +202,8 @@ def decode_apple_properties(ctx: DecodeCtx, t: int, pa: int, length: int, name: 
                 break
             props.append({"name": key, "value_length": vlen - 4})
             ptr += klen + vlen
-        if len(props) != nprops and nprops <= MAX_APPLE_PROPS:
+        props_left -= len(props)
+        if len(props) != take:
             findings.append(
                 make(SETUP_APPLE_BAD, name, pa + off, f"device at +{off:#x}: {len(props)} of {nprops} properties read")
             )
@@ -204,6 +211,12 @@ def decode_apple_properties(ctx: DecodeCtx, t: int, pa: int, length: int, name: 
         off = dev_end
     if len(devices) != dev_count:
         findings.append(make(SETUP_APPLE_BAD, name, pa, f"dev_count {dev_count}, {len(devices)} devices decoded"))
+    _n, too_many = count_cap(
+        props_declared, MAX_APPLE_PROPS, SETUP_APPLE_BAD, name, pa, "prop_count of the devices read", "properties"
+    )
+    if too_many is not None:
+        findings.append(too_many)
+    findings.extend(cap_findings([findings], name, pa))
     return ApplePropertiesPayload(
         **common(t, pa, length, data[:12], findings, APPLE_PROPERTIES_HEADER, APPLE_PROPERTIES_HEADER.parse(data[:12])),
         properties_len=plen,

@@ -9,15 +9,19 @@ the one decoder of that array; both the full parse (:func:`parse_config_tables`)
 and the cheap "does this memory hold such an array" check the pointer
 translation uses (:func:`looks_like_config_array`) read entries through it.
 
-Checks: the array is capped at :data:`MAX_CONFIG_TABLES` entries and stops at
-the first byte the dump lacks; a GUID appears once (EDK2's
-``CoreInstallConfigurationTable`` in
+Checks: at most :data:`MAX_DECODED_TABLES` entries are decoded (one
+EFI-SYSTAB-TOO-MANY-TABLES finding says how many more were claimed; the reads are
+sized by the cap) and the array stops at the first byte the dump lacks; a GUID
+appears once (EDK2's ``CoreInstallConfigurationTable`` in
 MdeModulePkg/Core/Dxe/Misc/InstallConfigurationTable.c@c5aa7e7d94c0 replaces an
-entry with the same GUID); ``VendorTable`` is neither NULL nor all ones (the
-placeholder EDK2 installs before the Memory Attributes Table is built:
-MdeModulePkg/Core/Dxe/Misc/MemoryAttributesTable.c@c5aa7e7d94c0) and lies in
-the dump. Entries stay physical after SetVirtualAddressMap (EDK2 converts only
-the system table's own pointers).
+entry with the same GUID), and a repeated GUID's payload is decoded for its first
+entry only (:attr:`ConfigTable.duplicate_of`); ``VendorTable`` is neither NULL nor
+all ones (the placeholder EDK2 installs before the Memory Attributes Table is
+built: MdeModulePkg/Core/Dxe/Misc/MemoryAttributesTable.c@c5aa7e7d94c0) and lies
+in the dump. The entries carry at most :data:`efitables.caps.MAX_FINDINGS_PER_KIND`
+findings of each code between them (:func:`efitables.caps.cap_findings`). Entries
+stay physical after SetVirtualAddressMap (EDK2 converts only the system table's
+own pointers).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from efitables import guids
+from efitables.caps import cap_findings, count_cap
 from efitables.errors import MemoryReadError
 from efitables.findings import Severity, make, register
 from efitables.memory.base import PhysicalMemory
@@ -35,8 +40,13 @@ from efitables.model import Parsed
 from efitables.schemas.common import NULL_GUID, guid_from_bytes
 from efitables.schemas.efi_tables import EFI_CONFIGURATION_TABLE_32, EFI_CONFIGURATION_TABLE_64
 
-#: Real firmware installs 5-40 tables; EDK2 grows the array 16 at a time.
+#: The largest ``NumberOfTableEntries`` believed at all: the signature scan rejects a system table
+#: claiming more, and the kexec coverage models size the array the kernel maps with at most this many.
 MAX_CONFIG_TABLES = 1024
+#: Entries decoded. Real firmware installs 5-40 tables (OVMF about 10, laptops 15-30); EDK2 grows the
+#: array 16 entries at a time (``CONFIG_TABLE_SIZE_INCREASED`` in
+#: MdeModulePkg/Core/Dxe/Misc/InstallConfigurationTable.c@c5aa7e7d94c0), so 256 is 16 growths past any seen.
+MAX_DECODED_TABLES = 256
 #: Entries :func:`looks_like_config_array` reads.
 MAX_CHECKED_ENTRIES = 64
 
@@ -125,6 +135,8 @@ class ConfigTable(Parsed):
     table_address: int
     readable: bool
     payload: Parsed | None = None
+    #: Index of an earlier entry with the same GUID (its payload is decoded there, not again here).
+    duplicate_of: int | None = field(default=None, repr=False)
 
     @property
     def title(self) -> str:
@@ -152,22 +164,14 @@ class ConfigTableArray(Parsed):
 
 # -- the full parse --------------------------------------------------------------------
 def parse_config_tables(mem: PhysicalMemory, pa: int, count: int, bits: int) -> ConfigTableArray:
-    """Read ``count`` entries at ``pa`` (capped; stops at the first unreadable entry)."""
+    """Read ``count`` entries at ``pa`` (at most :data:`MAX_DECODED_TABLES`; stops at the first unreadable entry)."""
     esize = entry_size(bits)
     schema = EFI_CONFIGURATION_TABLE_64 if bits == 64 else EFI_CONFIGURATION_TABLE_32
     name = "EFI_CONFIGURATION_TABLE array"
     arr = ConfigTableArray(address=pa, size=count * esize, entry_size=esize, count=count)
-    n = count
-    if n > MAX_CONFIG_TABLES:
-        arr.findings.append(
-            make(
-                SYSTAB_TOO_MANY,
-                name,
-                pa,
-                f"NumberOfTableEntries {count} (> {MAX_CONFIG_TABLES}); reading the first {MAX_CONFIG_TABLES}",
-            )
-        )
-        n = MAX_CONFIG_TABLES
+    n, too_many = count_cap(count, MAX_DECODED_TABLES, SYSTAB_TOO_MANY, name, pa, f"NumberOfTableEntries {count:#x}")
+    if too_many is not None:
+        arr.findings.append(too_many)
     readable = n
     gap = mem.first_gap(pa, n * esize)
     if gap is not None:
@@ -205,7 +209,9 @@ def parse_config_tables(mem: PhysicalMemory, pa: int, count: int, bits: int) -> 
         elif known is None:
             ent.findings.append(make(CFG_UNKNOWN, ename, ent.address, f"GUID {g} is not in the GUID registry"))
         if g in seen:
-            ent.findings.append(make(CFG_DUPLICATE, ename, ent.address, f"same GUID as entry [{seen[g]}]"))
+            ent.duplicate_of = seen[g]
+            why = f"same GUID as entry [{seen[g]}] (its payload is decoded there)"
+            ent.findings.append(make(CFG_DUPLICATE, ename, ent.address, why))
         else:
             seen[g] = i
         if table == 0:
@@ -222,4 +228,5 @@ def parse_config_tables(mem: PhysicalMemory, pa: int, count: int, bits: int) -> 
                 )
             )
         arr.entries.append(ent)
+    arr.findings.extend(cap_findings((e.findings for e in arr.entries), name, pa))
     return arr

@@ -4,11 +4,17 @@ Layout: :mod:`efitables.schemas.efi_memmap` (``EFI_MEMORY_DESCRIPTOR``: UEFI 2.1
 §7.2 ``GetMemoryMap()``; tianocore/edk2 MdePkg/Include/Uefi/UefiSpec.h@c5aa7e7d94c0;
 ``efi_memory_desc_t`` in torvalds/linux include/linux/efi.h@v6.12.117). The
 stride is ``DescriptorSize``, not 40: EDK2 reports 48 on purpose
-(MdeModulePkg/Core/Dxe/Mem/Page.c@c5aa7e7d94c0). Checks: ``DescriptorSize >= 40``
-and a multiple of 8, the map size a multiple of it, version 1
-(``EFI_MEMORY_DESCRIPTOR_VERSION``), page-aligned starts, non-zero page counts
-without overflow, known types, no overlapping descriptors. The map is not
-required to be sorted (``GetMemoryMap()`` promises no order).
+(MdeModulePkg/Core/Dxe/Mem/Page.c@c5aa7e7d94c0). Checks: ``DescriptorSize >= 40``,
+a multiple of 8 and at most 4096 (:func:`~efitables.schemas.efi_memmap.descriptor_size_plausible`),
+the map size a multiple of it, version 1 (``EFI_MEMORY_DESCRIPTOR_VERSION``),
+page-aligned starts, non-zero page counts without overflow, known types, no
+overlapping descriptors (one sort, one sweep). The map is not required to be
+sorted (``GetMemoryMap()`` promises no order).
+
+Bounds: at most :data:`MAX_DESCRIPTORS` descriptors are read (one EFI-MEMMAP-TOO-MANY
+finding says how many more the size claims), a map that runs into a hole is decoded
+up to it, and the descriptors carry at most
+:data:`efitables.caps.MAX_FINDINGS_PER_KIND` findings of each code between them.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from __future__ import annotations
 import bisect
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
-from efitables.errors import MemoryReadError
-from efitables.findings import READ_ERROR, Severity, make, register
-from efitables.memory.base import PhysicalMemory
+from efitables.caps import cap_findings, count_cap
+from efitables.findings import READ_ERROR, Finding, Severity, make, register
+from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory
 from efitables.model import Parsed
+from efitables.schemas.common import jsonable
 from efitables.schemas.efi_memmap import (
     EFI_MEMORY_DESCRIPTOR,
     EFI_MEMORY_DESCRIPTOR_SIZE,
@@ -29,11 +37,14 @@ from efitables.schemas.efi_memmap import (
     EFI_MEMORY_RUNTIME,
     EFI_PAGE_SIZE,
     attribute_names,
+    descriptor_size_plausible,
     type_name,
 )
 
 MEMMAP_DESC_SIZE = register(
-    "EFI-MEMMAP-DESC-SIZE", Severity.ERROR, "EFI memory map descriptor size is below 40 or not a multiple of 8"
+    "EFI-MEMMAP-DESC-SIZE",
+    Severity.ERROR,
+    "EFI memory map descriptor size is below 40, above 4096 or not a multiple of 8",
 )
 MEMMAP_SIZE = register(
     "EFI-MEMMAP-SIZE", Severity.WARNING, "EFI memory map size is not a multiple of the descriptor size"
@@ -47,8 +58,12 @@ MEMMAP_EMPTY_DESC = register("EFI-MEMMAP-EMPTY", Severity.WARNING, "EFI memory d
 MEMMAP_TYPE = register("EFI-MEMMAP-TYPE", Severity.WARNING, "EFI memory descriptor has an invalid type")
 MEMMAP_OVERLAP = register("EFI-MEMMAP-OVERLAP", Severity.ERROR, "EFI memory descriptors overlap")
 
-#: Real maps hold tens to a few hundred descriptors.
-MAX_DESCRIPTORS = 8192
+#: Descriptors read. Real maps hold tens to a few hundred (QEMU/OVMF 30-120, laptops 50-150, large
+#: servers a few hundred; the E820 table the EFI stub derives from the map must fit the kernel's
+#: E820_MAX_ENTRIES, 320 with x86-64's default NODES_SHIFT, arch/x86/include/asm/e820/types.h@v6.12.117).
+#: 2048 is several times any real map and keeps a hostile one's JSON (about 250 bytes a descriptor)
+#: under 1 MiB.
+MAX_DESCRIPTORS = 2048
 _DESC = struct.Struct(EFI_MEMORY_DESCRIPTOR_STRUCT)
 
 
@@ -76,6 +91,28 @@ class MemoryDescriptor(Parsed):
     @property
     def title(self) -> str:
         return f"[{self.index}] {self.type_name} {self.physical_start:#x}-{self.physical_end:#x}"
+
+    def to_dict(self, raw: bool = False) -> dict[str, Any]:
+        """:meth:`Parsed.to_dict`'s keys and values, written out: a map holds up to MAX_DESCRIPTORS of these."""
+        d: dict[str, Any] = {
+            "kind": self.kind,
+            "address": self.address,
+            "size": self.size,
+            "index": self.index,
+            "type": self.type,
+            "type_name": self.type_name,
+            "physical_start": self.physical_start,
+            "virtual_start": self.virtual_start,
+            "number_of_pages": self.number_of_pages,
+            "attribute": self.attribute,
+            "attribute_names": list(self.attribute_names),
+        }
+        if self.fields is not None:
+            d["fields"] = jsonable(self.fields)
+        d["findings"] = [f.to_dict() for f in self.findings]
+        if raw:
+            d["raw"] = self.raw.hex()
+        return d
 
 
 @dataclass(kw_only=True)
@@ -127,12 +164,16 @@ class EfiMemoryMap(Parsed):
 def parse_memmap(
     mem: PhysicalMemory, address: int, size: int, desc_size: int, desc_version: int, source: str = "efi_info"
 ) -> EfiMemoryMap:
-    """Read and check the map at ``address``; always returns a map (possibly empty) with findings."""
+    """Read and check the map at ``address``; always returns a map (possibly empty) with findings.
+
+    Reads at most :data:`MAX_DESCRIPTORS` descriptors, and only the whole descriptors the dump
+    holds before its first hole.
+    """
     name = f"EFI memory map ({source})"
     mm = EfiMemoryMap(address=address, size=size, descriptor_size=desc_size, descriptor_version=desc_version)
-    if desc_size < EFI_MEMORY_DESCRIPTOR_SIZE or desc_size % 8:
+    if not descriptor_size_plausible(desc_size):
         mm.findings.append(
-            make(MEMMAP_DESC_SIZE, name, address, f"descriptor size {desc_size} (must be >= 40, multiple of 8)")
+            make(MEMMAP_DESC_SIZE, name, address, f"descriptor size {desc_size} (must be 40-4096, a multiple of 8)")
         )
         return mm
     if desc_version != EFI_MEMORY_DESCRIPTOR_VERSION:
@@ -146,17 +187,27 @@ def parse_memmap(
                 f"map size {size:#x} is not a multiple of descriptor size {desc_size}; the tail is ignored",
             )
         )
-    count = size // desc_size
-    if count > MAX_DESCRIPTORS:
-        mm.findings.append(
-            make(MEMMAP_TOO_MANY, name, address, f"{count} descriptors claimed; reading the first {MAX_DESCRIPTORS}")
-        )
-        count = MAX_DESCRIPTORS
-    try:
-        raw = mem.read(address, count * desc_size, structure=name)
-    except MemoryReadError as e:
-        mm.findings.append(make(READ_ERROR, name, address, e.reason))
+    count, too_many = count_cap(
+        size // desc_size, MAX_DESCRIPTORS, MEMMAP_TOO_MANY, name, address, f"map size {size:#x}", "descriptors"
+    )
+    if too_many is not None:
+        mm.findings.append(too_many)
+    if count == 0:
         return mm
+    want = count * desc_size
+    gap = mem.first_gap(address, want) if address + want <= MAX_PHYS_ADDR else (address, address + want)
+    if gap is not None:
+        readable = max(0, (gap[0] - address) // desc_size)
+        mm.findings.append(
+            make(
+                READ_ERROR,
+                name,
+                address,
+                f"only {readable} of {count} descriptors are in the dump; {gap[0]:#x}-{gap[1]:#x} is missing",
+            )
+        )
+        count = readable
+    raw = mem.read(address, count * desc_size, structure=name) if count else b""
     mm.raw = raw
     for i in range(count):
         off = i * desc_size
@@ -183,12 +234,13 @@ def parse_memmap(
         if 16 <= t <= 0x6FFFFFFF:
             d.findings.append(make(MEMMAP_TYPE, dname, d.address, f"type {t:#x}"))
         mm.descriptors.append(d)
+    overlaps: list[Finding] = []
     prev: MemoryDescriptor | None = None
     for d in sorted(mm.descriptors, key=lambda d: d.physical_start):
         if d.number_of_pages == 0:
             continue
         if prev is not None and d.physical_start < prev.physical_end:
-            mm.findings.append(
+            overlaps.append(
                 make(
                     MEMMAP_OVERLAP,
                     name,
@@ -199,6 +251,9 @@ def parse_memmap(
             )
         if prev is None or d.physical_end > prev.physical_end:
             prev = d
+    summaries = cap_findings([*(d.findings for d in mm.descriptors), overlaps], name, address)
+    mm.findings.extend(overlaps)
+    mm.findings.extend(summaries)
     return mm
 
 

@@ -39,6 +39,7 @@ from efitables.efi.config_tables import (
     CFG_PLACEHOLDER,
     CFG_UNKNOWN,
     MAX_CONFIG_TABLES,
+    MAX_DECODED_TABLES,
     SYSTAB_TOO_MANY,
     ConfigTable,
     ConfigTableArray,
@@ -94,6 +95,7 @@ __all__ = [
     "EFI_VA_END",
     "EFI_VA_START",
     "MAX_CONFIG_TABLES",
+    "MAX_DECODED_TABLES",
     "MAX_CONGRUENT",
     "MAX_PAGE_OFFSET_CANDIDATES",
     "MAX_VENDOR_CHARS",
@@ -166,6 +168,7 @@ class RuntimeServices(Parsed):
 @dataclass(kw_only=True)
 class SystemTable(Parsed):
     kind = "EFI_SYSTEM_TABLE"
+    _repr_fields = ("revision=revision_text", "vendor=firmware_vendor", "tables=nr_tables")
 
     bits: int
     revision: int

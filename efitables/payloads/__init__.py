@@ -77,11 +77,15 @@ def decode_payload(
     memory type of the descriptor holding the address (or pass ``memmap``, an
     :class:`~efitables.efi.memmap.EfiMemoryMap`, to look it up and to check
     sub-structures; ``e820``, an :class:`~efitables.boot.e820.E820Table`, tells what a
-    runtime-only map leaves out). Returns None when no decoder is registered for the GUID or the pointer is NULL.
+    runtime-only map leaves out). Returns None when no decoder is registered for the
+    GUID, the pointer is NULL, or the entry repeats a GUID an earlier entry of the array
+    has (``.duplicate_of`` set by :mod:`efitables.efi.config_tables`): a GUID appears once
+    in a real array, and an array repeating one hundreds of times must not multiply every
+    decoder's bounded cost.
     """
     guid = str(config_table_entry.guid)
     info = decoder_for(guid)
-    if info is None:
+    if info is None or getattr(config_table_entry, "duplicate_of", None) is not None:
         return None
     address = int(config_table_entry.table_address)
     name = getattr(config_table_entry, "name", "") or guid

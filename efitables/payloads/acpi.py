@@ -6,14 +6,20 @@ Layouts: :mod:`efitables.schemas.payloads.acpi`. Checks (ACPI 6.5 §5.2.5.3 RSDP
 torvalds/linux drivers/acpi/acpica/tbxfroot.c@v6.12.117): signature, the 20-byte checksum, for
 revision >= 2 the 36-byte extended checksum and Length; RSDT/XSDT signature,
 checksum and a length that is the header plus whole entries; each listed
-table's header and checksum.
+table's header and checksum. The FADT (signature "FACP") is followed to the DSDT (header and checksum; AML
+is not decoded) and the FACS (ACPI 6.5 §5.2.9, §5.2.10): X_DSDT / X_FIRMWARE_CTRL when non-zero, else
+the 32-bit DSDT / FIRMWARE_CTRL, as ACPICA's ``acpi_tb_select_address`` chooses (torvalds/linux
+drivers/acpi/acpica/tbfadt.c@v6.12.117), with a finding when both are set and differ.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
+import warnings
 from dataclasses import dataclass, field
 
+from efitables.caps import cap_findings, count_cap
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
@@ -36,19 +42,32 @@ from efitables.schemas.payloads.acpi import (
     SDT_HEADER_SIZE,
     acpi_checksum,
 )
+from efitables.schemas.payloads.acpi_fadt import (
+    DSDT_SIGNATURE,
+    EFI_ACPI_6_5_FIRMWARE_ACPI_CONTROL_STRUCTURE,
+    EFI_ACPI_6_5_FIXED_ACPI_DESCRIPTION_TABLE,
+    FACS_SIGNATURE,
+    FACS_SIZE,
+    FADT_SIGNATURE,
+    FADT_SIZE,
+)
 from efitables.text import hexa, ok_text, printable
 
 ACPI_TABLE_GUID = "eb9d2d30-2d88-11d3-9a16-0090273fc14d"
 ACPI_20_TABLE_GUID = "8868e871-e4f1-11d3-bc22-0080c73c8881"
 
-#: An RSDT/XSDT with more entries than this is not believed (real ones hold 5-40).
-MAX_SDT_ENTRIES = 1024
-#: Largest RSDT/XSDT read (header + MAX_SDT_ENTRIES 64-bit entries, rounded up).
+#: RSDT/XSDT entries decoded (real ones hold 5-40). Linux installs the tables they list into an array
+#: of ACPI_MAX_TABLES = 128 descriptors that may not grow at that stage (``acpi_table_init`` calls
+#: ``acpi_initialize_tables(initial_tables, ACPI_MAX_TABLES, 0)``, torvalds/linux
+#: drivers/acpi/tables.c@v6.12.117), so a table past the 128th is never used at boot.
+MAX_SDT_ENTRIES = 128
+#: Largest RSDT/XSDT read (header + MAX_SDT_ENTRIES 64-bit entries).
 MAX_SDT_LENGTH = SDT_HEADER_SIZE + 8 * MAX_SDT_ENTRIES
 #: Largest listed table whose checksum is computed (DSDTs reach a few hundred KiB).
 MAX_TABLE_LENGTH = 16 * 1024 * 1024
-#: Most bytes of listed tables read for checksums per RSDP (each table is summed once).
-MAX_CHECKSUM_BYTES = 64 * 1024 * 1024
+#: Most bytes of listed tables read for checksums per RSDP (each table is summed once). All the tables
+#: of a large server (DSDT and SSDTs included) come to a few MiB at most.
+MAX_CHECKSUM_BYTES = 16 * 1024 * 1024
 
 RSDP_SIG = register("ACPI-RSDP-SIGNATURE", Severity.ERROR, "ACPI RSDP signature is not 'RSD PTR '")
 RSDP_CHECKSUM = register("ACPI-RSDP-CHECKSUM", Severity.ERROR, "ACPI RSDP checksum (first 20 bytes) does not sum to 0")
@@ -84,6 +103,24 @@ TABLE_BUDGET = register(
     "ACPI table checksums skipped: the listed tables exceed efitables' read budget",
     "The RSDT/XSDT list more table bytes than MAX_CHECKSUM_BYTES; the remaining headers are shown unchecked.",
 )
+FADT_ADDRESS_MISMATCH = register(
+    "ACPI-FADT-ADDRESS-MISMATCH",
+    Severity.WARNING,
+    "ACPI FADT's 32-bit and 64-bit DSDT or FACS addresses are both set and differ",
+    "ACPI 6.5 §5.2.9: when X_DSDT (X_FIRMWARE_CTRL) is non-zero the OSPM ignores DSDT (FIRMWARE_CTRL); "
+    "Linux warns '32/64X address mismatch in FADT' and uses the 64-bit one (acpi_tb_select_address, "
+    "drivers/acpi/acpica/tbfadt.c). efitables follows the 64-bit address too.",
+)
+DSDT_SIG = register("ACPI-DSDT-SIGNATURE", Severity.ERROR, "The table the FADT names as DSDT is not signed 'DSDT'")
+FACS_SIG = register("ACPI-FACS-SIGNATURE", Severity.ERROR, "The FACS the FADT names is not signed 'FACS'")
+FACS_LENGTH = register(
+    "ACPI-FACS-LENGTH",
+    Severity.WARNING,
+    "ACPI FACS length is implausible",
+    "ACPI 6.5 §5.2.10: the FACS is at least 64 bytes; efitables believes at most MAX_FACS_LENGTH.",
+)
+#: Largest FACS length believed (the structure is 64 bytes; firmware reserves a page at most).
+MAX_FACS_LENGTH = 4096
 RSDT_XSDT_MISMATCH = register(
     "ACPI-RSDT-XSDT-MISMATCH",
     Severity.INFO,
@@ -120,6 +157,57 @@ class AcpiTableHeader(AcpiHeader):
         return f"[{self.index}] {self.signature} ({self.length} bytes)"
 
 
+@dataclass(kw_only=True)
+class Facs(Parsed):
+    """The Firmware ACPI Control Structure (ACPI 6.5 §5.2.10): no header, no checksum."""
+
+    kind = "ACPI_FACS"
+    _repr_fields = ("signature", "length", "hardware_signature")
+
+    signature: str
+    #: The structure's Length field (64 or more).
+    length: int
+    hardware_signature: int
+    firmware_waking_vector: int
+    x_firmware_waking_vector: int
+    version: int
+
+    @property
+    def title(self) -> str:
+        return f"FACS ({self.length} bytes, hardware signature {self.hardware_signature:#x})"
+
+
+@dataclass(kw_only=True)
+class Fadt(AcpiTableHeader):
+    """The FADT (signature "FACP") with the DSDT and FACS it names, followed.
+
+    ``dsdt_address`` / ``facs_address`` are what was followed: the 64-bit field when non-zero, else the
+    32-bit one (0: none).
+    """
+
+    kind = "ACPI_FADT"
+
+    firmware_ctrl: int = 0
+    dsdt32: int = 0
+    x_firmware_ctrl: int = 0
+    x_dsdt: int = 0
+    dsdt: AcpiTableHeader | None = None
+    facs: Facs | None = None
+
+    @property
+    def dsdt_address(self) -> int:
+        """The DSDT address followed: X_DSDT when non-zero, else DSDT."""
+        return self.x_dsdt or self.dsdt32
+
+    @property
+    def facs_address(self) -> int:
+        """The FACS address followed: X_FIRMWARE_CTRL when non-zero, else FIRMWARE_CTRL."""
+        return self.x_firmware_ctrl or self.firmware_ctrl
+
+    def children(self) -> list[Parsed]:
+        return [t for t in (self.dsdt, self.facs) if t is not None]
+
+
 def _header_fields(h: dict) -> dict:
     return {
         "signature": text_field(h["Signature"]),
@@ -140,9 +228,16 @@ class AcpiSdt(AcpiHeader):
     kind = "ACPI_SDT"
 
     entry_count: int
+    #: The entries themselves: the physical addresses the table lists, as stored (0 included).
     entries: list[int] = field(default_factory=list)
-    #: The header of each table the entries name (``"tables"`` in :meth:`to_dict`).
-    listed: list[AcpiTableHeader] = field(default_factory=list)
+    #: The tables the entries name, followed: each one's header and checksum (a :class:`Fadt` for "FACP").
+    tables: list[AcpiTableHeader] = field(default_factory=list)
+
+    @property
+    def listed(self) -> list[AcpiTableHeader]:
+        """Deprecated name of :attr:`tables`."""
+        warnings.warn("AcpiSdt.listed is deprecated: use .tables", DeprecationWarning, stacklevel=2)
+        return self.tables
 
     @property
     def title(self) -> str:
@@ -150,13 +245,10 @@ class AcpiSdt(AcpiHeader):
 
     @property
     def signatures(self) -> list[str]:
-        return [t.signature for t in self.listed]
+        return [t.signature for t in self.tables]
 
     def children(self) -> list[Parsed]:
-        return list(self.listed)
-
-    def to_dict(self, raw: bool = False) -> dict:
-        return {("tables" if k == "listed" else k): v for k, v in super().to_dict(raw).items()}
+        return list(self.tables)
 
     def table_views(self) -> list[TableView]:
         """The listed tables' headers, titled with this table's address, entry count and checksum."""
@@ -174,7 +266,7 @@ class AcpiSdt(AcpiHeader):
                     printable(t.oem_id),
                     printable(t.oem_table_id),
                 )
-                for t in self.listed
+                for t in self.tables
             ],
         )
         return [view]
@@ -202,6 +294,25 @@ class Rsdp(Payload):
     def children(self) -> list[Parsed]:
         return [t for t in (self.xsdt, self.rsdt) if t is not None]
 
+    @property
+    def fadt(self) -> Fadt | None:
+        """The FADT the XSDT (else the RSDT) lists, with its DSDT and FACS followed."""
+        for sdt in (self.xsdt, self.rsdt):
+            for t in sdt.tables if sdt is not None else []:
+                if isinstance(t, Fadt):
+                    return t
+        return None
+
+    @property
+    def dsdt(self) -> AcpiTableHeader | None:
+        """The DSDT the FADT names (header and checksum), or None."""
+        return self.fadt.dsdt if self.fadt is not None else None
+
+    @property
+    def facs(self) -> Facs | None:
+        """The FACS the FADT names, or None."""
+        return self.fadt.facs if self.fadt is not None else None
+
     def facts(self) -> Rows:
         return [
             ("signature", printable(self.signature)),
@@ -225,9 +336,14 @@ class Rsdp(Payload):
             out.append(Extent(sdt.signature or "SDT", sdt.address, min(sdt.length, MAX_SDT_LENGTH)))
             out.extend(
                 Extent(t.signature, t.address, t.length)
-                for t in sdt.listed
+                for t in sdt.tables
                 if t.address is not None and 0 < t.length <= MAX_TABLE_LENGTH
             )
+        dsdt, facs = self.dsdt, self.facs
+        if dsdt is not None and dsdt.address is not None and 0 < dsdt.length <= MAX_TABLE_LENGTH:
+            out.append(Extent(dsdt.signature or "DSDT", dsdt.address, dsdt.length))
+        if facs is not None and facs.address is not None:
+            out.append(Extent("FACS", facs.address, min(max(facs.length, FACS_SIZE), MAX_FACS_LENGTH)))
         return out
 
 
@@ -310,14 +426,10 @@ def _parse_sdt(ctx: DecodeContext, pa: int, want: str, entry_size: int) -> AcpiS
         sdt.findings.append(make(SDT_LENGTH, want, pa, f"Length {length:#x} is not 36 + a multiple of {entry_size}"))
         if length < SDT_HEADER_SIZE:
             return sdt
-    count = (length - SDT_HEADER_SIZE) // entry_size
-    if count > MAX_SDT_ENTRIES:
-        sdt.findings.append(
-            make(
-                SDT_LENGTH, want, pa, f"Length {length:#x} claims {count} entries; reading the first {MAX_SDT_ENTRIES}"
-            )
-        )
-        count = MAX_SDT_ENTRIES
+    count, too_many = count_cap((length - SDT_HEADER_SIZE) // entry_size, MAX_SDT_ENTRIES, SDT_LENGTH, want, pa,
+                                f"Length {length:#x}")  # fmt: skip
+    if too_many is not None:
+        sdt.findings.append(too_many)
     else:
         body = ctx.read(pa, length, want, sdt.findings)
         if body is not None:
@@ -338,8 +450,69 @@ def _parse_sdt(ctx: DecodeContext, pa: int, want: str, entry_size: int) -> AcpiS
             continue
         t = _read_table_header(ctx, e, i, want, sdt.findings)
         if t is not None:
-            sdt.listed.append(t)
+            sdt.tables.append(t)
+    sdt.tables = [_follow_fadt(ctx, t) if t.signature == FADT_SIGNATURE.decode() else t for t in sdt.tables]
+    sdt.findings.extend(cap_findings([sdt.findings, *(t.findings for t in sdt.tables)], want, pa))
     return sdt
+
+
+def _read_facs(ctx: DecodeContext, pa: int, findings: list) -> Facs | None:
+    raw = ctx.read(pa, FACS_SIZE, "ACPI FACS", findings)
+    if raw is None:
+        return None
+    h = EFI_ACPI_6_5_FIRMWARE_ACPI_CONTROL_STRUCTURE.parse(raw)
+    f = Facs(
+        address=pa,
+        size=FACS_SIZE,
+        raw=raw,
+        fields=h,
+        schema=EFI_ACPI_6_5_FIRMWARE_ACPI_CONTROL_STRUCTURE,
+        signature=text_field(h["Signature"]),
+        length=h["Length"],
+        hardware_signature=h["HardwareSignature"],
+        firmware_waking_vector=h["FirmwareWakingVector"],
+        x_firmware_waking_vector=h["XFirmwareWakingVector"],
+        version=h["Version"],
+    )
+    if bytes(h["Signature"]) != FACS_SIGNATURE:
+        f.findings.append(make(FACS_SIG, "ACPI FACS", pa, f"signature {bytes(h['Signature'])!r}"))
+    elif not FACS_SIZE <= f.length <= MAX_FACS_LENGTH:
+        f.findings.append(make(FACS_LENGTH, "ACPI FACS", pa, f"Length {f.length:#x}"))
+    return f
+
+
+def _follow_fadt(ctx: DecodeContext, t: AcpiTableHeader) -> Fadt:
+    """The FADT ``t`` with its DSDT and FACS read (once per FADT address: the RSDT and XSDT share it)."""
+    done: dict[int, Fadt] = ctx.scratch.setdefault("acpi_fadt", {})
+    if t.address is not None and t.address in done:
+        return done[t.address]
+    base = {f.name: getattr(t, f.name) for f in dataclasses.fields(AcpiTableHeader)}
+    fadt = Fadt(**base)
+    if t.address is None:
+        return fadt
+    done[t.address] = fadt
+    # a FADT shorter than ACPI 6.5's reads as zeros past its Length (acpi_tb_create_local_fadt)
+    n = max(SDT_HEADER_SIZE, min(t.length, FADT_SIZE))
+    body = ctx.read(t.address, n, "ACPI FADT", fadt.findings)
+    if body is None:
+        return fadt
+    v = EFI_ACPI_6_5_FIXED_ACPI_DESCRIPTION_TABLE.parse(body + bytes(FADT_SIZE - len(body)))
+    fadt.firmware_ctrl, fadt.dsdt32 = v["FirmwareCtrl"], v["Dsdt"]
+    fadt.x_firmware_ctrl, fadt.x_dsdt = v["XFirmwareCtrl"], v["XDsdt"]
+    for what, a32, a64 in (("DSDT", fadt.dsdt32, fadt.x_dsdt), ("FACS", fadt.firmware_ctrl, fadt.x_firmware_ctrl)):
+        if a32 and a64 and a32 != a64:
+            fadt.findings.append(
+                make(FADT_ADDRESS_MISMATCH, "ACPI FADT", t.address, f"{what} {a32:#x}, X_{what} {a64:#x}: using X_")
+            )
+    if fadt.dsdt_address:
+        d = _read_table_header(ctx, fadt.dsdt_address, 0, "FADT", fadt.findings)
+        if d is not None:
+            if d.signature != DSDT_SIGNATURE.decode():
+                d.findings.append(make(DSDT_SIG, "ACPI DSDT", d.address, f"signature {d.signature!r}"))
+            fadt.dsdt = d
+    if fadt.facs_address:
+        fadt.facs = _read_facs(ctx, fadt.facs_address, fadt.findings)
+    return fadt
 
 
 def decode_rsdp(ctx: DecodeContext) -> Rsdp:
@@ -391,9 +564,9 @@ def decode_rsdp(ctx: DecodeContext) -> Rsdp:
         r.xsdt = _parse_sdt(ctx, r.xsdt_address, "XSDT", 8)
     if not r.rsdt_address and not r.xsdt_address:
         r.findings.append(make(RSDP_NO_SDT, "ACPI RSDP", pa, "RsdtAddress and XsdtAddress are 0"))
-    if r.rsdt is not None and r.xsdt is not None and r.rsdt.listed and r.xsdt.listed:
-        a = sorted(t.signature for t in r.rsdt.listed)
-        b = sorted(t.signature for t in r.xsdt.listed)
+    if r.rsdt is not None and r.xsdt is not None and r.rsdt.tables and r.xsdt.tables:
+        a = sorted(t.signature for t in r.rsdt.tables)
+        b = sorted(t.signature for t in r.xsdt.tables)
         if a != b:
             r.findings.append(make(RSDT_XSDT_MISMATCH, "ACPI RSDP", pa, f"RSDT {' '.join(a)}; XSDT {' '.join(b)}"))
     return r

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from efitables.caps import omitted
 from efitables.errors import MemoryReadError
 from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.memory.base import PhysicalMemory
@@ -71,6 +72,8 @@ ACPI_TYPES = frozenset({ACPI_RECLAIM, ACPI_NVS, RESERVED, RT_DATA})
 RUNTIME_TYPES = frozenset({RT_CODE, RT_DATA, RESERVED})
 
 PAGE_SIZE = 4096
+#: Overlapping pairs of payload extents listed; the rest are counted in one finding (:mod:`efitables.caps`).
+MAX_OVERLAP_FINDINGS = 64
 
 
 @dataclass
@@ -281,14 +284,18 @@ def check_overlaps(payloads: list[tuple[str, Parsed]]) -> list[Finding]:
                 spans.append((e.start, e.end, f"{label}: {e.label}"))
     spans = sorted(set(spans))
     out: list[Finding] = []
+    more = 0  # overlapping pairs past MAX_OVERLAP_FINDINGS, counted, not listed
     seen: set[tuple[int, int]] = set()
     active: list[tuple[int, int, str]] = []
-    for s in spans:
+    for s in spans:  # one sweep in address order; ``active`` holds the spans still open at s
         active = [a for a in active if a[1] > s[0]]
         for a in active:
             if (a[0], a[1]) == (s[0], s[1]) or (a[0], s[0]) in seen:
                 continue
             seen.add((a[0], s[0]))
+            if len(out) >= MAX_OVERLAP_FINDINGS:
+                more += 1
+                continue
             out.append(
                 make(
                     PAYLOAD_OVERLAP,
@@ -297,9 +304,9 @@ def check_overlaps(payloads: list[tuple[str, Parsed]]) -> list[Finding]:
                     f"{a[2]} {a[0]:#x}-{a[1]:#x} overlaps {s[2]} {s[0]:#x}-{s[1]:#x}",
                 )
             )
-            if len(out) >= 64:
-                return out
         active.append(s)
+    if more:
+        out.append(omitted(PAYLOAD_OVERLAP, more, "configuration tables", None, MAX_OVERLAP_FINDINGS))
     return out
 
 

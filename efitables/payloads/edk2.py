@@ -18,6 +18,7 @@ import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
+from efitables.caps import count_cap
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
@@ -58,17 +59,22 @@ GUIDED_SECTION_GUIDS = (
     "fc1bcdb0-7d31-49aa-936a-a4600d9dd083",  # gEfiCrc32GuidedSectionExtractionGuid
 )
 
-#: HOB walk bounds: most HOBs, most bytes.
+#: HOB walk bounds: most HOBs, most bytes (a firmware's list holds tens to a few hundred HOBs), and
+#: distinct HOB types counted by name (the PI spec defines about 15; others share one count).
 MAX_HOBS = 16384
 MAX_HOB_LIST = 16 * 1024 * 1024
+MAX_HOB_TYPE_NAMES = 32
+OTHER_HOB_TYPES = "other types"
 #: DXE services table: largest HeaderSize believed.
 MAX_DXE_SERVICES_SIZE = 4096
 #: Memory type information: most bins before the terminator.
 MAX_MEMORY_TYPE_BINS = 64
 #: Debug image info: most pointer-array entries read.
 MAX_DEBUG_IMAGES = 4096
-#: Image execution info: most records, largest record, largest table read.
-MAX_EXEC_IMAGES = 1024
+#: Image execution info: most records, largest record, largest table read. EDK2 records the images
+#: whose Secure Boot verification failed or was deferred (``AddImageExeInfo`` in
+#: SecurityPkg/Library/DxeImageVerificationLib/DxeImageVerificationLib.c@c5aa7e7d94c0): none to tens.
+MAX_EXEC_IMAGES = 256
 MAX_EXEC_INFO_SIZE = 64 * 1024
 MAX_EXEC_TABLE = 4 * 1024 * 1024
 #: Characters of an image name kept.
@@ -161,7 +167,8 @@ def decode_hob_list(ctx: DecodeContext) -> HobList:
     off, n, done = 0, 0, False
     while data is not None and off + EFI_HOB_GENERIC_HEADER_SIZE <= len(data) and n < MAX_HOBS:
         typ, ln = struct.unpack_from("<HH", data, off)
-        counts[EFI_HOB_TYPE_NAMES.get(typ, f"{typ:#06x}")] += 1
+        key = EFI_HOB_TYPE_NAMES.get(typ, f"{typ:#06x}")
+        counts[key if key in counts or len(counts) < MAX_HOB_TYPE_NAMES else OTHER_HOB_TYPES] += 1
         n += 1
         if typ == EFI_HOB_TYPE_END_OF_HOB_LIST:
             done = True
@@ -417,10 +424,10 @@ def decode_image_execution_info(ctx: DecodeContext) -> ImageExecutionInfoTable:
     f = head.parse(raw)
     t = ImageExecutionInfoTable(address=pa, size=len(raw), raw=raw, fields=f, schema=head,
                                 number_of_images=f["NumberOfImages"])  # fmt: skip
-    n = t.number_of_images
-    if n > MAX_EXEC_IMAGES:
-        t.findings.append(make(EXEC_RECORD, name, pa, f"NumberOfImages {n}"))
-        return t
+    n, too_many = count_cap(t.number_of_images, MAX_EXEC_IMAGES, EXEC_RECORD, name, pa,
+                            f"NumberOfImages {t.number_of_images:#x}", "records")  # fmt: skip
+    if too_many is not None:
+        t.findings.append(too_many)
     # Read what the dump holds of the table, up to the cap, then walk it.
     start = pa + len(raw)
     gap = ctx.mem.first_gap(start, MAX_EXEC_TABLE)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from efitables.caps import count_cap
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed
 from efitables.payloads import register_decoder
@@ -37,8 +38,9 @@ assert _ENTRY.size == ESRT_ENTRY_SIZE
 
 #: Linux esrt.c refuses tables with more entries than this.
 LINUX_MAX_ENTRIES = 128
-#: Most entries efitables reads.
-MAX_ENTRIES = 1024
+#: Most entries efitables reads: twice what Linux accepts (a machine lists one per updatable firmware
+#: component: system firmware, EC, a few devices).
+MAX_ENTRIES = 256
 
 ESRT_VERSION = register("ESRT-VERSION", Severity.WARNING, "ESRT FwResourceVersion is not 1 (Linux rejects it)")
 ESRT_COUNT = register("ESRT-COUNT", Severity.WARNING, "ESRT FwResourceCount exceeds FwResourceCountMax")
@@ -109,16 +111,9 @@ def decode_esrt(ctx: DecodeContext) -> Esrt:
         e.findings.append(make(ESRT_COUNT, name, pa, f"{e.fw_resource_count} > {e.fw_resource_count_max}"))
     count = e.fw_resource_count
     if count > LINUX_MAX_ENTRIES:
-        e.findings.append(
-            make(
-                ESRT_TOO_MANY,
-                name,
-                pa,
-                f"{count} entries; Linux refuses more than {LINUX_MAX_ENTRIES}"
-                + (f", efitables reads {MAX_ENTRIES}" if count > MAX_ENTRIES else ""),
-            )
-        )
-        count = min(count, MAX_ENTRIES)
+        refused = f"FwResourceCount {count} (Linux refuses more than {LINUX_MAX_ENTRIES})"
+        count, capped = count_cap(count, MAX_ENTRIES, ESRT_TOO_MANY, name, pa, refused)
+        e.findings.append(capped or make(ESRT_TOO_MANY, name, pa, refused))
     body = ctx.read(pa + ESRT_HEADER_SIZE, count * ESRT_ENTRY_SIZE, "ESRT entries", e.findings)
     if body is None:
         return e

@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from efitables.caps import cap_findings, count_cap
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed, Rows, TableView
@@ -44,9 +45,12 @@ LINUX_EFI_MEMRESERVE_TABLE_GUID = "888eb0c6-8ede-4ff5-a8f0-9aee5cb977c2"
 LINUX_EFI_BOOT_MEMMAP_GUID = "800f683f-d08b-423a-a293-965c3c6fe2b4"
 LINUX_EFI_UNACCEPTED_MEM_TABLE_GUID = "d5d1de3c-105c-44f9-9ea9-bcef98120031"
 
-#: MEMRESERVE: most nodes followed, most entries read per node.
+#: MEMRESERVE: most nodes followed; most entries read per node, which is one page
+#: (``efi_mem_reserve_persistent`` allocates a page and sets ``size`` to EFI_MEMRESERVE_COUNT(PAGE_SIZE),
+#: 255); most ranges read in all nodes together (real lists hold a handful).
 MAX_MEMRESERVE_NODES = 256
-MAX_MEMRESERVE_ENTRIES = 1024
+MAX_MEMRESERVE_ENTRIES = (PAGE_SIZE - LINUX_EFI_MEMRESERVE_HEADER_SIZE) // LINUX_EFI_MEMRESERVE_ENTRY_SIZE
+MAX_MEMRESERVE_RANGES = 1024
 #: Unaccepted bitmap: most bytes read (16 MiB covers 256 TiB at 2 MiB units); runs listed.
 MAX_BITMAP_SIZE = 16 * 1024 * 1024
 MAX_UNACCEPTED_RUNS = 64
@@ -142,6 +146,7 @@ def decode_memreserve(ctx: DecodeContext) -> Memreserve:
     name = "LINUX_EFI_MEMRESERVE"
     m = Memreserve(address=ctx.address, size=LINUX_EFI_MEMRESERVE_HEADER_SIZE)
     visited: set[int] = set()
+    ranges_left, ranges_cut = MAX_MEMRESERVE_RANGES, 0  # ranges the caps leave out
     pa = ctx.address
     while pa:
         if pa in visited:
@@ -175,7 +180,10 @@ def decode_memreserve(ctx: DecodeContext) -> Memreserve:
         full = LINUX_EFI_MEMRESERVE_HEADER_SIZE + LINUX_EFI_MEMRESERVE_ENTRY_SIZE * max(cap, 0)
         if pa // PAGE_SIZE != (pa + full - 1) // PAGE_SIZE:
             node.findings.append(make(MR_PAGE, nn, pa, f"{full:#x} bytes from {pa:#x}"))
-        n = max(0, min(cnt, cap, MAX_MEMRESERVE_ENTRIES))
+        claimed = max(0, min(cnt, cap))
+        n = min(claimed, MAX_MEMRESERVE_ENTRIES, ranges_left)
+        ranges_left -= n
+        ranges_cut += claimed - n
         node.size = min(full, PAGE_SIZE - pa % PAGE_SIZE) if full > 0 else LINUX_EFI_MEMRESERVE_HEADER_SIZE
         body = ctx.read(
             pa + LINUX_EFI_MEMRESERVE_HEADER_SIZE, n * LINUX_EFI_MEMRESERVE_ENTRY_SIZE, f"{nn} entries", node.findings
@@ -190,6 +198,13 @@ def decode_memreserve(ctx: DecodeContext) -> Memreserve:
                 node.ranges.append((base, size))
         pa = node.next
     m.size = m.nodes[0].size if m.nodes else 0
+    taken = MAX_MEMRESERVE_RANGES - ranges_left
+    _n, capped = count_cap(taken + ranges_cut, taken, MR_TOO_MANY, name, ctx.address,
+                           f"count of {len(m.nodes)} nodes (at most {MAX_MEMRESERVE_ENTRIES} a node, "
+                           f"{MAX_MEMRESERVE_RANGES} in all)", "ranges")  # fmt: skip
+    if capped is not None:
+        m.findings.append(capped)
+    m.findings.extend(cap_findings((n.findings for n in m.nodes), name, ctx.address))
     return m
 
 
@@ -373,6 +388,7 @@ def decode_unaccepted(ctx: DecodeContext) -> UnacceptedMemory:
                         f"by {u.covered_start:#x}-{u.covered_end:#x}",
                     )  # fmt: skip
                 )
+        u.findings.extend(cap_findings([u.findings], name, pa))
     bitmap = ctx.read(pa + EFI_UNACCEPTED_MEMORY_HEADER_SIZE, nbytes, f"{name} bitmap", u.findings)
     if bitmap is None:
         return u

@@ -10,22 +10,24 @@ entry of the EFI memory map of the same type; no two entries overlapping.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass, field
 
+from efitables.caps import cap_findings, count_cap
 from efitables.efi.memmap import MemoryDescriptor
-from efitables.findings import Severity, make, register
+from efitables.findings import Finding, Severity, make, register
 from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
 from efitables.payloads.base import ACPI_TYPES, BS_DATA, RT_CODE, RT_DATA, RUNTIME_TYPES, DecodeContext, Payload
 from efitables.schemas.efi_memmap import (
     EFI_MEMORY_ATTRIBUTE,
     EFI_MEMORY_DESCRIPTOR,
-    EFI_MEMORY_DESCRIPTOR_SIZE,
     EFI_MEMORY_DESCRIPTOR_STRUCT,
     EFI_MEMORY_RUNTIME,
     EFI_PAGE_SIZE,
     attribute_names,
+    descriptor_size_plausible,
     type_name,
 )
 from efitables.schemas.payloads.memattr import (
@@ -44,8 +46,9 @@ EFI_MEMORY_ATTRIBUTES_TABLE_GUID = "dcfa911d-26eb-469f-a220-38b7dc461220"
 EFI_PROPERTIES_TABLE_GUID = "880aaca3-4adc-4a04-9079-b747340825e5"
 EFI_RT_PROPERTIES_TABLE_GUID = "eb66918a-7eef-402a-842e-931d21c38ae9"
 
-#: Real tables hold tens of entries (one per runtime image section).
-MAX_ENTRIES = 4096
+#: Entries read. Real tables hold tens (one per section of each runtime image: a few dozen runtime
+#: drivers, two or three sections each).
+MAX_ENTRIES = 1024
 _RO = EFI_MEMORY_ATTRIBUTE["EFI_MEMORY_RO"]
 _XP = EFI_MEMORY_ATTRIBUTE["EFI_MEMORY_XP"]
 
@@ -63,7 +66,9 @@ MA_ZERO = register(
     "(seen in the dump of a kexec'd kernel). There is nothing to apply.",
 )
 MA_DESC_SIZE = register(
-    "MEMATTR-DESC-SIZE", Severity.ERROR, "Memory attributes descriptor size is below 40 or not a multiple of 8"
+    "MEMATTR-DESC-SIZE",
+    Severity.ERROR,
+    "Memory attributes descriptor size is below 40, above 4096 or not a multiple of 8",
 )
 MA_TOO_MANY = register(
     "MEMATTR-TOO-MANY", Severity.ERROR, "Memory attributes table claims more entries than efitables reads"
@@ -159,6 +164,18 @@ def decode_memattr(ctx: DecodeContext) -> MemoryAttributesTable:
         forward_cfi=h["Version"] > 1 and bool(h["Flags"] & EFI_MEMORY_ATTRIBUTES_FLAGS_RT_FORWARD_CONTROL_FLOW_GUARD),
     )
     if not any(raw):
+        if ctx.memmap is not None and ctx.runtime_only_map:
+            # A kexec'd kernel: the first kernel kept the table with memblock_reserve() only
+            # (drivers/firmware/efi/memattr.c@v6.1 efi_memattr_init), which does not survive kexec, so its
+            # bytes are RAM the next kernel or kexec's segments may reuse; Linux takes a zero table as empty
+            # (Version 0, no entries: efi_memattr_apply_permissions changes nothing).
+            t.findings.append(
+                dataclasses.replace(
+                    make(MA_ZERO, name, pa, "16 zero bytes (after kexec: the table's memory is not kept across kexec)"),
+                    severity=Severity.INFO,
+                )
+            )
+            return t
         t.findings.append(make(MA_ZERO, name, pa, "16 zero bytes"))
         return t
     if t.version not in (1, 2):
@@ -166,13 +183,13 @@ def decode_memattr(ctx: DecodeContext) -> MemoryAttributesTable:
     if t.version > 1 and t.flags & ~EFI_MEMORY_ATTRIBUTES_FLAGS_RT_FORWARD_CONTROL_FLOW_GUARD:
         t.findings.append(make(MA_FLAGS, name, pa, f"Flags {t.flags:#x}"))
     ds = t.descriptor_size
-    if ds < EFI_MEMORY_DESCRIPTOR_SIZE or ds % 8:
+    if not descriptor_size_plausible(ds):
         t.findings.append(make(MA_DESC_SIZE, name, pa, f"DescriptorSize {ds}"))
         return t
-    count = t.number_of_entries
-    if count > MAX_ENTRIES:
-        t.findings.append(make(MA_TOO_MANY, name, pa, f"{count} entries claimed; reading the first {MAX_ENTRIES}"))
-        count = MAX_ENTRIES
+    count, too_many = count_cap(t.number_of_entries, MAX_ENTRIES, MA_TOO_MANY, name, pa,
+                                f"NumberOfEntries {t.number_of_entries:#x}")  # fmt: skip
+    if too_many is not None:
+        t.findings.append(too_many)
     body = ctx.read(pa + EFI_MEMORY_ATTRIBUTES_TABLE_HEADER_SIZE, count * ds, f"{name} entries", t.findings)
     if body is None:
         return t
@@ -215,14 +232,18 @@ def decode_memattr(ctx: DecodeContext) -> MemoryAttributesTable:
                 )
                 d.findings.append(make(MA_OUTSIDE, dn, d.address, f"{ps:#x}-{d.physical_end:#x}: {where}"))
         t.entries.append(d)
+    overlaps: list[Finding] = []
     prev: MemoryDescriptor | None = None
     for d in sorted(t.entries, key=lambda d: d.physical_start):
         if d.number_of_pages == 0:
             continue
         if prev is not None and d.physical_start < prev.physical_end:
-            t.findings.append(make(MA_OVERLAP, name, d.address, f"entry [{d.index}] overlaps [{prev.index}]"))
+            overlaps.append(make(MA_OVERLAP, name, d.address, f"entry [{d.index}] overlaps [{prev.index}]"))
         if prev is None or d.physical_end > prev.physical_end:
             prev = d
+    summaries = cap_findings([*(d.findings for d in t.entries), overlaps], name, pa)
+    t.findings.extend(overlaps)
+    t.findings.extend(summaries)
     return t
 
 

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from efitables.caps import cap_findings
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed, Rows, TableView
 from efitables.payloads import register_decoder
@@ -50,13 +51,19 @@ from efitables.text import hexa, ok_text, printable
 SMBIOS_TABLE_GUID = "eb9d2d31-2d88-11d3-9a16-0090273fc14d"
 SMBIOS3_TABLE_GUID = "f2fd1544-9794-4a2c-992e-e5bbcf20e394"
 
-#: Largest structure table read (real ones are a few KiB to tens of KiB).
+#: Largest structure table read (real ones are a few KiB to tens of KiB; SMBIOS 2.x's TableLength is a
+#: WORD, so at most 64 KiB).
 MAX_TABLE_SIZE = 4 * 1024 * 1024
-#: Most structures listed.
-MAX_STRUCTURES = 8192
-#: Strings kept per structure, and characters per string.
+#: Most structures listed. A large server lists a few hundred (a type 17 memory device and a type 20
+#: mapping per DIMM slot, caches and slots per socket); 2.x's NumberOfSmbiosStructures is a WORD.
+MAX_STRUCTURES = 1024
+#: Strings kept per structure, and characters per string (DSP0134 3.x §6.1.3 asks for at most 64
+#: significant bytes a string).
 MAX_STRINGS = 64
 MAX_STRING_LEN = 256
+#: Bytes of strings kept for one table, all structures together (a real table's strings are a few KiB;
+#: all of a 2.x table, at most 64 KiB, holds less).
+MAX_STRING_BYTES = 32 * 1024
 
 #: Structure types whose strings name the machine (BIOS, system, baseboard, chassis, processor, memory device).
 NAMED_TYPES = frozenset({0, 1, 2, 3, 4, 17})
@@ -92,6 +99,13 @@ TRUNCATED = register(
 TOO_MANY = register("SMBIOS-TOO-MANY", Severity.WARNING, "SMBIOS table holds more structures than efitables lists")
 NO_END = register("SMBIOS-NO-END", Severity.INFO, "SMBIOS table has no End-of-Table (type 127) structure")
 COUNT = register("SMBIOS-COUNT", Severity.INFO, "SMBIOS 2.x NumberOfSmbiosStructures differs from the structures found")
+STRINGS_CAP = register(
+    "SMBIOS-STRINGS-CAP",
+    Severity.INFO,
+    "SMBIOS strings past efitables' budget for one table are not kept",
+    "The structures' string sets hold more than MAX_STRING_BYTES bytes in all; the structures past that "
+    "point are listed without their strings.",
+)
 STRUCT_MAX = register(
     "SMBIOS-MAX-STRUCT-SIZE", Severity.INFO, "SMBIOS structure is larger than the entry point's MaxStructureSize"
 )
@@ -187,7 +201,9 @@ class Smbios3EntryPoint(SmbiosEntryPoint):
 
 
 def _strings(data: bytes) -> list[str]:
-    return [s[:MAX_STRING_LEN].decode("utf-8", "backslashreplace") for s in data.split(b"\0")[:MAX_STRINGS]]
+    """The first :data:`MAX_STRINGS` strings of a string set (one split, bounded), each cut to MAX_STRING_LEN."""
+    parts = data.split(b"\0", MAX_STRINGS)[:MAX_STRINGS]
+    return [s[:MAX_STRING_LEN].decode("utf-8", "backslashreplace") for s in parts]
 
 
 def walk_table(
@@ -198,6 +214,7 @@ def walk_table(
     out: list[SmbiosStructure] = []
     findings: list = []
     off, n, end_seen = 0, len(data), False
+    string_bytes, dropped = 0, 0  # bytes of strings kept; structures whose strings were not kept
     while off + SMBIOS_STRUCTURE_SIZE <= n:
         if len(out) >= MAX_STRUCTURES:
             findings.append(make(TOO_MANY, "SMBIOS table", base + off, f"stopped after {MAX_STRUCTURES} structures"))
@@ -220,6 +237,11 @@ def walk_table(
                 findings.append(make(TRUNCATED, where, base + off, "string set has no double-NUL end"))
                 break
             strs, nxt = _strings(data[off + ln : z]), z + 2
+            kept = sum(len(x) for x in strs)
+            if string_bytes + kept > MAX_STRING_BYTES:
+                strs, dropped = [], dropped + 1
+            else:
+                string_bytes += kept
         s = SmbiosStructure(
             address=base + off,
             size=nxt - off,
@@ -244,6 +266,11 @@ def walk_table(
             break
     if not end_seen and not any(f.code == TOO_MANY for f in findings):
         findings.append(make(NO_END, "SMBIOS table", base, f"{len(out)} structures, no type 127"))
+    if dropped:
+        findings.append(
+            make(STRINGS_CAP, "SMBIOS table", base, f"strings of {dropped} structures past {MAX_STRING_BYTES} bytes")
+        )
+    findings.extend(cap_findings((s.findings for s in out), "SMBIOS table", base))
     return out, off, findings
 
 

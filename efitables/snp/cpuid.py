@@ -20,6 +20,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from efitables.caps import cap_findings, count_cap
 from efitables.findings import Severity, make, register
 from efitables.model import Parsed
 from efitables.schemas.snp import (
@@ -228,11 +229,12 @@ def parse_cpuid_table(raw: bytes, address: int | None, name: str = "SNP CPUID ta
     )
     if rsvd1 or rsvd2:
         t.findings.append(make(CPUID_RESERVED, name, address, f"__reserved1={rsvd1:#x} __reserved2={rsvd2:#x}"))
-    n = count
-    if count == 0 or count > SNP_CPUID_COUNT_MAX:
-        msg = f"count {count}" + (f"; decoding the first {SNP_CPUID_COUNT_MAX}" if count else "; Linux terminates")
-        t.findings.append(make(CPUID_COUNT, name, address, msg))
-        n = min(count, SNP_CPUID_COUNT_MAX)
+    what = f"count {count:#x} (Linux terminates the guest above {SNP_CPUID_COUNT_MAX})"
+    n, too_many = count_cap(count, SNP_CPUID_COUNT_MAX, CPUID_COUNT, name, address, what)
+    if too_many is not None:
+        t.findings.append(too_many)
+    elif count == 0:
+        t.findings.append(make(CPUID_COUNT, name, address, "count 0; Linux terminates"))
     n = min(n, (len(raw) - SNP_CPUID_TABLE_HEADER_SIZE) // SNP_CPUID_FN_SIZE)
     seen: dict[tuple[int, int, int, int], int] = {}
     for i in range(n):
@@ -271,6 +273,7 @@ def parse_cpuid_table(raw: bytes, address: int | None, name: str = "SNP CPUID ta
         else:
             seen[e.key] = i
         t.entries.append(e)
+    t.findings.extend(cap_findings((e.findings for e in t.entries), name, address))
     _decode(t, name)
     return t
 

@@ -61,9 +61,9 @@ MEMMAP_OVERLAP = register("EFI-MEMMAP-OVERLAP", Severity.ERROR, "EFI memory desc
 #: Descriptors read. Real maps hold tens to a few hundred (QEMU/OVMF 30-120, laptops 50-150, large
 #: servers a few hundred; the E820 table the EFI stub derives from the map must fit the kernel's
 #: E820_MAX_ENTRIES, 320 with x86-64's default NODES_SHIFT, arch/x86/include/asm/e820/types.h@v6.12.117).
-#: 2048 is several times any real map and keeps a hostile one's JSON (about 250 bytes a descriptor)
-#: under 1 MiB.
-MAX_DESCRIPTORS = 2048
+#: 1024 is several times any real map and keeps a hostile one's JSON (about 250 bytes a descriptor)
+#: near 256 KiB, so a dump that is hostile in every area at once still prints under 1 MiB of compact JSON.
+MAX_DESCRIPTORS = 1024
 _DESC = struct.Struct(EFI_MEMORY_DESCRIPTOR_STRUCT)
 
 

@@ -44,7 +44,11 @@ from efitables.regions import RegionMap
 from efitables.snp import CcBlobReport, SnpCpuidTable, SnpSecretsPage
 
 if TYPE_CHECKING:
+    from efitables.analysis.encryption import EncryptionReport
     from efitables.coverage import CoverageReport
+    from efitables.measured.replay import MeasuredBoot
+    from efitables.snp.ovmf_metadata import OvmfSevMetadata
+    from efitables.snp.vmsa import VmsaReport
 
 NO_SYSTAB = register(
     "EFI-SYSTAB-NOT-FOUND",
@@ -413,6 +417,38 @@ class Dump:
         """The SNP CPUID table of the blob the kernel uses."""
         return self.cc_blob.cpuid_table
 
+    @cached_property
+    def snp_vmsa(self) -> VmsaReport:
+        """The guest's VMSA pages, through the kernel's per-CPU ``sev_vmsa`` (:mod:`efitables.snp.vmsa`)."""
+        from efitables.snp.vmsa import find_vmsa_pages
+
+        kv = self.kernel
+        return find_vmsa_pages(self.memory, kv.vmcoreinfo if kv.available else None)
+
+    @cached_property
+    def ovmf_metadata(self) -> OvmfSevMetadata:
+        """The OVMF SEV metadata of the firmware volume below 4 GiB, if the dump holds it
+        (:mod:`efitables.snp.ovmf_metadata`), cross-checked with the CC blob."""
+        from efitables.snp.ovmf_metadata import find_ovmf_metadata
+
+        blob = self.cc_blob.blob if self.cc_blob.present else None
+        return find_ovmf_metadata(self.memory, blob)
+
+    @cached_property
+    def encryption(self) -> EncryptionReport:
+        """Memory encryption: mode, C-bit / shared bit, how the next kernel reads each early object
+        (:mod:`efitables.analysis.encryption`)."""
+        from efitables.analysis.encryption import encryption_of
+
+        return encryption_of(self)
+
+    @cached_property
+    def measured(self) -> MeasuredBoot:
+        """The TCG2 and CC event logs replayed into PCR / RTMR values (:mod:`efitables.measured.replay`)."""
+        from efitables.measured.replay import measured_boot
+
+        return measured_boot(self.memory, [(t.guid, t.payload) for t in self.config_tables if t.payload is not None])
+
     # -- boot: boot_params, setup_data, E820 -------------------------------
     @cached_property
     def boot_params_discovery(self) -> BootParamsDiscovery:
@@ -528,6 +564,8 @@ class Dump:
         """
         from efitables.analysis.coverage import coverage  # the models and page walker: only when asked
 
+        if cbit is None and self.encryption.c_bit is not None:
+            cbit = self.encryption.c_bit  # the C-bit the dump's own encryption state gives, by default
         return coverage(self, model, pgd=pgd, cbit=cbit, levels=levels)
 
     # -- findings and output ---------------------------------------------
@@ -540,7 +578,7 @@ class Dump:
             bp = self.boot_params
             if self.user_systab is None and self.pvh.boot_path == "PVH":
                 si = self.pvh.start_info
-                why = f"hvm_start_info @ {si.address:#x} ({si.found_by})" if si is not None else self.pvh.title
+                why = f"{si.title} ({si.found_by})" if si is not None else self.pvh.title
                 out.append(make(PVH_BOOT, "EFI_SYSTEM_TABLE", None, f"{why}; {routes}"))
             elif bp is not None and bp.efi_bits is None and self.scan_mode != "never" and self.user_systab is None:
                 why = f"boot_params @ {bp.address:#x} ({bp.found_by}) has no EFI loader signature; {routes}"

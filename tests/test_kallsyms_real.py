@@ -125,3 +125,19 @@ def test_damaged_real_tables_never_give_a_wrong_answer(real) -> None:
                 assert answer[0] is None or answer == ref[n], (n, ks.notes, sorted(patches.items()))
         else:
             assert ks.error == whole.error or ks.available, (ks.error, whole.error)
+
+
+@pytest.mark.parametrize("variant", [v for v, c in CONTAINERS if c == "elf"])
+def test_zero_based_per_cpu_symbols_are_absolute(real, variant: str) -> None:
+    """x86-64 SMP links the per-CPU section at 0 (arch/x86/kernel/vmlinux.lds.S@v6.1 ``PERCPU_VADDR(..., 0,
+    :percpu)``) and Debian 6.1 builds kallsyms with CONFIG_KALLSYMS_ABSOLUTE_PERCPU: such a symbol's offset is
+    its absolute value (kernel/kallsyms.c ``kallsyms_sym_address``), not ``relative_base`` plus it."""
+    mem = open_memory(str(real(variant, "elf")))
+    names = ("__per_cpu_start", "fixed_percpu_data", "sev_vmsa", "__per_cpu_end")
+    ks = kallsyms.load(mem, mem.vmcoreinfo, names)
+    assert ks.virtual("__per_cpu_start") == 0 and ks.kind("__per_cpu_start") == "A"
+    assert ks.virtual("fixed_percpu_data") == 0
+    end = ks.virtual("__per_cpu_end")
+    assert end is not None and 0 < ks.virtual("sev_vmsa") < end < 1 << 24  # inside the zero-based section
+    whole = kallsyms.full_decode(open_memory(str(real(variant, "elf"))), mem.vmcoreinfo)
+    assert _answers(ks, list(names)) == _answers(whole, list(names))

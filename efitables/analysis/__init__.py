@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from efitables.analysis import coco as _coco  # noqa: F401  (registers the vmsa, measured, ovmf checks)
+from efitables.analysis import encryption as _encryption  # noqa: F401  (registers the encryption check)
 from efitables.analysis import kernel_log as _kernel_log  # noqa: F401  (registers the KLOG- check)
 from efitables.analysis import layout as _layout  # noqa: F401  (registers the XS- checks)
 from efitables.analysis import registry
@@ -64,7 +66,11 @@ AREAS: tuple[Area, ...] = (
     Area("cc_blob", "snp", "cc_blob", "CC blob (SEV-SNP)"),
     Area("snp_secrets", "snp", "secrets_page", "SNP secrets page"),
     Area("snp_cpuid", "snp", "cpuid_table", "SNP CPUID table"),
+    Area("snp_vmsa", "snp", "vmsa", "SNP VMSA pages (per-CPU sev_vmsa)"),
+    Area("ovmf_metadata", "snp", "ovmf_metadata", "OVMF SEV metadata"),
     Area("kernel", "kernel", "view", "kernel's own copies"),
+    Area("encryption", "kernel", "encryption", "memory encryption (C-bit / shared bit)"),
+    Area("measured", "efi", "measured", "measured boot (event logs replayed)"),
     Area("witnesses", "kernel", "witnesses", "firmware, kernel and log compared"),
 )
 #: Discovery and cross-area results parsed with the areas (validate's stages name them).
@@ -82,6 +88,10 @@ STAGES: tuple[str, ...] = (
     "snp_secrets",
     "snp_cpuid",
     "kernel",
+    "snp_vmsa",
+    "ovmf_metadata",
+    "encryption",
+    "measured",
     "witnesses",
 )
 

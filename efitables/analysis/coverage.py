@@ -333,7 +333,11 @@ def coverage(
             bit = cbit if cbit is not None else (_cbit_from_vmcoreinfo(dump) or col.sme_mask_bit)
             lv = levels or root.levels or 4
             windows = normalize((n.start, n.end) for o in col.objects for n in o.needs)
-            walk_result = walk(dump.memory, root.address, levels=lv, cbit=bit, windows=windows, root_source=root.source)
+            shared = dump.encryption.shared_bit  # TDX: the shared bit is cleared like SME/SEV's C-bit
+            walk_result = walk(
+                dump.memory, root.address, levels=lv, cbit=bit, windows=windows, root_source=root.source,
+                shared_bit=shared,
+            )
             if pgd == "auto" and not root.kexec and walk_result.complete and not walk_result.identity:
                 table_rows = False
                 img = col.image

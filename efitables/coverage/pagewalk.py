@@ -193,15 +193,24 @@ def default_windows(levels: int) -> list[Range]:
 
 
 class _Walker:
-    def __init__(self, mem: PhysicalMemory, levels: int, cbit: int | None, windows: list[Range], res: WalkResult):
+    def __init__(
+        self,
+        mem: PhysicalMemory,
+        levels: int,
+        cbit: int | None,
+        windows: list[Range],
+        res: WalkResult,
+        shared_bit: int | None = None,
+    ):
         self.mem = mem
         self.levels = levels
         self.shifts = LEVEL_SHIFTS[levels]
         self.names = LEVEL_NAMES[levels]
         self.sme = (1 << cbit) if cbit else 0
-        self.m4k = ADDR_MASK_4K & ~self.sme
-        self.m2m = ADDR_MASK_2M & ~self.sme
-        self.m1g = ADDR_MASK_1G & ~self.sme
+        strip = self.sme | ((1 << shared_bit) if shared_bit else 0)
+        self.m4k = ADDR_MASK_4K & ~strip
+        self.m2m = ADDR_MASK_2M & ~strip
+        self.m1g = ADDR_MASK_1G & ~strip
         self.windows = normalize(windows)
         self.res = res
         self.level_of: dict[int, int] = {}
@@ -349,11 +358,17 @@ def walk(
     cbit: int | None = None,
     windows: list[Range] | None = None,
     root_source: str = "",
+    shared_bit: int | None = None,
 ) -> WalkResult:
-    """Walk the tables under ``root`` (a CR3 value or a table address); never raises on dump data."""
+    """Walk the tables under ``root`` (a CR3 value or a table address); never raises on dump data.
+
+    ``cbit``: the SME/SEV C-bit (set in an entry: private); ``shared_bit``: TDX's shared bit (set:
+    shared). Either is cleared from CR3 and from every entry before its address is used
+    (:func:`efitables.analysis.encryption.encryption_of` gives both from the dump).
+    """
     if levels not in LEVEL_SHIFTS:
         raise ValueError(f"levels must be 4 or 5, not {levels}")
-    sme = (1 << cbit) if cbit else 0
+    sme = ((1 << cbit) if cbit else 0) | ((1 << shared_bit) if shared_bit else 0)
     root_pa = root & CR3_ADDR_MASK & ~sme
     res = WalkResult(root=root_pa, levels=levels, cbit=cbit, root_source=root_source)
     top = LEVEL_NAMES[levels][0]
@@ -367,9 +382,9 @@ def walk(
         )
         res.complete = False
         return res
-    if not cbit:
+    if not cbit and not shared_bit:
         _suspect_cbit(mem, root_pa, top, res)
-    w = _Walker(mem, levels, cbit, windows if windows is not None else default_windows(levels), res)
+    w = _Walker(mem, levels, cbit, windows if windows is not None else default_windows(levels), res, shared_bit)
     w.walk(root_pa)
     if w.entry_findings > MAX_ENTRY_FINDINGS:
         res.findings.append(

@@ -120,8 +120,13 @@ def _align_down(value: int) -> int:
     return value & -KALLSYMS_TABLE_ALIGN
 
 
-def _address(rel_base: int, rel: int) -> int:
-    return (rel_base + rel if rel >= 0 else rel_base - 1 - rel) & _MASK64
+def _address(rel_base: int, rel: int, absolute_percpu: bool = False) -> int:
+    """``kallsyms_sym_address`` (kernel/kallsyms.c@v6.1): with CONFIG_KALLSYMS_ABSOLUTE_PERCPU (x86-64 SMP
+    before v6.15) "positive offsets are absolute values" (the zero-based per-CPU symbols) and negative ones
+    are relative to ``kallsyms_relative_base - 1``; without it every offset is relative to the base."""
+    if rel >= 0:
+        return rel & _MASK64 if absolute_percpu else (rel_base + rel) & _MASK64
+    return (rel_base - 1 - rel) & _MASK64
 
 
 def _sort_key(name: bytes) -> bytes:
@@ -303,11 +308,25 @@ class _Tables:
     tokens: list[bytes]
     names_len: int  # bytes of kallsyms_names readable before the next table, a gap or the bound
     info: dict[str, str]
+    _absolute: bool | None = None
 
     def address(self, i: int) -> int:
         pa = self.pa["kallsyms_offsets"] + KALLSYMS_OFFSET_SIZE * i
         (rel,) = _ONE_OFFSET.unpack(self.mem.read(pa, KALLSYMS_OFFSET_SIZE, "kallsyms_offsets"))
-        return _address(self.rel_base, rel)
+        return _address(self.rel_base, rel, rel >= 0 and self.absolute_percpu)
+
+    @property
+    def absolute_percpu(self) -> bool:
+        """The table was built with ``--absolute-percpu``: the last symbol (the highest kernel-image
+        address) is then stored as a negative offset, which a base-relative table never holds."""
+        if self._absolute is None:
+            pa = self.pa["kallsyms_offsets"] + KALLSYMS_OFFSET_SIZE * (self.num - 1)
+            try:
+                (rel,) = _ONE_OFFSET.unpack(self.mem.read(pa, KALLSYMS_OFFSET_SIZE, "kallsyms_offsets"))
+            except MemoryReadError:
+                rel = 0
+            self._absolute = rel < 0
+        return self._absolute
 
 
 def _vmcoreinfo_symbols(info: dict[str, str] | None) -> dict[bytes, int]:
@@ -762,6 +781,7 @@ def full_decode_tables(t: _Tables) -> Kallsyms:
     except MemoryReadError as e:
         return Kallsyms(f"kallsyms tables not in the dump: {e.reason}", method="full decode")
     tokens, rel_base = t.tokens, t.rel_base
+    absolute = bool(offsets) and offsets[-1] < 0  # see _Tables.absolute_percpu
     addr: dict[bytes, tuple[int, str, int]] = {}
     off, n_names = 0, len(names)
     for i in range(num):
@@ -779,5 +799,5 @@ def full_decode_tables(t: _Tables) -> Kallsyms:
         sym = b"".join([tokens[x] for x in names[off : off + n]])
         off += n
         if sym[1:] not in addr:  # the first of duplicate static names wins
-            addr[sym[1:]] = (_address(rel_base, offsets[i]), chr(sym[0]) if sym else "?", i)
+            addr[sym[1:]] = (_address(rel_base, offsets[i], absolute), chr(sym[0]) if sym else "?", i)
     return Kallsyms(None, num, t.phys_base, addr, method="full decode")

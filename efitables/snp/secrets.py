@@ -232,7 +232,12 @@ def _check(page: SnpSecretsPage, raw: bytes, name: str) -> None:
         page.findings.append(make(SECRETS_RESERVED, name, a, "; ".join(reserved)))
     zero = [f"vmpck{i}" for i, k in enumerate(page.vmpck) if k.all_zero]
     if zero and any(raw):
-        page.findings.append(make(VMPCK_ZERO, name, a, ", ".join(zero) + " all zero"))
+        why = ", ".join(zero) + " all zero"
+        vmpl = page.svsm_guest_vmpl if page.svsm_present else None
+        if vmpl and zero == [f"vmpck{i}" for i in range(min(vmpl, len(page.vmpck)))]:
+            # coconut-svsm/svsm kernel/src/sev/secrets_page.rs SecretsPage::copy_for_vmpl clears 0..vmpl
+            why += f": the keys of the VMPLs more privileged than the guest's VMPL{vmpl}, zeroed by the SVSM"
+        page.findings.append(make(VMPCK_ZERO, name, a, why))
     if page.svsm_present:
         if page.svsm_guest_vmpl == 0:
             page.findings.append(make(SVSM_VMPL, name, a, f"svsm_size {page.svsm_size:#x} but svsm_guest_vmpl 0"))

@@ -1,0 +1,229 @@
+"""Measured-boot replay (efitables.measured.replay) against PCR / RTMR values computed here with hashlib.
+
+The logs are built with the schemas (TCG_PCR_EVENT, the Spec ID head and algorithm entries,
+TCG_PCR_EVENT2's head); the expected values are computed in this file, independently of the
+replay code: a dict of registers extended in order with ``hashlib``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+from efitables.measured.replay import MeasuredBoot, measured_boot, replay_log
+from efitables.memory.base import BytesMemory
+from efitables.payloads.base import DecodeContext
+from efitables.payloads.tcg import (
+    EFI_CC_FINAL_EVENTS_TABLE_GUID,
+    EFI_TCG2_FINAL_EVENTS_TABLE_GUID,
+    LINUX_EFI_TPM_EVENT_LOG_GUID,
+    decode_final_events,
+    decode_tpm_log,
+    link_tcg,
+)
+from efitables.schemas.measured import ACPI_TABLE_CCEL
+from efitables.schemas.payloads.tcg import (
+    EFI_TCG2_FINAL_EVENTS_TABLE,
+    LINUX_EFI_TPM_EVENTLOG,
+    TCG_EFI_SPECID_EVENT_ALGS,
+    TCG_EFI_SPECID_EVENT_HEAD,
+    TCG_PCR_EVENT,
+    TCG_PCR_EVENT2_HEAD,
+)
+
+SHA1, SHA256, SHA384 = 0x4, 0xB, 0xC
+SIZES = {SHA1: 20, SHA256: 32, SHA384: 48}
+NAMES = {SHA1: "sha1", SHA256: "sha256", SHA384: "sha384"}
+EV_NO_ACTION, EV_SEPARATOR, EV_S_CRTM_VERSION = 0x3, 0x4, 0x8
+EV_EFI_VARIABLE_DRIVER_CONFIG, EV_EFI_BOOT_SERVICES_APPLICATION = 0x80000001, 0x80000003
+
+
+def spec_id_event(algs: list[int]) -> bytes:
+    body = TCG_EFI_SPECID_EVENT_HEAD.build(
+        dict(
+            signature=b"Spec ID Event03\0",
+            platform_class=0,
+            spec_version_minor=0,
+            spec_version_major=2,
+            spec_errata=0,
+            uintnsize=2,
+            num_algs=len(algs),
+        )
+    )
+    body += b"".join(TCG_EFI_SPECID_EVENT_ALGS.build(dict(alg_id=a, digest_size=SIZES[a])) for a in algs)
+    body += b"\0"  # vendorInfoSize
+    head = TCG_PCR_EVENT.build(dict(pcr_idx=0, event_type=EV_NO_ACTION, digest=bytes(20), event_size=len(body)))
+    return head + body
+
+
+def event2(pcr: int, etype: int, digests: dict[int, bytes], data: bytes) -> bytes:
+    out = TCG_PCR_EVENT2_HEAD.build(dict(pcr_idx=pcr, event_type=etype, count=len(digests)))
+    for alg, d in digests.items():
+        out += struct.pack("<H", alg) + d
+    return out + struct.pack("<I", len(data)) + data
+
+
+def digests_of(data: bytes, algs: list[int]) -> dict[int, bytes]:
+    return {a: hashlib.new(NAMES[a], data).digest() for a in algs}
+
+
+#: (pcr, event type, event data) of the fixture TCG2 log, after the Spec ID event.
+TCG2_EVENTS = [
+    (0, EV_NO_ACTION, b"StartupLocality\0" + bytes([3])),
+    (0, EV_S_CRTM_VERSION, b"OVMF 1.0\0"),
+    (7, EV_EFI_VARIABLE_DRIVER_CONFIG, b"SecureBoot=1"),
+    (0, EV_SEPARATOR, bytes(4)),
+    (7, EV_SEPARATOR, bytes(4)),
+    (4, EV_EFI_BOOT_SERVICES_APPLICATION, b"\\EFI\\BOOT\\BOOTX64.EFI"),
+]
+
+
+def expected(events: list[tuple[int, int, bytes]], algs: list[int], locality: int | None, cc: bool = False) -> dict:
+    """The registers, extended here with hashlib: {alg name: {register name: hex}}."""
+    out: dict[str, dict[str, str]] = {}
+    for a in algs:
+        regs: dict[int, bytes] = {}
+        for pcr, etype, data in events:
+            if etype == EV_NO_ACTION:
+                continue
+            idx = pcr - 1 if cc else pcr
+            start = bytes(SIZES[a])
+            if idx == 0 and locality is not None and not cc:
+                start = bytes(SIZES[a] - 1) + bytes([locality])
+            cur = regs.get(idx, start)
+            regs[idx] = hashlib.new(NAMES[a], cur + hashlib.new(NAMES[a], data).digest()).digest()
+        prefix = "RTMR" if cc else "PCR"
+        out[NAMES[a]] = {f"{prefix}{i}": regs[i].hex() for i in sorted(regs)}
+    return out
+
+
+def tcg2_log(events: list[tuple[int, int, bytes]], algs: list[int]) -> bytes:
+    return spec_id_event(algs) + b"".join(event2(p, t, digests_of(d, algs), d) for p, t, d in events)
+
+
+def test_tcg2_replay_sha1_and_sha256_with_startup_locality() -> None:
+    algs = [SHA1, SHA256]
+    log = tcg2_log(TCG2_EVENTS, algs)
+    r = replay_log(log, 0x7000000, kind="TCG2", source="test log")
+    assert r.complete and not r.findings
+    assert r.event_count == 1 + len(TCG2_EVENTS)
+    assert r.extends == 5 and r.startup_locality == 3
+    assert [a["name"] for a in r.algorithms] == ["sha1", "sha256"]
+    want = expected(TCG2_EVENTS, algs, locality=3)
+    assert r.registers == want
+    # PCR 0 did start from the locality: not the value a zero start gives
+    assert r.registers["sha256"]["PCR0"] != expected(TCG2_EVENTS, algs, locality=None)["sha256"]["PCR0"]
+
+
+def test_ccel_replay_sha384_rtmrs() -> None:
+    events = [(1, EV_EFI_VARIABLE_DRIVER_CONFIG, b"SecureBoot"), (1, EV_SEPARATOR, bytes(4)), (2, 0xD, b"kernel")]
+    log = tcg2_log(events, [SHA384]) + b"\xff" * 64  # erased fill after the last record
+    r = replay_log(log, 0x8000000, kind="CC", source="CCEL")
+    assert r.complete and not r.findings
+    assert r.registers == expected(events, [SHA384], None, cc=True)
+    assert set(r.registers["sha384"]) == {"RTMR0", "RTMR1"}
+
+
+def test_record_running_past_the_log_is_a_finding_and_partial() -> None:
+    log = tcg2_log(TCG2_EVENTS, [SHA256])
+    r = replay_log(log[:-5], 0x1000, kind="TCG2")
+    assert not r.complete
+    assert [f.code for f in r.findings] == ["MEASURED-EVENT"]
+    # every record but the last one was replayed
+    assert r.registers == expected(TCG2_EVENTS[:-1], [SHA256], locality=3)
+
+
+def test_bad_index_missing_digest_and_no_spec_id() -> None:
+    algs = [SHA1, SHA256]
+    bad = event2(30, EV_SEPARATOR, digests_of(b"x", algs), b"x")
+    missing = event2(1, EV_SEPARATOR, digests_of(b"y", [SHA256]), b"y")
+    r = replay_log(spec_id_event(algs) + bad + missing, 0x2000)
+    codes = sorted(f.code for f in r.findings)
+    assert codes == ["MEASURED-DIGEST-MISSING", "MEASURED-INDEX"]
+    assert "PCR1" not in r.registers["sha1"] and r.registers["sha256"]["PCR1"] == (
+        hashlib.sha256(bytes(32) + hashlib.sha256(b"y").digest()).hexdigest()
+    )
+    r = replay_log(b"\x01" * 200, 0x3000)
+    assert [f.code for f in r.findings] == ["MEASURED-SPECID"] and not r.registers
+
+
+def test_huge_digest_count_and_event_size_stop_the_walk() -> None:
+    log = spec_id_event([SHA256]) + TCG_PCR_EVENT2_HEAD.build(dict(pcr_idx=0, event_type=1, count=1 << 31))
+    r = replay_log(log, 0)
+    assert [f.code for f in r.findings] == ["MEASURED-EVENT"] and not r.complete
+    log = spec_id_event([SHA256]) + event2(0, 1, digests_of(b"", [SHA256]), b"")[:-4] + struct.pack("<I", 0xFFFFFFFF)
+    r = replay_log(log, 0)
+    assert [f.code for f in r.findings] == ["MEASURED-EVENT"]
+
+
+# -- the dump's logs: Linux's TPM log copy plus the final events, and the CCEL ------------------------
+LOG_PA, FINAL_PA = 0x10000, 0x20000
+
+
+def tpm_machine(preboot: list[tuple[int, int, bytes]], after: list[tuple[int, int, bytes]]) -> tuple:
+    algs = [SHA1, SHA256]
+    log = tcg2_log(TCG2_EVENTS, algs)
+    pre = b"".join(event2(p, t, digests_of(d, algs), d) for p, t, d in preboot)
+    post = b"".join(event2(p, t, digests_of(d, algs), d) for p, t, d in after)
+    head = LINUX_EFI_TPM_EVENTLOG.build(dict(size=len(log), final_events_preboot_size=len(pre), version=2))
+    final = EFI_TCG2_FINAL_EVENTS_TABLE.build(dict(Version=1, NumberOfEvents=len(preboot) + len(after)))
+    mem = BytesMemory({LOG_PA: (head + log).ljust(0x8000, b"\0"), FINAL_PA: (final + pre + post).ljust(0x1000, b"\0")})
+    t = decode_tpm_log(DecodeContext(mem, LINUX_EFI_TPM_EVENT_LOG_GUID, LOG_PA))
+    f = decode_final_events(DecodeContext(mem, EFI_TCG2_FINAL_EVENTS_TABLE_GUID, FINAL_PA))
+    link_tcg(mem, [t, f])
+    return mem, [(LINUX_EFI_TPM_EVENT_LOG_GUID, t), (EFI_TCG2_FINAL_EVENTS_TABLE_GUID, f)]
+
+
+def test_final_events_past_the_preboot_size_are_replayed_on_top() -> None:
+    pre = [(4, EV_EFI_BOOT_SERVICES_APPLICATION, b"already in the main log")]
+    after = [(5, 0x80000007, b"ExitBootServices() Invocation"), (5, 0x80000007, b"Exit Boot Services Returned")]
+    mem, tables = tpm_machine(pre, after)
+    mb = measured_boot(mem, tables)
+    assert isinstance(mb, MeasuredBoot) and len(mb.replays) == 1
+    r = mb.replays[0]
+    assert r.final_events_replayed == 2 and not r.findings
+    # the preboot final event is already in the main log: replayed once, from there
+    assert r.registers == expected(TCG2_EVENTS + after, [SHA1, SHA256], locality=3)
+    assert "nothing" in mb.compared
+
+
+def test_ccel_from_the_acpi_tables_and_the_cc_final_table_not_replayed() -> None:
+    from efitables.payloads.acpi import AcpiSdt, AcpiTableHeader, Rsdp
+    from efitables.payloads.tcg import FinalEventsTable
+
+    ccel_pa, lasa = 0x30000, 0x40000
+    events = [(1, EV_SEPARATOR, bytes(4)), (4, 0xD, b"initrd")]
+    log = tcg2_log(events, [SHA384])
+    ccel = ACPI_TABLE_CCEL.build(
+        dict(
+            header=b"CCEL" + bytes(32),
+            cc_type=2,
+            cc_sub_type=0,
+            reserved=0,
+            log_area_minimum_length=0x10000,
+            log_area_start_address=lasa,
+        )
+    )
+    mem = BytesMemory({ccel_pa: ccel.ljust(0x1000, b"\0"), lasa: log.ljust(0x10000, b"\xff")})
+    common = dict(
+        revision=1, checksum_ok=True, oem_id="", oem_table_id="", oem_revision=0, creator_id="", creator_revision=0
+    )
+    hdr = AcpiTableHeader(address=ccel_pa, size=36, signature="CCEL", length=56, index=0, **common)
+    xsdt = AcpiSdt(address=0x50000, size=36, signature="XSDT", length=44, entry_count=1, tables=[hdr], **common)
+    rsdp = Rsdp(
+        address=0x60000,
+        size=36,
+        signature="RSD PTR ",
+        revision=2,
+        oem_id="",
+        rsdt_address=0,
+        checksum_ok=True,
+        xsdt_address=0x50000,
+        xsdt=xsdt,
+    )
+    cc_final = FinalEventsTable(address=0x70000, size=16, version=1, number_of_events=2)
+    mb = measured_boot(mem, [("acpi", rsdp), (EFI_CC_FINAL_EVENTS_TABLE_GUID, cc_final)])
+    (r,) = mb.replays
+    assert r.log_kind == "CC" and r.address == lasa and "TDX" in r.source
+    assert r.registers == expected(events, [SHA384], None, cc=True)
+    assert [f.code for f in r.findings] == ["MEASURED-FINAL-SKIPPED"]

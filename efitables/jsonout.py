@@ -172,7 +172,9 @@ ADDRESS_KEYS: frozenset[str] = frozenset(
 )
 #: Name endings that mark an address (``cc_blob_address``, ``acpi_rsdp_addr``, ``cmd_line_ptr``,
 #: ``seqs_pa``, ``cpuid_phys``, ``RsdtAddress``, ``TableAddress``).
-ADDRESS_SUFFIXES: tuple[str, ...] = ("_address", "_addr", "_paddr", "_ptr", "_pa", "_phys", "Address", "Addr", "Pointer")
+ADDRESS_SUFFIXES: tuple[str, ...] = (
+    "_address", "_addr", "_paddr", "_ptr", "_pa", "_phys", "Address", "Addr", "Pointer",
+)
 #: Names an address rule would match that hold something else: the high halves of split
 #: addresses (``ext_*``, ``*_hi``) and the setup header's 16-bit heap offset.
 NOT_ADDRESS_KEYS: frozenset[str] = frozenset({"ext_cmd_line_ptr", "ext_ramdisk_image", "ext_lfb_base", "heap_end_ptr"})

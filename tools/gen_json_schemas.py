@@ -67,6 +67,35 @@ COMMON = {
                 "type": "string",
                 "description": "The subcommand that printed the document; each schema fixes it.",
             },
+            "stats": {
+                "description": (
+                    "--stats only: what each file or URL the command read cost (efitables.memory.source.SourceStats)."
+                ),
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["path", "remote", "size", "bytes_read", "requests", "reads", "bytes_served",
+                                 "cache_hits"],
+                    "properties": {
+                        "path": {"type": "string", "description": "The file or URL."},
+                        "remote": {"type": "boolean", "description": "Read through fsspec (a URL)."},
+                        "size": {"type": "integer", "minimum": 0},
+                        "bytes_read": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Bytes read from the storage: preads, mapped windows or range responses.",
+                        },
+                        "requests": {"type": "integer", "minimum": 0, "description": "Preads, or range requests."},
+                        "reads": {"type": "integer", "minimum": 0, "description": "Reads the container made."},
+                        "bytes_served": {"type": "integer", "minimum": 0},
+                        "cache_hits": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Reads the block cache answered without a request (URLs).",
+                        },
+                    },
+                },
+            },
         },
     },
     "dumpHeader": {

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
+
+from efitables.text import printable
 
 
 class Address(click.ParamType):
@@ -31,16 +34,43 @@ class Address(click.ParamType):
 ADDRESS = Address()
 
 
+#: The ``--guid-db`` files of the command being run (a Dask worker is another process: it loads them itself).
+LOADED_GUID_DBS: list[str] = []
+
+
 def _load_guid_db(ctx: click.Context, param: click.Parameter, paths: tuple[str, ...]) -> tuple[str, ...]:
     """Load user GUID name lists (``GUID,Name`` CSV, as UEFITool's guids.csv) before any dump is parsed."""
     from efitables import guids
 
+    LOADED_GUID_DBS.clear()  # this command's files only (a test runner invokes many commands in one process)
     for p in paths:
         try:
             guids.load_guid_csv(p)
         except OSError as e:
             raise click.BadParameter(f"{p}: {e.strerror or e}", ctx=ctx, param=param) from e
+        LOADED_GUID_DBS.append(os.path.abspath(p))
     return paths
+
+
+def _stats(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """``--stats``: count what every dump's sources read; print one line per file on stderr at the end.
+
+    The command's JSON carries the same numbers under ``stats`` in its envelope
+    (:func:`efitables.jsonout.envelope`); ``validate`` prints them per dump itself.
+    """
+    if not value or ctx.resilient_parsing:
+        return value
+    from efitables.memory import source
+
+    source.start_tracking()
+
+    def print_stats() -> None:
+        for st in source.tracked():
+            click.echo(f"stats: {printable(st.line())}", err=True)
+        source.stop_tracking()  # the command is over (a test runner's process goes on)
+
+    ctx.call_on_close(print_stats)
+    return value
 
 
 def dump_options(f: Any) -> Any:
@@ -60,6 +90,14 @@ def dump_options(f: Any) -> Any:
         ),
         click.option("--exhaustive", is_flag=True, help="Scan every byte offset, not only 8-byte-aligned ones."),
         click.option("--show-secrets", is_flag=True, help="Reveal secrets (SNP VMPCKs, RNG seeds) instead of digests."),
+        click.option(
+            "--stats",
+            is_flag=True,
+            callback=_stats,
+            expose_value=False,
+            help="Print what was read from each file or URL (bytes, requests, cache hits) on stderr; "
+            "JSON: 'stats' in the envelope.",
+        ),
         click.option(
             "--guid-db",
             "guid_db",

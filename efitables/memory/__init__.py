@@ -15,6 +15,11 @@ state, an EWF file, an archive) is refused naming it
 one is beside it). A list of paths is one makedumpfile ``--split`` dump
 (:mod:`efitables.memory.kdump_split`). A container that describes no physical
 range gets a ``DUMP-NO-RANGES`` finding.
+
+A path may be a URL: every container reads through one
+:class:`~efitables.memory.source.ByteSource` (:mod:`efitables.memory.source`), a
+local file or an fsspec file read by range with a block cache, and the sniffing
+here reads the first bytes through the same source.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from efitables.findings import make
 from efitables.memory.base import MAX_READ, BytesMemory, PhysicalMemory, PhysRange
 from efitables.memory.elf import ElfMemory
 from efitables.memory.raw import RawMemory
+from efitables.memory.source import ByteSource, is_remote, local_path, open_source
 from efitables.memory.wrappers import DUMP_FORCED_FORMAT, DUMP_NO_RANGES, RAW_PAGE, sniff
 
 __all__ = [
@@ -49,10 +55,16 @@ SNIFF_BYTES = 4096
 
 @dataclass(frozen=True)
 class ContainerFormat:
+    """A container: its name, how to recognise its first bytes, and how to open it.
+
+    ``opener`` takes a path (or URL) or a :class:`~efitables.memory.source.ByteSource` already
+    open (what :func:`open_memory` gives it, after sniffing); it owns the source from then on.
+    """
+
     name: str
     description: str
     sniff: Callable[[bytes], bool]
-    opener: Callable[[str], PhysicalMemory]
+    opener: Callable[[str | ByteSource], PhysicalMemory]
 
 
 FORMATS: dict[str, ContainerFormat] = {}
@@ -93,20 +105,39 @@ VMEM_SUFFIX = ".vmem"
 def open_memory(path: str | Sequence[str], format: str | None = None) -> PhysicalMemory:
     """Open ``path`` read-only as physical memory.
 
+    ``path`` is a file, a ``file://`` URL, or any other URL fsspec reads
+    (``s3://bucket/vmcore``, ``https://host/vmcore``: read by range through
+    :class:`~efitables.memory.source.FsspecSource`; needs ``efitables[remote]``).
     ``format`` forces a container (a key of :data:`FORMATS`); otherwise it is
-    sniffed. A list or tuple of paths is the parts of one makedumpfile
+    sniffed from the first bytes, read through the same source the container
+    then reads. A list or tuple of paths is the parts of one makedumpfile
     ``--split`` dump (``format`` must then be None or ``kdump``). Raises
     :class:`DumpOpenError` with a one-line reason.
     """
     if not isinstance(path, str):
         return _open_split(list(path), format)
-    head, size = _head(path)
+    src = _source(path)
+    try:
+        return _sniffed(path, src, format)
+    except BaseException:
+        src.close()  # a container that took it closed it already; closing twice is harmless
+        raise
+
+
+def _sniffed(path: str, src: ByteSource, format: str | None) -> PhysicalMemory:
+    head = _head(path, src)
+    size = src.size
+    name = src.name
+
+    def read(n: int) -> bytes:
+        return src.pread(n, 0)
+
     if format is not None:
         fmt = FORMATS.get(format)
         if fmt is None:
             raise DumpOpenError(path, f"unknown format {format!r} (known: {', '.join(FORMATS)})")
-        mem = _open(fmt, path)
-        looks = sniff(path, head)
+        looks = sniff(name, head, read)
+        mem = _open(fmt, src)
         if looks is not None:
             mem.info.findings.append(make(
                 DUMP_FORCED_FORMAT, "container", None,
@@ -114,25 +145,32 @@ def open_memory(path: str | Sequence[str], format: str | None = None) -> Physica
         return _checked(mem)
     for fmt in FORMATS.values():
         if fmt.sniff(head):
-            return _checked(_open(fmt, path))
-    looks = sniff(path, head)
+            return _checked(_open(fmt, src))
+    looks = sniff(name, head, read)
     if looks is not None:
         raise DumpOpenError(path, looks.reason)
     if path.lower().endswith(VMEM_SUFFIX) and "vmware" in FORMATS:
-        return _checked(_open(FORMATS["vmware"], path))
+        return _checked(_open(FORMATS["vmware"], src))
     if size % RAW_PAGE:
         raise DumpOpenError(
             path,
             "not a recognised dump (no ELF/kdump/LiME/AVML/VMware header, and its size is not a whole "
             "number of 4 KiB pages as a raw image's is); use --format raw to force",
         )
-    return _checked(_open(FORMATS["raw"], path))
+    return _checked(_open(FORMATS["raw"], src))
 
 
-def _head(path: str) -> tuple[bytes, int]:
-    """The first :data:`SNIFF_BYTES` of a regular, non-empty file, and its size; DumpOpenError otherwise."""
+def _source(path: str) -> ByteSource:
+    """The source of a regular, non-empty file (or a URL's object); DumpOpenError with the reason otherwise."""
+    if is_remote(path):
+        src = open_source(path)  # DumpOpenError with the reason (fsspec missing, no such object, no ranges)
+        if src.size == 0:
+            src.close()
+            raise DumpOpenError(path, "empty file")
+        return src
+    local = local_path(path)
     try:
-        st = os.stat(path)
+        st = os.stat(local)
     except FileNotFoundError:
         raise DumpOpenError(path, "no such file") from None
     except OSError as e:
@@ -144,8 +182,15 @@ def _head(path: str) -> tuple[bytes, int]:
     if st.st_size == 0:
         raise DumpOpenError(path, "empty file")
     try:
-        with open(path, "rb") as fh:
-            return fh.read(SNIFF_BYTES), st.st_size
+        return open_source(local)
+    except OSError as e:
+        raise DumpOpenError(path, e.strerror or str(e)) from None
+
+
+def _head(path: str, src: ByteSource) -> bytes:
+    """The first :data:`SNIFF_BYTES` of the source."""
+    try:
+        return src.pread(SNIFF_BYTES, 0)
     except OSError as e:
         raise DumpOpenError(path, e.strerror or str(e)) from None
 
@@ -160,7 +205,7 @@ def _open_split(paths: list[str], format: str | None) -> PhysicalMemory:
     if len(paths) == 1:
         return open_memory(paths[0], format)
     for p in paths:
-        _head(p)  # the same one-line reasons as a single file (missing, a directory, empty)
+        _source(p).close()  # the same one-line reasons as a single file (missing, a directory, empty)
     return _checked(KdumpSplitMemory(paths))
 
 
@@ -173,12 +218,13 @@ def _checked(mem: PhysicalMemory) -> PhysicalMemory:
     return mem
 
 
-def _open(fmt: ContainerFormat, path: str) -> PhysicalMemory:
+def _open(fmt: ContainerFormat, src: ByteSource) -> PhysicalMemory:
+    """``fmt``'s container over ``src`` (which it owns from here on)."""
     try:
-        mem = fmt.opener(path)
+        mem = fmt.opener(src)
     except DumpOpenError:
         raise
     except OSError as e:
-        raise DumpOpenError(path, e.strerror or str(e)) from None
+        raise DumpOpenError(src.name, e.strerror or str(e)) from None
     mem.info.format = fmt.name
     return mem

@@ -34,7 +34,6 @@ the schema module); google/snappy framing_format.txt@1.2.1 and format_descriptio
 
 from __future__ import annotations
 
-import os
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
@@ -46,6 +45,7 @@ from efitables.findings import Severity, make, register
 from efitables.memory import ContainerFormat, register_format
 from efitables.memory.base import MAX_PHYS_ADDR, FileMemory, PhysRange
 from efitables.memory.raw import shrank_reason
+from efitables.memory.source import ByteSource
 from efitables.schemas.avml import (
     AVML_HEADER,
     AVML_HEADER_SIZE,
@@ -184,14 +184,14 @@ def _varint(data: bytes) -> int | None:
 class _Window:
     """Buffered preads for walking chunk headers."""
 
-    def __init__(self, fd: int, limit: int) -> None:
-        self.fd, self.limit = fd, limit
+    def __init__(self, src: ByteSource, limit: int) -> None:
+        self.src, self.limit = src, limit
         self.start, self.buf = 0, b""
 
     def get(self, off: int, n: int) -> bytes:
         if not (self.start <= off and off + n <= self.start + len(self.buf)):
             self.start = off
-            self.buf = os.pread(self.fd, max(n, min(WALK_WINDOW, self.limit - off)), off)
+            self.buf = self.src.pread(max(n, min(WALK_WINDOW, self.limit - off)), off)
         return self.buf[off - self.start : off - self.start + n]
 
 
@@ -221,7 +221,7 @@ class AvmlMemory(FileMemory):
 
     # -- indexing ----------------------------------------------------------------------
     def _header(self, pos: int) -> tuple[int, int, int, int, int]:
-        return _HDR.unpack(os.pread(self._fh.fileno(), AVML_HEADER_SIZE, pos).ljust(AVML_HEADER_SIZE, b"\0"))
+        return _HDR.unpack(self._src.pread(AVML_HEADER_SIZE, pos).ljust(AVML_HEADER_SIZE, b"\0"))
 
     def _header_problem(self, magic: int, version: int, start: int, end: int, padding: int) -> str | None:
         if (magic, version) not in ((AVML_MAGIC, AVML_VERSION), (LIME_MAGIC, LIME_VERSION), (LIME_MAGIC, AVML_VERSION)):
@@ -246,20 +246,20 @@ class AvmlMemory(FileMemory):
     def _walk_back(self, size: int) -> list[AvmlBlock] | None:
         """Blocks found by following the trailers from the end of the file; None unless that chain
         is whole (every block compressed, the first at offset 0, nothing left over)."""
-        fd = self._fh.fileno()
+        src = self._src
         out: list[AvmlBlock] = []
         end = size
         while end > 0:
             if end < AVML_HEADER_SIZE + len(SNAPPY_STREAM_ID) + AVML_TRAILER_SIZE or len(out) >= MAX_BLOCKS:
                 return None
-            (length,) = _TRAILER.unpack(os.pread(fd, AVML_TRAILER_SIZE, end - AVML_TRAILER_SIZE))
+            (length,) = _TRAILER.unpack(src.pread(AVML_TRAILER_SIZE, end - AVML_TRAILER_SIZE))
             hdr = end - AVML_TRAILER_SIZE - length - AVML_HEADER_SIZE
             if length < len(SNAPPY_STREAM_ID) or hdr < 0:
                 return None
             magic, version, start, last, padding = self._header(hdr)
             if version != AVML_VERSION or self._header_problem(magic, version, start, last, padding):
                 return None
-            if os.pread(fd, len(SNAPPY_STREAM_ID), hdr + AVML_HEADER_SIZE) != SNAPPY_STREAM_ID:
+            if src.pread(len(SNAPPY_STREAM_ID), hdr + AVML_HEADER_SIZE) != SNAPPY_STREAM_ID:
                 return None
             out.append(AvmlBlock(hdr, start, last - start + 1, True, magic == LIME_MAGIC, length))
             end = hdr
@@ -285,7 +285,7 @@ class AvmlMemory(FileMemory):
 
     def _walk_forward(self, size: int) -> list[AvmlBlock]:
         """Blocks found by reading header after header (compressed streams walked chunk by chunk)."""
-        fd = self._fh.fileno()
+        src = self._src
         out: list[AvmlBlock] = []
         pos = 0
         while pos < size:
@@ -325,7 +325,7 @@ class AvmlMemory(FileMemory):
                     out.append(blk)
                 pos = blk.data_offset + (last - start + 1)
                 continue
-            ch = self._walk_chunks(fd, blk, size)
+            ch = self._walk_chunks(src, blk, size)
             blk.chunks = ch
             if ch.cut:
                 self.info.findings.append(make(
@@ -345,7 +345,7 @@ class AvmlMemory(FileMemory):
             out.append(blk)
             stream_len = ch.end - blk.data_offset
             blk.stream_length = stream_len
-            trailer = os.pread(fd, AVML_TRAILER_SIZE, ch.end)
+            trailer = src.pread(AVML_TRAILER_SIZE, ch.end)
             if len(trailer) < AVML_TRAILER_SIZE:
                 self.info.findings.append(make(
                     AVML_TRUNCATED, "AVML block", None,
@@ -358,10 +358,10 @@ class AvmlMemory(FileMemory):
             pos = ch.end + AVML_TRAILER_SIZE
         return out
 
-    def _walk_chunks(self, fd: int, blk: AvmlBlock, limit: int) -> _Chunks:
+    def _walk_chunks(self, src: ByteSource, blk: AvmlBlock, limit: int) -> _Chunks:
         """Index ``blk``'s snappy chunks, reading at most up to file offset ``limit``."""
         ch = _Chunks()
-        win = _Window(fd, limit)
+        win = _Window(src, limit)
         pos = blk.data_offset
         sid = len(SNAPPY_STREAM_ID)
         if pos + sid > limit:
@@ -425,7 +425,7 @@ class AvmlMemory(FileMemory):
         if blk.chunks is None:
             assert blk.stream_length is not None
             end = blk.data_offset + blk.stream_length
-            ch = self._walk_chunks(self._fh.fileno(), blk, end)
+            ch = self._walk_chunks(self._src, blk, end)
             if ch.problem is None and ch.end != end:
                 # only padding or skippable chunks may follow the data
                 ch.problem = (f"{end - ch.end:#x} bytes of the stream are left after the header's "
@@ -483,9 +483,9 @@ class AvmlMemory(FileMemory):
         blk = self._segs[i][2]
         off = pa - blk.start
         if not blk.compressed:
-            data = os.pread(self._fh.fileno(), size, blk.data_offset + off)
+            data = self._src.pread(size, blk.data_offset + off)
             if len(data) < size:
-                raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
+                raise MemoryReadError(pa, size, reason=shrank_reason(self._src, self.info.file_size))
             return data
         ch = self._index(blk)
         if off + size > ch.good:
@@ -515,12 +515,12 @@ class AvmlMemory(FileMemory):
 
         off = ch.off[k]
         want = (ch.uoff[k + 1] if k + 1 < len(ch.uoff) else ch.good) - ch.uoff[k]
-        raw = os.pread(self._fh.fileno(), SNAPPY_MAX_CHUNK_LENGTH + SNAPPY_CHUNK_HEADER_SIZE, off)
+        raw = self._src.pread(SNAPPY_MAX_CHUNK_LENGTH + SNAPPY_CHUNK_HEADER_SIZE, off)
         clen = int.from_bytes(raw[1:SNAPPY_CHUNK_HEADER_SIZE], "little")
         chunk = raw[: SNAPPY_CHUNK_HEADER_SIZE + clen]
         pa = blk.start + ch.uoff[k]
         if len(chunk) < SNAPPY_CHUNK_HEADER_SIZE + clen:
-            raise MemoryReadError(pa, want, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
+            raise MemoryReadError(pa, want, reason=shrank_reason(self._src, self.info.file_size))
         try:
             # one chunk behind a stream identifier: the codec checks its CRC-32C and never makes > 64 KiB
             data = bytes(cramjam.snappy.decompress(SNAPPY_STREAM_ID + chunk))

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from efitables.caps import MAX_FINDINGS_PER_KIND, omitted
 from efitables.errors import MemoryReadError
 from efitables.findings import Finding, Severity, make, register
+from efitables.memory.source import ByteSource, SourceError, SourceStats, open_source
 
 #: Largest single read. Sizes come from the dump, so nothing may allocate more.
 MAX_READ = 64 * 1024 * 1024
@@ -168,6 +169,22 @@ class PhysicalMemory(ABC):
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release the file."""
 
+    def sources(self) -> list[ByteSource]:
+        """The byte sources (files, URLs) the container reads; none for memory built from bytes."""
+        return []
+
+    def source_files(self) -> list[tuple[str, int]]:
+        """The local files read, with their sizes when opened (validate checks that none changed).
+
+        A remote object (a URL) is not listed: its size is the one its server gave at open, and
+        reads past a changed end come back short (a read error naming the range).
+        """
+        return [(s.name, s.size) for s in self.sources() if not s.remote]
+
+    def source_stats(self) -> list[SourceStats]:
+        """What each source read so far (``--stats``)."""
+        return [s.stats for s in self.sources()]
+
     # -- the interface ----------------------------------------------------
     def _set_ranges(self, ranges: list[PhysRange]) -> None:
         """Keep ``ranges`` (empty ones dropped) as the sorted start and end arrays every lookup bisects."""
@@ -288,7 +305,10 @@ class PhysicalMemory(ABC):
             if i is None:
                 raise MemoryReadError(pa, size, missing=self.first_gap(cur, end - cur), structure=structure)
             n = min(end, self._ends[i]) - cur
-            parts.append(self._read(cur, n))
+            try:
+                parts.append(self._read(cur, n))
+            except SourceError as e:  # a remote read that failed: this range cannot be read now
+                raise MemoryReadError(pa, size, reason=str(e), structure=structure) from None
             cur += n
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
@@ -342,7 +362,7 @@ class PhysicalMemory(ABC):
                     yield pa, data
                     resume = max(resume, end - overlap if end < hi else hi)
                 return
-            except MemoryReadError:
+            except (MemoryReadError, SourceError):
                 bad_end = min(hi, resume + chunk_size)
                 yield from self._granules(resume, bad_end, chunk_size, overlap)
                 if bad_end >= hi:
@@ -358,7 +378,7 @@ class PhysicalMemory(ABC):
             n = min(chunk_size, hi - cur)
             try:
                 data = self._read(cur, n)
-            except MemoryReadError:
+            except (MemoryReadError, SourceError):
                 yield from self._granules(cur, cur + n, chunk_size, overlap)
             else:
                 yield cur, data
@@ -379,7 +399,9 @@ class PhysicalMemory(ABC):
             n = min(g - cur % g, hi - cur)
             try:
                 data = self._read(cur, n)
-            except MemoryReadError as e:
+            except (MemoryReadError, SourceError) as e:
+                if isinstance(e, SourceError):
+                    e = MemoryReadError(cur, n, reason=str(e))
                 if run:
                     yield run_pa, memoryview(run)
                     run = bytearray()
@@ -421,17 +443,22 @@ class PhysicalMemory(ABC):
 
 
 class FileMemory(PhysicalMemory):
-    """A container read from one file: opened read-only, kept open for lazy reads.
+    """A container read from one file or URL (a :class:`~efitables.memory.source.ByteSource`), kept open
+    for lazy reads: :attr:`_src` reads bytes, :attr:`_fh` is a read-only file object over it.
 
-    Subclasses parse their headers in :meth:`_init`; if it raises, the file is
-    closed before the error propagates.
+    ``path`` is a path or URL (opened with :func:`~efitables.memory.source.open_source`) or a source
+    already open (:func:`~efitables.memory.open_memory` passes the one it sniffed); the container owns
+    it. Subclasses parse their headers in :meth:`_init`; if it raises, the source is closed before the
+    error propagates.
     """
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._fh = open(path, "rb")  # noqa: SIM115 (kept open for lazy reads)
+    def __init__(self, path: str | ByteSource) -> None:
+        src = path if isinstance(path, ByteSource) else open_source(path)
+        super().__init__(src.name)
+        self._src = src
+        self._fh = src.fileobj()
         try:
-            self.info.file_size = os.fstat(self._fh.fileno()).st_size
+            self.info.file_size = src.size
             self._init()
         except BaseException:
             self.close()
@@ -440,6 +467,9 @@ class FileMemory(PhysicalMemory):
     @abstractmethod
     def _init(self) -> None:
         """Read the container's headers (``self.info.file_size`` is set)."""
+
+    def sources(self) -> list[ByteSource]:
+        return [self._src]
 
     def close(self) -> None:
         self._fh.close()

@@ -28,11 +28,11 @@ kernel-text ``PT_LOAD`` duplicates a part of the direct-map ones).
 
 from __future__ import annotations
 
-import os
 import struct
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO, cast
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -103,7 +103,7 @@ class ElfMemory(FileMemory):
     def _init(self) -> None:
         size = self.info.file_size
         try:
-            elf = ELFFile(self._fh)
+            elf = ELFFile(cast(IO[bytes], self._fh))  # a read-only, seekable file over the source
             ehdr = elf.header
         except (ELFError, Exception) as e:  # construct errors from pyelftools' vendored copy
             raise DumpFormatError(self.path, f"not a valid ELF file: {e}") from e
@@ -164,10 +164,10 @@ class ElfMemory(FileMemory):
                             f"the program header table (e_phoff {phoff:#x}, {phnum} x {phentsize} bytes) runs "
                             f"past the end of the file; {fit} program headers are in it")
             phnum = fit
-        fd = self._fh.fileno()
+        src = self._src
         for first in range(0, phnum, PHDR_BATCH):
             count = min(PHDR_BATCH, phnum - first)
-            raw = os.pread(fd, count * phentsize, phoff + first * phentsize)
+            raw = src.pread(count * phentsize, phoff + first * phentsize)
             for k in range(min(count, len(raw) // phentsize)):
                 v = fmt.unpack_from(raw, k * phentsize)
                 if is64:  # p_type p_flags p_offset p_vaddr p_paddr p_filesz p_memsz p_align
@@ -229,7 +229,7 @@ class ElfMemory(FileMemory):
             self.capped.add(ELF_BAD_NOTES, "ELF PT_NOTE", None,
                             f"PT_NOTE[{idx}] at file offset {off:#x} size {filesz:#x} is too large or truncated")
             filesz = max(0, min(filesz, MAX_NOTE_SEGMENT, file_size - off))
-        data = os.pread(self._fh.fileno(), filesz, off) if filesz > 0 and 0 <= off < file_size else b""
+        data = self._src.pread(filesz, off) if filesz > 0 and 0 <= off < file_size else b""
         pos = 0
         while pos + 12 <= len(data):
             namesz = int.from_bytes(data[pos : pos + 4], "little")
@@ -277,7 +277,7 @@ class ElfMemory(FileMemory):
         file_off = self._seg_off[i]
         if file_off < 0:
             return bytes(size)
-        data = os.pread(self._fh.fileno(), size, file_off + (pa - self._starts[i]))
+        data = self._src.pread(size, file_off + (pa - self._starts[i]))
         if len(data) < size:  # pread, not a mapping: a file that shrank must not be a SIGBUS
-            raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
+            raise MemoryReadError(pa, size, reason=shrank_reason(self._src, self.info.file_size))
         return data

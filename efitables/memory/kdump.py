@@ -30,7 +30,6 @@ written with ``%ld``).
 
 from __future__ import annotations
 
-import os
 from array import array
 from bisect import bisect_right
 from collections import OrderedDict
@@ -65,7 +64,7 @@ from efitables.memory.kdump_layout import (
     parse_notes,
     parse_sub_header,
 )
-from efitables.memory.raw import shrank_reason
+from efitables.memory.raw import shrank, shrank_reason
 from efitables.memory.vmcoreinfo import MAX_VMCOREINFO, parse_vmcoreinfo
 
 # What other modules import from here; MAX_RUNS is read from this module at open (tests lower it).
@@ -136,16 +135,16 @@ class KdumpMemory(FileMemory):
         size = self.info.file_size
         if size < 8:
             raise DumpFormatError(self.path, f"file of {size} bytes is too short for a kdump header")
-        head = self._fh.read(16)
+        head = self._src.pread(16, 0)
         if head.startswith(MDF_SIGNATURE):
             if size < MDF_HEADER_SIZE:
                 raise DumpFormatError(self.path, "flattened kdump shorter than its 4096-byte header")
-            self._file = FlatFile(self.path, self._fh, size, self.info.findings)
+            self._file = FlatFile(self.path, self._src, size, self.info.findings)
             self.info.details.update(
                 {"flattened": True, "flat_records": self._file.records, "plain_size": self._file.size}
             )
         else:
-            self._file = PlainFile(self._fh, size)
+            self._file = PlainFile(self._src, size)
             self.info.details["flattened"] = False
         f = self._file
         h = parse_header(self.path, f.read(0, HEADER_SIZE))
@@ -306,8 +305,8 @@ class KdumpMemory(FileMemory):
         t = self._desc(pfn)
         if t is None:  # inside the ranges, so the descriptor table was cut short
             problem = "its page descriptor cannot be read"
-            if os.fstat(self._fh.fileno()).st_size < self.info.file_size:
-                problem += "; " + shrank_reason(self._fh.fileno(), self.info.file_size)
+            if shrank(self._src, self.info.file_size):
+                problem += "; " + shrank_reason(self._src, self.info.file_size)
             raise MemoryReadError(pa, bs, reason=f"kdump page {pfn:#x}: {problem}")
         key = t[:3]  # (offset, size, flags): the shared zero page is one entry
         page = self._page_cache.get(key)
@@ -339,8 +338,8 @@ class KdumpMemory(FileMemory):
             if len(data) < desc.size:
                 problem = (f"page data at file offset {desc.offset:#x} (+{desc.size:#x}) lies past the end "
                            f"of the {'plain stream' if self._file.flattened else 'file'}")
-                if os.fstat(self._fh.fileno()).st_size < self.info.file_size:
-                    problem += "; " + shrank_reason(self._fh.fileno(), self.info.file_size)
+                if shrank(self._src, self.info.file_size):
+                    problem += "; " + shrank_reason(self._src, self.info.file_size)
                 self._report(pfn, KDUMP_TRUNCATED, problem)
                 raise MemoryReadError(pa, bs, reason=f"kdump page {pfn:#x}: {problem}")
             if not comp:

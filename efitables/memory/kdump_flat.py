@@ -32,7 +32,6 @@ include/sysemu/dump.h@v7.2.0 (``MakedumpfileHeader``,
 from __future__ import annotations
 
 import heapq
-import os
 import struct
 from array import array
 from bisect import bisect_right
@@ -40,6 +39,7 @@ from typing import Any
 
 from efitables.errors import DumpFormatError
 from efitables.findings import Finding, Severity, make, register
+from efitables.memory.source import ByteSource
 
 MDF_SIGNATURE = b"makedumpfile"
 MDF_HEADER_SIZE = 4096  # MAX_SIZE_MDF_HEADER
@@ -74,14 +74,14 @@ class PlainFile:
 
     flattened = False
 
-    def __init__(self, fh, size: int) -> None:  # noqa: ANN001 (binary file object)
+    def __init__(self, src: ByteSource, size: int) -> None:
         self.size = size
-        self._fd = fh.fileno()
+        self._src = src
 
     def read(self, off: int, n: int) -> bytes:
         if off < 0 or n <= 0 or off >= self.size:
             return b""
-        return os.pread(self._fd, min(n, self.size - off), off)
+        return self._src.pread(min(n, self.size - off), off)
 
     def close(self) -> None:
         pass  # the container closes the file
@@ -253,9 +253,9 @@ class FlatFile:
 
     flattened = True
 
-    def __init__(self, path: str, fh, size: int, findings: list) -> None:  # noqa: ANN001
-        self._fd = fd = fh.fileno()
-        head = os.pread(fd, MDF_HEADER_SIZE, 0)
+    def __init__(self, path: str, src: ByteSource, size: int, findings: list) -> None:
+        self._src = src
+        head = src.pread(MDF_HEADER_SIZE, 0)
         ftype, version = struct.unpack_from(">qq", head, 16)
         if ftype != MDF_TYPE_FLAT:
             raise DumpFormatError(path, f"flattened kdump header type {ftype} is not {MDF_TYPE_FLAT}")
@@ -267,7 +267,7 @@ class FlatFile:
         buf, buf_pos = b"", 0  # record headers are read HEADER_READ bytes at a time
         while pos + 16 <= size:
             if not buf_pos <= pos <= buf_pos + len(buf) - 16:
-                buf, buf_pos = os.pread(fd, HEADER_READ, pos), pos
+                buf, buf_pos = src.pread(HEADER_READ, pos), pos
                 if len(buf) < 16:
                     break
             off, buf_size = unpack(buf, pos - buf_pos)
@@ -318,7 +318,7 @@ class FlatFile:
             if i >= 0 and cur < starts[i] + lengths[i]:
                 piece_end = min(end, starts[i] + lengths[i])
                 src = srcs[i] + (cur - starts[i])
-                data = os.pread(self._fd, piece_end - cur, src)
+                data = self._src.pread(piece_end - cur, src)
                 parts.append(data)
                 if len(data) < piece_end - cur:  # the file shrank: a short read, as past its end
                     break

@@ -35,6 +35,7 @@ from efitables.errors import DumpOpenError
 from efitables.findings import Finding, Severity, make, register
 from efitables.memory.base import PhysicalMemory, PhysRange
 from efitables.memory.kdump import KdumpMemory
+from efitables.memory.source import ByteSource
 
 #: Parts in one set at most (makedumpfile runs one process per part).
 MAX_PARTS = 256
@@ -162,9 +163,9 @@ class KdumpSplitMemory(PhysicalMemory):
                        for f in part.info.findings)
         return out
 
-    def source_files(self) -> list[tuple[str, int]]:
-        """The files read, with their sizes when opened (validate checks that none changed)."""
-        return [(p.path, p.info.file_size) for p in self.parts]
+    def sources(self) -> list[ByteSource]:
+        """Every part's file (or URL)."""
+        return [s for p in self.parts for s in p.sources()]
 
     # -- PhysicalMemory ------------------------------------------------------------------
     def _load_ranges(self) -> list[PhysRange]:

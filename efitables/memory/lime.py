@@ -26,7 +26,6 @@ Version 1 Specification"; ``compress=1`` output "will be in the zlib format").
 
 from __future__ import annotations
 
-import os
 import struct
 from array import array
 from dataclasses import dataclass
@@ -87,13 +86,13 @@ class LimeMemory(FileMemory):
         size = self.info.file_size
         if size < HEADER_SIZE:
             raise DumpFormatError(self.path, f"file of {size} bytes is shorter than a LiME header")
-        fd = self._fh.fileno()
+        src = self._src
         # the ranges as the file gives them: physical start, end, file offset of the data, of the header
         r_start, r_end, r_data, r_head = array("q"), array("q"), array("q"), array("q")
         versions: set[int] = set()
         pos = 0
         while pos + HEADER_SIZE <= size:
-            magic, version, s_addr, e_addr, _res = _HDR.unpack(os.pread(fd, HEADER_SIZE, pos))
+            magic, version, s_addr, e_addr, _res = _HDR.unpack(src.pread(HEADER_SIZE, pos))
             where = f"LiME header at file offset {pos:#x}"
             problem = None
             if magic != LIME_MAGIC:
@@ -168,9 +167,9 @@ class LimeMemory(FileMemory):
         i = self._range_index(pa)
         assert i is not None
         off = self._seg_data[i] + (pa - self._starts[i])
-        data = os.pread(self._fh.fileno(), size, off)
+        data = self._src.pread(size, off)
         if len(data) < size:  # pread, not a mapping: a file that shrank must not be a SIGBUS
-            raise MemoryReadError(pa, size, reason=shrank_reason(self._fh.fileno(), self.info.file_size))
+            raise MemoryReadError(pa, size, reason=shrank_reason(self._src, self.info.file_size))
         return data
 
 

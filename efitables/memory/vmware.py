@@ -36,6 +36,7 @@ from efitables.findings import Finding, Severity, make, register
 from efitables.memory import ContainerFormat, register_format
 from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory, PhysRange
 from efitables.memory.raw import shrank_reason
+from efitables.memory.source import ByteSource, is_remote, open_source, source_exists
 from efitables.schemas.common import fast_struct
 from efitables.schemas.vmware import (
     CPT_GROUP_DESC,
@@ -146,21 +147,23 @@ class VmssState:
 
 
 def read_state(path: str) -> VmssState:
-    """Parse a checkpoint's header, groups and ``memory`` group tags; raises StateError."""
+    """Parse a checkpoint's header, groups and ``memory`` group tags (a file or a URL); raises StateError."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        src = open_source(path)
     except OSError as e:
         raise StateError(f"{e.strerror or e}") from None
+    except DumpOpenError as e:
+        raise StateError(e.reason) from None
     try:
-        return _read_state(fd, path, os.fstat(fd).st_size)
+        return _read_state(src, path, src.size)
     except OSError as e:
         raise StateError(f"{e.strerror or e}") from None
     finally:
-        os.close(fd)
+        src.close()
 
 
-def _read_state(fd: int, path: str, size: int) -> VmssState:
-    head = os.pread(fd, CPTDUMP_HEADER_SIZE, 0)
+def _read_state(src: ByteSource, path: str, size: int) -> VmssState:
+    head = src.pread(CPTDUMP_HEADER_SIZE, 0)
     if len(head) < CPTDUMP_HEADER_SIZE:
         raise StateError(f"{size} bytes are too few for a checkpoint header")
     magic, _version, ngroups = _HEADER.unpack(head)
@@ -171,7 +174,7 @@ def _read_state(fd: int, path: str, size: int) -> VmssState:
         st.findings.append(make(VMWARE_LIMIT, "VMware checkpoint", None,
                                 f"{path}: {ngroups} groups; the first {MAX_GROUPS} are read"))
         ngroups = MAX_GROUPS
-    table = os.pread(fd, ngroups * CPT_GROUP_DESC_SIZE, CPTDUMP_HEADER_SIZE)
+    table = src.pread(ngroups * CPT_GROUP_DESC_SIZE, CPTDUMP_HEADER_SIZE)
     if len(table) < ngroups * CPT_GROUP_DESC_SIZE:
         raise StateError(f"the file ends inside its {ngroups} group descriptors")
     mem_group: tuple[int, int] | None = None
@@ -187,15 +190,15 @@ def _read_state(fd: int, path: str, size: int) -> VmssState:
     if position >= size:
         raise StateError(f"its memory group at {position:#x} lies past the end of the file ({size:#x} bytes)")
     end = min(size, position + gsize) if gsize else size
-    _walk_tags(fd, st, position, end)
+    _walk_tags(src, st, position, end)
     return st
 
 
-def _walk_tags(fd: int, st: VmssState, pos: int, end: int) -> None:
+def _walk_tags(src: ByteSource, st: VmssState, pos: int, end: int) -> None:
     wide = not block_sizes_are_32bit(st.magic)
     block_hdr, block_size = (_BLOCK64, VMSS_BLOCK_HEADER_SIZE) if wide else (_BLOCK32, VMSS_BLOCK_HEADER_32_SIZE)
     for _ in range(MAX_TAGS):
-        raw = os.pread(fd, TAG_SIZE, pos)
+        raw = src.pread(TAG_SIZE, pos)
         if len(raw) < TAG_SIZE or pos + TAG_SIZE > end:
             raise StateError(f"the memory group's tags run past its end at {end:#x} (tag at {pos:#x})")
         (tag,) = _TAG.unpack(raw)
@@ -204,14 +207,14 @@ def _walk_tags(fd: int, st: VmssState, pos: int, end: int) -> None:
         nlen, nidx, vsize = tag_namelen(tag), tag_nindx(tag), tag_valsize(tag)
         if nidx > MAX_TAG_INDICES:  # two bits cannot hold more; kept as crash checks it
             raise StateError(f"tag at {pos:#x} has {nidx} indices")
-        body = os.pread(fd, nlen + nidx * TAG_INDEX_SIZE, pos + TAG_SIZE)
+        body = src.pread(nlen + nidx * TAG_INDEX_SIZE, pos + TAG_SIZE)
         if len(body) < nlen + nidx * TAG_INDEX_SIZE:
             raise StateError(f"the file ends inside the tag at {pos:#x}")
         name = body[:nlen].decode("ascii", "backslashreplace")
         idx = tuple(_INDEX.unpack_from(body, nlen + k * TAG_INDEX_SIZE)[0] for k in range(nidx))
         vpos = pos + TAG_SIZE + nlen + nidx * TAG_INDEX_SIZE
         if vsize in (TAG_ISBLOCK, TAG_ISBLOCK_COMPRESSED):
-            bh = os.pread(fd, block_size, vpos)
+            bh = src.pread(block_size, vpos)
             if len(bh) < block_size:
                 raise StateError(f"the file ends inside the block tag {name!r} at {pos:#x}")
             nbytes, inmem, pad = block_hdr.unpack(bh)
@@ -221,7 +224,7 @@ def _walk_tags(fd: int, st: VmssState, pos: int, end: int) -> None:
             pos = data + nbytes
         else:
             if vsize and vsize <= MAX_VALUE_SIZE:
-                value = os.pread(fd, vsize, vpos)
+                value = src.pread(vsize, vpos)
                 if len(value) < vsize:
                     raise StateError(f"the file ends inside the tag {name!r} at {pos:#x}")
                 st.values.setdefault((name, idx), int.from_bytes(value, "little"))
@@ -239,7 +242,7 @@ def companion(path: str, suffixes: tuple[str, ...]) -> str | None:
         return None
     for sfx in suffixes:
         for cand in (stem + sfx, stem + sfx.upper()) if ext.isupper() else (stem + sfx,):
-            if os.path.isfile(cand):
+            if source_exists(cand):
                 return cand
     return None
 
@@ -256,13 +259,16 @@ class VmwareMemory(PhysicalMemory):
 
     format = "vmware"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str | ByteSource) -> None:
+        given = path if isinstance(path, ByteSource) else None
+        path = given.name if given is not None else str(path)
         super().__init__(path)
-        self._fd = -1
+        self._src: ByteSource | None = None
+        self._given = given  # the source open_memory sniffed: used if it is the memory file, else closed
         self._files: dict[str, int] = {}  # every file read, with its size when opened
         self.state: VmssState | None = None
         try:
-            head = _pread_file(path, CPTDUMP_HEADER_SIZE)
+            head = given.pread(CPTDUMP_HEADER_SIZE, 0) if given is not None else _pread_file(path, CPTDUMP_HEADER_SIZE)
             if _sniff(head):
                 self._open_state(path)
             else:
@@ -270,10 +276,16 @@ class VmwareMemory(PhysicalMemory):
         except BaseException:
             self.close()
             raise
+        if self._given is not None:  # the checkpoint itself, read: the memory is elsewhere
+            self._given.close()
+            self._given = None
 
     def _open_data(self, path: str) -> int:
-        self._fd = os.open(path, os.O_RDONLY)
-        size = os.fstat(self._fd).st_size
+        if self._given is not None and self._given.name == path:
+            self._src, self._given = self._given, None
+        else:
+            self._src = open_source(path)
+        size = self._src.size
         self._files[path] = size
         return size
 
@@ -404,9 +416,12 @@ class VmwareMemory(PhysicalMemory):
         self._seg_start = [s.start for s in self._segs]
         self._set_ranges([PhysRange(s.start, s.end) for s in self._segs])
 
+    def sources(self) -> list[ByteSource]:
+        return [self._src] if self._src is not None else []
+
     def source_files(self) -> list[tuple[str, int]]:
-        """The files read, with their sizes when opened (validate checks that none changed)."""
-        return list(self._files.items())
+        """The local files read, with their sizes when opened (validate checks that none changed)."""
+        return [(p, n) for p, n in self._files.items() if not is_remote(p)]
 
     # -- PhysicalMemory -------------------------------------------------------------
     def _load_ranges(self) -> list[PhysRange]:
@@ -414,20 +429,21 @@ class VmwareMemory(PhysicalMemory):
 
     def _read(self, pa: int, size: int) -> bytes:
         seg = self._segs[bisect_right(self._seg_start, pa) - 1]
-        data = os.pread(self._fd, size, self._base + seg.file_offset + (pa - seg.start))
+        assert self._src is not None
+        data = self._src.pread(size, self._base + seg.file_offset + (pa - seg.start))
         if len(data) < size:
-            raise MemoryReadError(pa, size, reason=shrank_reason(self._fd, self._files[self._data_path]))
+            raise MemoryReadError(pa, size, reason=shrank_reason(self._src, self._files[self._data_path]))
         return data
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        for src in (self._src, self._given):
+            if src is not None:
+                src.close()
 
 
 def _pread_file(path: str, n: int) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(n)
+    with open_source(path) as src:
+        return src.pread(n, 0)
 
 
 def _sniff(head: bytes) -> bool:

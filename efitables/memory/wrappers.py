@@ -259,11 +259,15 @@ class Sniffed:
     inner: str | None = None  # the container inside a wrapper, when a peek told
 
 
-def sniff(path: str, head: bytes) -> Sniffed | None:
-    """A compressed wrapper or a foreign format ``head`` (the file's first bytes) starts with, or None."""
+def sniff(path: str, head: bytes, read: Callable[[int], bytes] | None = None) -> Sniffed | None:
+    """A compressed wrapper or a foreign format ``head`` (the file's first bytes) starts with, or None.
+
+    ``read(n)`` gives the file's first ``n`` bytes (a URL's, through its source); by default
+    the local file ``path`` is read.
+    """
     for w in WRAPPERS:
         if w.magic(head):
-            inner = _peek(path, w)
+            inner = _peek(path, w, read)
             if w.name == "zlib" and inner is None:
                 continue  # two bytes that only look like a zlib header: not judged a wrapper
             if inner == "text":
@@ -278,13 +282,16 @@ def sniff(path: str, head: bytes) -> Sniffed | None:
     return None
 
 
-def _peek(path: str, w: Wrapper) -> str | None:
+def _peek(path: str, w: Wrapper, read: Callable[[int], bytes] | None = None) -> str | None:
     """Name what the wrapped stream starts with (None if unknown, or the peek failed)."""
     if w.peek is None:
         return None
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(PEEK_IN)
+        if read is not None:
+            data = read(PEEK_IN)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(PEEK_IN)
         out = w.peek(data)
     except Exception:  # zlib.error, lzma.LZMAError, OSError, EOFError, ValueError: nothing to name
         return None

@@ -71,8 +71,11 @@ def test_real_payloads(elf_dumps: dict[str, Path], variant: str) -> None:
         assert ma.table_address == printed["MEMATTR"]
         t = ma.payload
         if variant.startswith("kexec"):
-            # Seen in the kexec'd kernel's dump: the table's bytes are zero although the region was kept.
-            assert [f.code for f in _not_info(t)] == ["MEMATTR-ZERO"]
+            # Seen in the kexec'd kernel's dump: the table's bytes are zero (its memblock reservation does not
+            # survive kexec); reported, at info severity, with what it means after kexec
+            assert _not_info(t) == []
+            (z,) = [f for f in t.findings if f.code == "MEMATTR-ZERO"]
+            assert "after kexec" in z.message
         else:
             assert t.version in (1, 2) and len(t.entries) == t.number_of_entries > 0 and t.all_findings() == []
             assert {e.type_name for e in t.entries} <= {"EFI_RUNTIME_SERVICES_CODE", "EFI_RUNTIME_SERVICES_DATA"}

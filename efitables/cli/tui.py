@@ -10,10 +10,11 @@ import click
 
 from efitables.cli import EXIT_OK, EXIT_OPEN, cli
 from efitables.cli.options import dump_options
+from efitables.text import printable
 
 
 @cli.command("tui")
-@click.argument("dump", type=click.Path(exists=True, dir_okay=False))
+@click.argument("dump", type=click.Path(dir_okay=False))
 @dump_options
 @click.option(
     "--export-dir",
@@ -28,6 +29,8 @@ def tui_cmd(dump: str, export_dir: str, **opts: Any) -> None:
     The window opens at once; parsing (and a signature scan, when the dump gives
     no hints) runs in the background with a progress bar; press x to cancel the scan.
     """
+    if "://" not in dump and not os.path.isfile(dump):  # a URL is opened (and refused, if need be) by the app
+        raise click.BadParameter(f"{printable(dump)}: no such file", param_hint="'DUMP'")
     try:
         from efitables_tui.app import DumpSource, EfitablesApp
     except ImportError as e:  # pragma: no cover - packaging problem

@@ -77,6 +77,8 @@ MAX_DEBUG_IMAGES = 4096
 MAX_EXEC_IMAGES = 256
 MAX_EXEC_INFO_SIZE = 64 * 1024
 MAX_EXEC_TABLE = 4 * 1024 * 1024
+#: Bytes of the image execution table read at a time.
+EXEC_READ_WINDOW = 64 * 1024
 #: Characters of an image name kept.
 MAX_NAME_CHARS = 512
 
@@ -432,18 +434,26 @@ def decode_image_execution_info(ctx: DecodeContext) -> ImageExecutionInfoTable:
     start = pa + len(raw)
     gap = ctx.mem.first_gap(start, MAX_EXEC_TABLE)
     avail = MAX_EXEC_TABLE if gap is None else gap[0] - start
-    data = ctx.read(start, avail, name, t.findings) if avail > 0 else b""
-    if data is None:
-        return t
+    # Read in windows as the records need them (a remote dump pays for what is read, not for the cap).
+    data = bytearray()
+
+    def have(end: int) -> bool:
+        while len(data) < min(end, avail):
+            chunk = ctx.read(start + len(data), min(EXEC_READ_WINDOW, avail - len(data)), name, t.findings)
+            if chunk is None:
+                return False
+            data.extend(chunk)
+        return end <= len(data)
+
     off = 0
     for i in range(n):
-        if off + EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE > len(data):
+        if not have(off + EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE):
             t.findings.append(make(EXEC_RECORD, name, start + off, f"record [{i}] is not in the dump"))
             break
         action, info_size = struct.unpack_from("<II", data, off)
         h = {"Action": action, "InfoSize": info_size}
         size = h["InfoSize"]
-        if size < EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE or size > MAX_EXEC_INFO_SIZE or off + size > len(data):
+        if size < EFI_IMAGE_EXECUTION_INFO_HEAD_SIZE or size > MAX_EXEC_INFO_SIZE or not have(off + size):
             t.findings.append(make(EXEC_RECORD, name, start + off, f"record [{i}] InfoSize {size:#x}"))
             break
         body_end = off + size
@@ -458,7 +468,7 @@ def decode_image_execution_info(ctx: DecodeContext) -> ImageExecutionInfoTable:
         dp = _device_path_size(data, q, body_end)
         a = h["Action"]
         t.images.append(ImageExecutionInfo(
-            address=start + off, size=size, raw=data[off:body_end], fields=h, schema=EFI_IMAGE_EXECUTION_INFO,
+            address=start + off, size=size, raw=bytes(data[off:body_end]), fields=h, schema=EFI_IMAGE_EXECUTION_INFO,
             index=i, action=a, action_name=EFI_IMAGE_EXECUTION_ACTION_NAMES.get(a & 7, f"ACTION_{a & 7}"),
             initialized=bool(a & EFI_IMAGE_EXECUTION_INITIALIZED), info_size=size,
             name="".join(chars).encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace"),

@@ -37,7 +37,9 @@ Entries (``--entries``; ``bare`` is always run):
   command costs once it hands the app a :class:`~efitables_tui.app.DumpSource` instead of an opened Dump.
 
 ``--baseline REF`` also runs the TUI of git ``REF`` (``git archive REF tui/efitables_tui`` unpacked into
-bench/out/, put first on ``PYTHONPATH``); its ``dump`` and ``cli`` entries are run (it has no ``path``).
+bench/out/, put first on ``PYTHONPATH``); its ``dump`` and ``cli`` entries are run, or those of
+``--baseline-entries`` (``path`` too for a ref whose app takes a :class:`DumpSource`: the same entry on both
+sides of a comparison).
 Runs are interleaved: each round runs every (code, entry, dump, hint) once, in turn, so a change of machine
 load hits all of them alike; the report gives medians, and each median's ratio to the bare app's median
 first frame of the same run.
@@ -47,7 +49,8 @@ real QEMU dump dumps/real/corpus/ovmf64.elf.xz (VMCOREINFO and kallsyms in it), 
 bench/out/; each with and without ``--boot-params`` (the zero page's address from expected.json / the
 corpus truth file). ``--dump PATH[:BOOT_PARAMS]`` adds others.
 
-    python bench/bench_tui.py [--rounds 7] [--baseline HEAD] [--modes process,inproc] [--entries path,cli+,cli]
+    python bench/bench_tui.py [--rounds 7] [--baseline HEAD] [--baseline-entries dump,cli] [--modes process,inproc]
+                              [--entries path,cli+,cli]
 """
 
 from __future__ import annotations
@@ -391,6 +394,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--baseline", metavar="REF", help="also time the TUI of this git ref (e.g. HEAD)")
+    ap.add_argument("--baseline-entries", default="dump,cli", help="of the baseline: path,dump,cli+,cli")
     ap.add_argument("--modes", default="process", help="process,inproc")
     ap.add_argument("--entries", default="path,cli+,cli", help="of the current code: path,dump,cli+,cli")
     ap.add_argument("--dump", action="append", default=[], metavar="PATH[:BOOT_PARAMS]", help="another dump")
@@ -410,7 +414,7 @@ def main() -> None:
         raise SystemExit("no dumps (dumps/samples not built and no --dump)")
     codes: list[tuple[str, Path | None, list[str]]] = [("new", None, [e for e in a.entries.split(",") if e])]
     if a.baseline:
-        codes.append((a.baseline, baseline_tree(a.baseline), ["dump", "cli"]))
+        codes.append((a.baseline, baseline_tree(a.baseline), [e for e in a.baseline_entries.split(",") if e]))
     for _label, path, _bp in dumps:  # measure parsing, not the disk
         with open(path, "rb") as fh:
             while fh.read(1 << 24):

@@ -25,13 +25,14 @@ import pytest
 
 pytest.importorskip("textual")
 
-from tui_helpers import screen_text, wait_for_text, wait_loaded  # noqa: E402
+from tui_helpers import screen_text, type_at_once, visible_tree_lines, wait_for_text, wait_loaded  # noqa: E402
 
 from efitables.dump import Dump  # noqa: E402
 from efitables.memory.base import BytesMemory, PhysRange  # noqa: E402
 from efitables_tui.app import DumpSource, EfitablesApp  # noqa: E402
 from efitables_tui.nodes import build_model, secret_spans  # noqa: E402
 from efitables_tui.screens.coverage_screen import CoverageScreen, verdict_rows  # noqa: E402
+from efitables_tui.screens.export_modal import ExportModal  # noqa: E402
 from efitables_tui.screens.findings_screen import FindingsScreen  # noqa: E402
 from efitables_tui.screens.help_screen import HelpScreen  # noqa: E402
 from efitables_tui.screens.memmap_screen import MemoryMapScreen  # noqa: E402
@@ -58,6 +59,8 @@ REAL = (
     REAL_ALL if os.environ.get("EFITABLES_TUI_REAL") == "all" else [p for p in REAL_ALL if p.name.startswith("ovmf64.")]
 )
 SIZE = (140, 45)
+#: The smallest terminal the TUI is made for.
+SMALL = (80, 24)
 
 
 def open_sample(name: str, **kw) -> Dump:
@@ -192,19 +195,19 @@ async def test_opens_on_system_table_and_reaches_config_tables(tmp_path: Path) -
         assert "Configuration tables (6)" in text
         assert "007e0010  00 00 00 00 00 00 00 00  49 42 49 20 53 59 53 54  ........IBI SYST" in text
 
-        # down twice from the system table: runtime services, then the config table array
+        # down twice from the system table: runtime services, then the config table array (open already)
         await pilot.press("down", "down")
         await pilot.pause()
         assert ds.current.kind == "EFI_CONFIGURATION_TABLE_ARRAY"
-        await pilot.press("right", "down")  # expand, first entry
+        await pilot.press("right")  # an open node: right goes to its first entry
         await pilot.pause()
         assert ds.current.kind == "EFI_CONFIGURATION_TABLE"
         assert ds.current.obj.name == "ACPI_20_TABLE_GUID"
         rows = {r.name: r for r in fields.rows_data}
         assert rows["VendorGuid"].meaning == "8868e871-e4f1-11d3-bc22-0080c73c8881"
         assert rows["VendorTable"].hex == "0x700000" and rows["VendorTable"].dec == str(0x700000)
-        assert hexv.cursor == 0x7E0100
-        assert "[0] ACPI_20_TABLE_GUID" in screen_text(app)
+        assert hexv.cursor == 0x7E0100  # the entry's bytes; its line in the tree names the table's address
+        assert "ACPI_20_TABLE_GUID  0x700000" in screen_text(app)
 
 
 async def test_goto_address_shows_hex_and_selects_the_object() -> None:
@@ -438,6 +441,8 @@ async def test_memory_map_view_places_objects() -> None:
 
 
 async def test_coverage_view() -> None:
+    from efitables.coverage import AUTO_MODEL, DEFAULT_MODEL
+
     _sample_or_skip("ovmf64.raw")
     app = EfitablesApp(open_sample("ovmf64.raw"))
     async with app.run_test(size=SIZE) as pilot:
@@ -448,12 +453,15 @@ async def test_coverage_view() -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen
-        assert screen.report is not None and screen.report.model.name == screen.models[0]
+        # the CLI's default: "auto", which for a dump that does not say its kernel's version is DEFAULT_MODEL
+        assert screen.query_one("#coverage-model").value == screen.models[0] == AUTO_MODEL
+        assert screen.report is not None and screen.report.model.name == DEFAULT_MODEL
+        assert screen.report.model_choice.startswith(f"auto: {DEFAULT_MODEL}")
         assert screen.rows == verdict_rows(screen.report) and screen.rows
         table = screen.query_one("#coverage-table")
         assert table.row_count == len(screen.rows)
         text = screen_text(app)
-        assert f"Coverage under {screen.models[0]}" in text and "verdict(s)" in text
+        assert f"Coverage under {DEFAULT_MODEL}" in text and "verdict(s)" in text
         assert screen.rows[0].object in text and screen.rows[0].verdict in text
         # enter on a verdict: hex view at the object's start
         await pilot.press("enter")
@@ -481,10 +489,17 @@ async def test_export_and_copy(tmp_path: Path) -> None:
         await pilot.press("e")
         await pilot.pause()
         out = tmp_path / "EFI_SYSTEM_TABLE-7e0018.json"
+        assert isinstance(app.screen, ExportModal) and not out.exists()  # it asks first
+        assert app.screen.query_one("#export-path").value == str(out)
+        assert "/EFI_SYSTEM_TABLE-7e0018.json" in screen_text(app)  # the default path is shown (its end)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ExportModal)
         assert app.dump_screen.last_export == str(out)
         data = json.loads(out.read_text())
         assert data["kind"] == "EFI_SYSTEM_TABLE" and data["address"] == 0x7E0018
         assert data["firmware_vendor"] == "EDK II"
+        assert data == json.loads(json.dumps(app.dump.systab.to_dict(), default=str))  # the object's to_dict()
         # copy: the highlighted field's value (fields table), then the hex cursor's address
         app.screen.query_one(FieldsTable).focus()
         await pilot.press("down")  # Hdr.Revision
@@ -934,7 +949,10 @@ async def test_real_dumps(packed: Path, tmp_path: Path) -> None:
             ds.show_node(node)
         await pilot.press("e")
         await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
         assert ds.last_export and Path(ds.last_export).exists()
+        assert Path(ds.last_export).parent == tmp_path
 
 
 # -- snapshots --------------------------------------------------------------------------
@@ -998,6 +1016,53 @@ def test_snapshot_memory_map(request: pytest.FixtureRequest, monkeypatch: pytest
     assert snap(_snap_app(monkeypatch, "ovmf64.raw"), terminal_size=SIZE, run_before=run)
 
 
+def test_snapshot_small_first_screen(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """80x24: the configuration tables open with their tables' addresses, the footer's help and quit."""
+    _sample_or_skip("ovmf64.raw")
+    snap = _need_snap(request)
+    assert snap(_snap_app(monkeypatch, "ovmf64.raw"), terminal_size=SMALL, run_before=_loaded)
+
+
+def test_snapshot_small_hex_view(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """80x24: 8 bytes a line with their ASCII column, after g 7e0130 (the hex view has the focus)."""
+    _sample_or_skip("ovmf64.raw")
+    snap = _need_snap(request)
+
+    async def run(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("g", *"7e0130", "enter")
+        await pilot.pause()
+
+    assert snap(_snap_app(monkeypatch, "ovmf64.raw"), terminal_size=SMALL, run_before=run)
+
+
+def test_snapshot_small_help(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _sample_or_skip("ovmf64.raw")
+    snap = _need_snap(request)
+
+    async def run(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap(_snap_app(monkeypatch, "ovmf64.raw"), terminal_size=SMALL, run_before=run)
+
+
+def test_snapshot_small_memory_map(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """80x24: the address-space picture with the runtime-data descriptor selected in the table."""
+    _sample_or_skip("ovmf64.raw")
+    snap = _need_snap(request)
+
+    async def run(pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        await pilot.press(*["down"] * 8)  # EFI [5] EFI_RUNTIME_SERVICES_DATA 0x7e0000-0x7f0000
+        await pilot.pause()
+
+    assert snap(_snap_app(monkeypatch, "ovmf64.raw"), terminal_size=SMALL, run_before=run)
+
+
 # -- a real terminal ---------------------------------------------------------------------
 
 
@@ -1034,6 +1099,9 @@ def test_in_tmux(tmp_path: Path) -> None:
         out = wait_for("cursor 0x7e0100")
         assert "007e0100  71 e8 68 88" in out
         subprocess.run([*tmux, "send-keys", "-t", session, "e"], check=True)
+        wait_for("Export [0] ACPI_20_TABLE_GUID as JSON to")
+        assert not list(tmp_path.glob("*.json"))  # nothing is written before enter
+        subprocess.run([*tmux, "send-keys", "-t", session, "Enter"], check=True)
         end = time.monotonic() + 10
         while not list(tmp_path.glob("*.json")) and time.monotonic() < end:
             time.sleep(0.2)
@@ -1088,6 +1156,7 @@ async def test_findings_screen_lists_what_show_and_validate_report(tmp_path: Pat
     from click.testing import CliRunner
     from sample_mutations import ST32_CFG, ST_CFG, SYSTAB, SampleImage
 
+    from efitables import jsonout
     from efitables.cli import cli
 
     img = SampleImage("ovmf64.raw")
@@ -1101,10 +1170,460 @@ async def test_findings_screen_lists_what_show_and_validate_report(tmp_path: Pat
         await pilot.press("f")
         await pilot.pause()
         assert isinstance(app.screen, FindingsScreen)
-        tui = [f.to_dict() for f in app.screen.findings]
+        tui = [jsonout.annotate(f.to_dict()) for f in app.screen.findings]  # the CLI's JSON adds address_hex
         assert app.screen.query_one("#all-findings").row_count == len(tui)
-    assert tui == show == val["findings"]
+    # (the CLI's JSON may add keys of its own, such as the address in hex: compare what the finding holds)
+    assert tui == [{k: f[k] for k in tui[0]} for f in show] == [{k: f[k] for k in tui[0]} for f in val["findings"]]
     assert any(f["code"] == "XS-OVERLAP" for f in tui)
+
+
+# -- the first screen, 80x24, export, shutdown, the memory map picture (issues 15 and 19) ----------------
+
+
+def _tree_nodes(tree: StructureTree) -> dict[str, list]:
+    """The tree's nodes by the kind of what they show, in tree order."""
+    out: dict[str, list] = {}
+
+    def walk(tn) -> None:
+        for c in tn.children:
+            if c.data is not None:
+                out.setdefault(c.data.kind, []).append(c)
+            walk(c)
+
+    walk(tree.root)
+    return out
+
+
+def _unmarked(label) -> str:
+    """A tree label without its worst-finding mark."""
+    import re
+
+    return re.sub(r"^[EWi] ", "", str(label))
+
+
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=["140x45", "80x24"])
+async def test_first_screen_opens_the_configuration_tables(expected: dict, size: tuple[int, int]) -> None:
+    """The configuration tables are open on the first screen, each named with the address of its table
+    (VendorTable, from expected.json), not of its entry; E820 and the EFI memory map are closed, and open on
+    demand. At 80 columns a long name is shortened, never the address."""
+    from efitables import guids
+
+    _sample_or_skip("ovmf64.raw")
+    want = []
+    for guid, table in expected["ovmf64.raw"]["tables"]:
+        known = guids.lookup(guid)
+        want.append((known.name if known else f"unknown GUID {guid}", f"{table:#x}"))
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=size) as pilot:
+        await wait_loaded(app, pilot)
+        tree = app.screen.query_one(StructureTree)
+        nodes = _tree_nodes(tree)
+        (array,) = nodes["EFI_CONFIGURATION_TABLE_ARRAY"]
+        assert array.is_expanded and array.parent.is_expanded
+        entries = nodes["EFI_CONFIGURATION_TABLE"]
+        assert [_unmarked(e.label) for e in entries] == [f"{name}  {addr}" for name, addr in want]
+        assert all(e.data.address != int(addr, 16) for e, (_n, addr) in zip(entries, want, strict=True))
+        assert not any(e.is_expanded for e in entries)  # the payloads: one key away
+        (e820,) = nodes["e820_table"]
+        (memmap,) = nodes["EFI_MEMORY_MAP"]
+        assert not e820.is_expanded and not memmap.is_expanded
+        text = screen_text(app)
+        assert "E820 table (3 entries" in text and "EFI memory map (7 descr" in text
+        assert "E820_TYPE_RAM" not in text and "EFI_CONVENTIONAL_MEMORY" not in text
+        for name, addr in want:
+            assert f"  {addr}" in text  # every table's address is on screen
+            if size == SIZE and len(name) < 30:
+                assert f"{name}  {addr}" in text
+        if size == SMALL:  # shortened where it did not fit, with the address kept after it
+            assert "…  0x" in text
+        # on demand: the E820 table opens with right
+        tree.focus()
+        tree.move_cursor(e820)
+        await pilot.press("right")
+        await pilot.pause()
+        assert e820.is_expanded
+        assert "[2] E820_TYPE_RESERVED" in screen_text(app)
+
+
+def test_tree_labels_escape_dump_strings() -> None:
+    """A GUID name (a user GUID list can hold anything) and an object title are data: no markup, control
+    characters made visible."""
+    from efitables.efi.config_tables import ConfigTable
+    from efitables_tui.nodes import Node
+    from efitables_tui.widgets.structure_tree import node_label
+
+    t = ConfigTable(
+        address=0x1000,
+        size=24,
+        index=0,
+        guid="f1e2d3c4-b5a6-4798-8a9b-0c1d2e3f4a5b",
+        name="[red]EVIL[/red]\x1b[2J",
+        source=None,
+        table_address=0x2000,
+        readable=True,
+    )
+    label, keep = node_label(Node(t.title, t.kind, obj=t, address=0x1000, size=24))
+    assert label.plain == "[red]EVIL[/red]\\x1b[2J  0x2000" and keep == len("  0x2000")
+    assert [str(sp.style) for sp in label.spans] == ["dim"]  # the address only; nothing was parsed as markup
+    label, keep = node_label(Node("[b]title[/b]", "hostile", address=0x3000, size=8))
+    assert label.plain == "[b]title[/b] @0x3000" and keep == 0
+
+
+async def test_export_asks_where_and_never_overwrites_unasked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'e' asks: escape writes nothing; an edited path is used; an existing file takes a second enter; a path
+    that cannot be written is reported in the modal (escaped), not raised."""
+    from textual.widgets import Input
+
+    _sample_or_skip("ovmf64.raw")
+    monkeypatch.chdir(tmp_path)
+    app = EfitablesApp(open_sample("ovmf64.raw"), export_dir=str(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportModal)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ExportModal) and not list(tmp_path.iterdir())
+        # an edited path
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#export-path", Input).value = str(tmp_path / "mine.json")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert json.loads((tmp_path / "mine.json").read_text())["kind"] == "EFI_SYSTEM_TABLE"
+        assert app.dump_screen.last_export == str(tmp_path / "mine.json")
+        # an existing file: the first enter warns and writes nothing, the second overwrites
+        target = tmp_path / "EFI_SYSTEM_TABLE-7e0018.json"
+        target.write_text("keep me")
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportModal) and target.read_text() == "keep me"
+        assert "The file exists: press enter again to overwrite it" in screen_text(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ExportModal)
+        assert json.loads(target.read_text())["address"] == 0x7E0018
+        # a directory that does not exist (with markup in its name): said in the modal, which stays open
+        await pilot.press("e")
+        await pilot.pause()
+        app.screen.query_one("#export-path", Input).value = "[red]missing[/red]/x.json"  # (relative: tmp_path)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportModal)
+        assert app.screen.status == "Cannot write: No such file or directory.\n[red]missing[/red]/x.json"
+        text = screen_text(app)
+        assert "Cannot write: No such file or directory." in text and "[red]missing[/red]/x.json" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["EFI_SYSTEM_TABLE-7e0018.json", "mine.json"]
+
+
+@pytest.mark.parametrize("show", [False, True])
+async def test_export_keeps_secrets_redacted(tmp_path: Path, show: bool) -> None:
+    """The SNP secrets page exported: its VMPCK bytes only when the dump was opened with show_secrets."""
+    p = _snp_raw(tmp_path)
+    from builders_snp import VMPCKS
+
+    vmpck0 = VMPCKS[0].hex()  # what the fixture wrote
+    d = Dump.open(str(p), show_secrets=show)
+    app = EfitablesApp(d, export_dir=str(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        ds = app.dump_screen
+        page = next(n for n in ds.model.nodes if n.kind == "snp_secrets_page")
+        ds.select_node(page)
+        await pilot.pause()
+        await pilot.pause()
+        assert ds.current is page
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        text = Path(ds.last_export).read_text()
+    assert Path(ds.last_export).name == f"snp_secrets_page-{page.address:x}.json"
+    assert (vmpck0 in text) is show
+    assert ('"redacted": true' in text) is not show
+
+
+def test_footer_plan_keeps_help_and_quit() -> None:
+    """However narrow, help and quit stay (at the right end); the other keys fill what is left, in order."""
+    from efitables_tui.widgets.footer import Key, plan
+
+    keys = [Key(k, k, d, a, True, "") for k, d, a in (("g", "Go to", "goto"), ("m", "Memory map", "memmap"))]
+    keys += [Key("?", "?", "Help", "help", True, ""), Key("q", "q", "Quit", "quit", True, "")]
+    palette = Key("ctrl+p", "^p", "palette", "command_palette", True, "")
+    wide = plan(keys, palette, 140)
+    assert not wide.compact and [k.action for k in wide.keys] == ["goto", "memmap"] and wide.dropped == 0
+    assert [k.action for k in wide.essential] == ["help", "quit"] and wide.palette.description == "palette"
+    small = plan(keys, palette, 80)
+    assert small.compact and [k.description for k in small.keys] == ["Goto", "Map"] and not small.palette.description
+    tiny = plan(keys, palette, 24)
+    assert [k.action for k in tiny.essential] == ["help", "quit"] and tiny.keys == () and tiny.dropped == 2
+
+
+@pytest.mark.parametrize("size", [SMALL, SIZE], ids=["80x24", "140x45"])
+async def test_footer_shows_help_and_quit_on_every_screen(size: tuple[int, int]) -> None:
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=size) as pilot:
+        await wait_loaded(app, pilot)
+        for key, screen in (("", None), ("m", MemoryMapScreen), ("c", CoverageScreen), ("f", FindingsScreen)):
+            if key:
+                await pilot.press("escape") if app.screen is not app.dump_screen else None
+                await pilot.press(key)
+                await pilot.pause()
+                assert isinstance(app.screen, screen)
+            footer = (await wait_for_text(app, pilot, "? Help", "q Quit")).splitlines()[-1]
+            assert "? Help" in footer and "q Quit" in footer and footer.rstrip().endswith(("^p", "^p palette"))
+        await pilot.press("question_mark")  # the app's key: help opens from any screen
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        footer = screen_text(app).splitlines()[-1]
+        if size == SMALL:  # compact, short names: every key of the main screen still fits
+            keys = "g Goto / Search f Findings m Map c Coverage y Copy e Export ? Help q Quit ▏^p"
+            assert footer.split() == keys.split()
+        else:
+            assert "g Go to" in footer and "m Memory map" in footer and "^p palette" in footer
+
+
+async def test_hex_view_fits_its_ascii_column_at_80_columns() -> None:
+    """8 bytes a line (with their ASCII) in a narrow view, 16 in a wide one, switched on resize."""
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_loaded(app, pilot)
+        hexv = app.screen.query_one(HexView)
+        assert hexv.row == 8 and hexv.scrollable_content_region.width >= hexv.line_width - 1
+        text = screen_text(app)
+        assert "007e0018  49 42 49 20 53 59 53 54  IBI SYST" in text
+        assert "007e0020  46 00 02 00 78 00 00 00  F...x..." in text
+        hexv.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        assert hexv.cursor == 0x7E0018 + 8  # a line is 8 bytes
+        await pilot.resize_terminal(*SIZE)
+        await pilot.pause()
+        await pilot.pause()
+        assert hexv.row == 16 and hexv.cursor == 0x7E0020
+        text = screen_text(app)
+        assert "007e0010  00 00 00 00 00 00 00 00  49 42 49 20 53 59 53 54  ........IBI SYST" in text
+        await pilot.press("down")
+        await pilot.pause()
+        assert hexv.cursor == 0x7E0030
+        await pilot.resize_terminal(*SMALL)
+        await pilot.pause()
+        await pilot.pause()
+        assert hexv.row == 8
+        assert "007e0030  00 03 7e 00 00 00 00 00  ..~....." in screen_text(app)
+
+
+async def test_goto_selects_the_node_and_scrolls_it_into_view_at_80x24() -> None:
+    """g ADDR opens the path to the object that holds it, selects it and scrolls the tree to it."""
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_loaded(app, pilot)
+        tree = app.screen.query_one(StructureTree)
+        ds = app.dump_screen
+        # EFI memory descriptor [6], in the closed memory map; then E820 entry [2], below it
+        for pa, kind, label in (
+            (0x14120, "EFI_MEMORY_DESCRIPTOR", "[6] EFI_RUNTIME_SERVICES_CODE 0x7f0000-0x800000"),
+            (0x132F8, "boot_e820_entry", "[2] E820_TYPE_RESERVED 0x7e0000-0x800000"),
+        ):
+            await pilot.press("g", *f"{pa:x}", "enter")
+            await pilot.pause()
+            await pilot.pause()
+            assert ds.current.kind == kind and ds.current.label == label
+            assert tree.cursor_node.data is ds.current
+            assert tree.cursor_line in visible_tree_lines(tree)
+            assert label in screen_text(app).split("│")[0] or label[:20] in screen_text(app)
+        assert tree.scroll_y > 0  # the last one was below the first screenful: the tree scrolled
+
+
+KEYS_THAT_OPEN = ["m", "c", "f", "e", "g", "slash", "question_mark"]
+
+
+@pytest.mark.parametrize("key", KEYS_THAT_OPEN)
+async def test_a_key_typed_right_after_q_does_not_crash(key: str, tmp_path: Path) -> None:
+    """Issue 19: 'q' then a key that opens a screen, typed faster than the app handles keys; the exiting app
+    used to push the screen and crash in its on_mount (NoMatches). Nothing runs once the app is exiting."""
+    _sample_or_skip("ovmf64.raw")
+    app = EfitablesApp(open_sample("ovmf64.raw"), export_dir=str(tmp_path))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_loaded(app, pilot)
+        type_at_once(app, "q", key)
+        await pilot.pause(0.3)
+    assert app._exception is None and app.return_code == 0
+    assert app.exiting and not list(tmp_path.iterdir())  # 'e' exported nothing either
+
+
+async def test_keys_while_the_dump_is_opening_do_not_crash(tmp_path: Path) -> None:
+    """The same keys while the dump is still being opened in the worker: each says it is too early (or opens
+    its modal), then 'q' and every key at once; the dump opens while the app exits."""
+    _sample_or_skip("ovmf64.raw")
+    GatedSource.gate.clear()
+    app = EfitablesApp(GatedSource(str(SAMPLES / "ovmf64.raw")), export_dir=str(tmp_path))
+    try:
+        async with app.run_test(size=SMALL) as pilot:
+            await wait_for_text(app, pilot, "parsing the dump…", "q Quit")
+            for key in KEYS_THAT_OPEN:
+                type_at_once(app, key)
+                await pilot.pause(0.05)
+                if app.screen is not app.dump_screen:  # the goto modal, the help
+                    await pilot.press("escape")
+                    await pilot.pause()
+                assert app.screen is app.dump_screen and not app.dump_open
+            type_at_once(app, "q", *KEYS_THAT_OPEN)
+            GatedSource.gate.set()  # the worker opens the dump and posts its news to an exiting app
+            await pilot.pause(0.3)
+    finally:
+        GatedSource.gate.set()
+    assert app._exception is None and app.return_code == 0
+    assert not list(tmp_path.iterdir())
+
+
+def test_coverage_default_model_is_the_clis() -> None:
+    """One default: the coverage screen opens on the model ``efitables coverage`` uses without --model (the
+    same constant of efitables.coverage, not a copy)."""
+    from efitables import coverage
+    from efitables.cli import coverage as cli_coverage
+    from efitables_tui.screens import coverage_screen
+
+    (option,) = [p for p in cli_coverage.coverage_cmd.params if p.name == "model_spec"]
+    assert option.default is coverage.AUTO_MODEL is coverage_screen.FIRST_MODEL
+    assert coverage_screen.coverage_models()[:2] == [coverage.AUTO_MODEL, coverage.DEFAULT_MODEL]
+    assert sorted(coverage_screen.coverage_models()[1:]) == sorted(coverage.PRESETS)
+
+
+# -- the memory map picture ------------------------------------------------------------------
+
+
+def test_log_scale_cells() -> None:
+    from efitables_tui.widgets.memory_bar import LOW, LogScale
+
+    scale = LogScale(1 << 32, 80)  # 4 KiB .. 4 GiB: 20 doublings, 4 cells each
+    assert scale.cell(0) == 0 and scale.cell(LOW * 2 - 1) == 3 and scale.cell(LOW * 2) == 4
+    assert scale.cell(1 << 20) == 32  # the low 1 MiB: 32 of the 80 cells
+    assert scale.cell((1 << 31) - 1) == 75 and scale.cell(1 << 31) == 76  # 2..4 GiB: four cells
+    assert scale.cell(3 << 30) == 78  # 3..4 GiB: more than a cell (log2(4/3) * 4)
+    assert scale.cell((1 << 32) - 1) == 79 and scale.cell(1 << 40) == 79
+    assert scale.span(32) == (1 << 20, round((1 << 20) * 2**0.25))
+    assert abs(scale.ratio - 2**0.25) < 1e-9
+    for pa in (0x1000, 0x9F000, 0x100000, 0x7FB7E014, 0xFEC00000):  # every address is in its cell's span
+        lo, hi = scale.span(scale.cell(pa))
+        assert lo <= pa < hi
+    assert LogScale.covering([0x7E0000], 64).top == 8 << 20  # the top rounded up to a power of two
+    assert LogScale.covering([0x1000], 64).top == 1 << 20  # at least 1 MiB
+
+
+def test_cell_classes_follow_the_region_policy() -> None:
+    """Each cell shows the class of most of its bytes (efitables.regions' policy); holes are gaps; the count of
+    regions, not their size, bounds the work."""
+    from efitables.regions import E820, EFI, Region
+    from efitables_tui.widgets.memory_bar import BOOT, FREE, KEPT, LogScale, cell_classes, region_class
+
+    boot_code, runtime_data = 3, 6
+    assert region_class(Region(EFI, boot_code, 0, 0x1000)) == BOOT
+    assert region_class(Region(EFI, boot_code, 0, 0x1000, attribute=1 << 63)) == KEPT  # EFI_MEMORY_RUNTIME
+    assert region_class(Region(EFI, runtime_data, 0, 0x1000)) == KEPT
+    e820 = [
+        Region(E820, 1, 0, 0x9F000),
+        Region(E820, 2, 0xF0000, 0x100000),
+        Region(E820, 1, 0x100000, 0xC0000000),
+        Region(E820, 2, 0xFEC00000, 0x100000000),
+    ]
+    scale = LogScale(1 << 32, 80)
+    fills = cell_classes(scale, ((r.start, r.end, region_class(r)) for r in e820))
+    classes = [f.cls for f in fills]
+
+    def inside(lo: int, hi: int) -> list[int]:
+        return [i for i in range(80) if lo <= scale.span(i)[0] and scale.span(i)[1] <= hi]
+
+    assert {fills[i] for i in inside(0, 0x9F000)} == {(FREE, 1.0)}
+    assert {fills[i] for i in inside(0xA0000, 0xF0000)} == {(None, 0.0)}  # the legacy hole
+    # 0xd7450-0x100000: the BIOS ROM's 64 KiB and 100 KiB of the hole: kept, shaded (less than half)
+    rom = fills[scale.cell(0xF8000)]
+    assert scale.span(31) == (0xD7450, 0x100000) and rom.cls == KEPT and 0.38 < rom.covered < 0.40
+    assert {fills[i] for i in inside(0x100000, 0xC0000000)} == {(FREE, 1.0)}
+    # 0xb504f334-0xd744fccb: RAM up to 3 GiB (a third of the cell), then the hole below 4 GiB, in view
+    assert scale.span(78) == (0xB504F334, 0xD744FCCB) and classes[78] == FREE and fills[78].covered < 0.5
+    assert classes[79] == KEPT and fills[79].covered < 0.05  # the 20 MiB below 4 GiB: shaded, not lost
+    # a cell half RAM, half reserved, goes to the class with more bytes in it
+    lo, hi = scale.span(40)
+    mid = lo + (hi - lo) * 3 // 4
+    assert cell_classes(scale, [(lo, mid, FREE), (mid, hi, KEPT)])[40] == (FREE, 1.0)
+    # many huge, overlapping regions: one pass each (a difference array), the same answer
+    assert {f.cls for f in cell_classes(scale, [(0, 1 << 32, FREE)] * 20_000)} == {FREE}
+
+
+def test_markers_share_a_cell_as_a_star() -> None:
+    from efitables_tui.widgets.memory_bar import MANY, LinearScale, LogScale, Marker, marker_cells
+
+    scale = LogScale(8 << 20, 64)
+    ms = [Marker(0x13000, "B", "boot_params"), Marker(0x7E0018, "S", "systab"), Marker(0x7E0100, "C", "cfg")]
+    cells = marker_cells(scale, ms)
+    assert cells == {scale.cell(0x13000): "B", scale.cell(0x7E0018): MANY}
+    zoom = marker_cells(LinearScale(0x7E0000, 0x7E0200, 64), ms[1:])  # the zoom row tells them apart
+    assert zoom == {3: "S", 32: "C"}
+
+
+async def test_memory_map_picture_marks_the_selected_region() -> None:
+    _sample_or_skip("ovmf64.raw")
+    from efitables_tui.widgets.memory_bar import (
+        BLOCK,
+        BOOT,
+        CLASS_STYLE,
+        FREE,
+        LABEL,
+        SELECTED,
+        LinearScale,
+        MemoryBar,
+    )
+
+    app = EfitablesApp(open_sample("ovmf64.raw"))
+    async with app.run_test(size=SMALL) as pilot:
+        await wait_loaded(app, pilot)
+        await pilot.press("m")
+        await pilot.pause()
+        screen = app.screen
+        bar = screen.query_one(MemoryBar)
+        scale = bar.scale()
+        assert scale.top == 8 << 20 and scale.cells == bar.content_region.width - LABEL
+        assert [m.letter for m in bar.markers] == ["S", "C", "B"]
+        rt = next(r for r in screen.rows if r.type_name == "EFI_RUNTIME_SERVICES_DATA")
+        screen.query_one("#memmap-table").move_cursor(row=screen.rows.index(rt))
+        await pilot.pause()
+        assert bar.selected == (0x7E0000, 0x7F0000)
+        lines = screen_text(app).splitlines()
+        left = bar.region.x + 1 + LABEL  # the bar's padding, then the row names
+        (sel,) = [ln for ln in lines if SELECTED in ln]
+        cells = bar.selected_cells(scale)
+        assert sel.index(SELECTED) == left + cells.start and sel.count(SELECTED) == len(cells)
+        (found,) = [ln for ln in lines if ln.lstrip().startswith("found")]
+        assert found[left + scale.cell(0x13000)] == "B" and found[left + scale.cell(0x7E0018)] == "*"
+        (zoom,) = [ln for ln in lines if ln.lstrip().startswith("zoom")]
+        # the system table and the configuration tables, 0x100 bytes apart in 0x7e0000-0x7f0000 (all kept)
+        assert zoom[left] == "*" and set(zoom[left + 1 : left + scale.cells]) == {BLOCK}
+        # the E820 RAM entry 0x100000-0x7e0000, zoomed: the EFI map's classes inside it
+        e820_ram = next(r for r in screen.rows if r.source == "E820" and r.start == 0x100000)
+        screen.query_one("#memmap-table").move_cursor(row=screen.rows.index(e820_ram))
+        await pilot.pause()
+        assert bar.selected == (0x100000, 0x7E0000)
+        row = bar.zoom_row(scale.cells)
+        styles = [str(sp.style) for sp in row.spans]  # one a cell (the row's name is the text's own style)
+        zoom_scale = LinearScale(0x100000, 0x7E0000, scale.cells)
+        for pa, cls in ((0x180000, FREE), (0x400000, FREE), (0x6F0000, FREE), (0x760000, BOOT)):
+            assert styles[zoom_scale.cell(pa)] == CLASS_STYLE[cls], hex(pa)  # loader, conventional, boot data
+        assert len(styles) == scale.cells
+        (axis,) = [ln for ln in lines if "1M" in ln and "64K" in ln]
+        assert axis[left + scale.cell(1 << 20) : left + scale.cell(1 << 20) + 2] == "1M"
+        legend = " ".join(lines)
+        assert "log2 scale" in legend and "S systab" in legend and "B boot_params" in legend
 
 
 # -- async tests run without a pytest asyncio plugin -----------------------------------

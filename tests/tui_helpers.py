@@ -53,3 +53,21 @@ async def wait_for_text(app: Any, pilot: Any, *texts: str, timeout: float = 10.0
     missing = [t for t in texts if t not in text]
     assert not missing, f"{missing} never appeared; the screen:\n{text}"
     return text
+
+
+def type_at_once(app: Any, *keys: str) -> None:
+    """Queue ``keys`` on the app as a terminal delivers keys typed faster than the app handles them: all of
+    them before the first is handled (``Pilot.press`` waits for each key to be handled first)."""
+    from textual import events
+
+    chars = {"slash": "/", "question_mark": "?", "enter": "\r", "escape": "\x1b"}
+    for key in keys:
+        event = events.Key(key, chars.get(key, key if len(key) == 1 else None))
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+def visible_tree_lines(tree: Any) -> range:
+    """Line numbers of the tree that are on screen."""
+    top = round(tree.scroll_y)
+    return range(top, top + tree.scrollable_content_region.height)

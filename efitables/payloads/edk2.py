@@ -399,7 +399,7 @@ class ImageExecutionInfoTable(Payload):
         return [TableView(f"Images ({len(images)})", cols, images)]
 
 
-def _device_path_size(data: bytes, off: int, end: int) -> int | None:
+def _device_path_size(data: bytes | bytearray, off: int, end: int) -> int | None:
     """Bytes of the EFI device path at ``off`` up to and including its End node, or None."""
     p = off
     for _ in range(256):

@@ -20,7 +20,11 @@ from textual.message import Message
 from efitables_tui.screens.dump_screen import DumpScreen
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from textual.actions import ActionParseResult
     from textual.command import Provider
+    from textual.dom import DOMNode
+    from textual.screen import Screen, ScreenResultCallbackType
 
     from efitables.dump import Dump
 
@@ -64,7 +68,8 @@ class EfitablesApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "efitables"
     COMMANDS = App.COMMANDS | {_commands}
-    BINDINGS = [Binding("q", "quit", "Quit")]
+    #: On every screen; the footer keeps both at its right end whatever its width (widgets/footer.py).
+    BINDINGS = [Binding("question_mark", "help", "Help"), Binding("q", "quit", "Quit")]
 
     class Loaded(Message):
         """The dump has been parsed (the tree is complete)."""
@@ -77,6 +82,8 @@ class EfitablesApp(App[None]):
         self._dump: Dump | None = None if isinstance(dump, DumpSource) else dump
         self.export_dir = export_dir
         self.loaded = False
+        #: Set by :meth:`exit`: from then on no action runs and no screen opens (see :meth:`run_action`).
+        self.exiting = False
 
     @property
     def dump(self) -> Dump:
@@ -113,3 +120,36 @@ class EfitablesApp(App[None]):
 
     def on_efitables_app_loaded(self, _: Loaded) -> None:
         self.loaded = True
+
+    # -- shutdown: keys typed after 'q' -------------------------------------------------
+    def exit(self, result: None = None, return_code: int = 0, message: RenderableType | None = None) -> None:
+        self.exiting = True
+        super().exit(result, return_code, message)
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """Every key binding, footer click and ``App.run_action`` call comes through here; once the app is
+        exiting the action is swallowed. Keys typed right after 'q' are still queued when it runs: 'm', 'c',
+        'f' or '/' would push a screen onto an app that is closing its screens, whose ``on_mount`` then
+        finds none of its widgets (Textual's ``NoMatches``, issue 19)."""
+        if self.exiting:
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
+
+    def open_screen(self, screen: Screen[Any], callback: ScreenResultCallbackType[Any] | None = None) -> bool:
+        """Push ``screen`` (with ``callback`` for its result) unless the app is exiting: the one way the
+        app's own code opens a screen (actions, the command palette and worker results all go through it)."""
+        if self.exiting:
+            return False
+        self.push_screen(screen, callback)
+        return True
+
+    def action_help(self) -> None:
+        from efitables_tui.screens.help_screen import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.open_screen(HelpScreen())

@@ -15,10 +15,10 @@ ACTIONS: list[tuple[str, str, Callable[[DumpScreen], None]]] = [
     ("Go to address", "Hex view at a physical address", DumpScreen.action_goto),
     ("Search objects", "Find an object by GUID, name or kind", DumpScreen.action_search),
     ("Findings", "Every finding of the dump", DumpScreen.action_findings),
-    ("Memory map", "E820 and EFI memory map with the parsed objects", DumpScreen.action_memmap),
+    ("Memory map", "The address space as a picture, E820 and the EFI memory map", DumpScreen.action_memmap),
     ("Coverage", "kexec identity-map models and verdicts", DumpScreen.action_coverage),
     ("Copy value", "Copy the selected field's value", DumpScreen.action_copy),
-    ("Export JSON", "Write the selected object as JSON", DumpScreen.action_export),
+    ("Export JSON", "Write the selected object as JSON (asks where)", DumpScreen.action_export),
     ("Cancel scan", "Stop the signature scan (or a memory search)", DumpScreen.action_cancel_scan),
     ("Help", "Key bindings", DumpScreen.action_help),
 ]

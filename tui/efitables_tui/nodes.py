@@ -23,6 +23,7 @@ from functools import cached_property
 
 from efitables.analysis import AREAS as DUMP_AREAS
 from efitables.dump import Dump
+from efitables.efi.config_tables import ConfigTable
 from efitables.efi.hits import ScanCancelled
 from efitables.findings import Finding, Severity
 from efitables.model import Parsed, TableView
@@ -33,6 +34,12 @@ from efitables_tui.text import MAX_VALUE, shown
 MAX_NODES = 50_000
 MAX_DEPTH = 32
 MAX_RANGE_NODES = 4096
+
+#: Top-level areas shown collapsed on the first screen (long lists, opened on demand): the container with
+#: its physical ranges, the EFI memory map and the E820 table.
+COLLAPSED_ROOTS = frozenset({"dump", "EFI_MEMORY_MAP", "e820_table"})
+#: Nodes below the top level shown expanded on the first screen: the configuration tables.
+EXPANDED_KINDS = frozenset({"EFI_CONFIGURATION_TABLE_ARRAY"})
 
 #: Areas of a Dump, in tree order (efitables.analysis.AREAS, the list every face walks):
 #: (key, label when absent or failed, how to get it).
@@ -189,6 +196,29 @@ class DumpModel:
 
     def is_secret(self, pa: int) -> bool:
         return any(a <= pa < b for a, b in self.secret_spans)
+
+
+def expanded_by_default(node: Node) -> bool:
+    """Whether the tree shows ``node`` expanded when it is added: every top-level area but the container and
+    the memory maps (:data:`COLLAPSED_ROOTS`), and below the top level the configuration table array."""
+    if node.parent is None:
+        return node.kind not in COLLAPSED_ROOTS
+    return node.kind in EXPANDED_KINDS
+
+
+def tree_label(node: Node) -> tuple[str, str]:
+    """(name, address) as the tree shows ``node``.
+
+    A configuration table is its GUID's name and the address of the table it points to (``VendorTable``:
+    the payload), not of its 16- or 24-byte entry in the array, which the detail pane shows; other objects
+    are their title and ``@`` their own address; ranges carry their span in their title already.
+    """
+    obj = node.obj
+    if isinstance(obj, ConfigTable):
+        return obj.name or f"unknown GUID {obj.guid}", f"{obj.table_address:#x}"
+    if node.address is None or node.kind == "range":
+        return node.label, ""
+    return node.label, f"@{node.address:#x}"
 
 
 def _rank(n: Node) -> tuple[int, int]:

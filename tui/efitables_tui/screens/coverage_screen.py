@@ -5,6 +5,10 @@ returns a :class:`~efitables.coverage.CoverageReport`); this screen runs it in a
 worker thread for the model chosen among the presets (:data:`efitables.coverage.PRESETS`)
 and shows its verdicts, map by map, as ``efitables coverage`` does. Enter on a
 verdict returns the object's start address.
+
+It opens on the model ``efitables coverage`` uses without ``--model``: :data:`efitables.coverage.AUTO_MODEL`,
+the constant the command's option takes as its default (the preset of the dump's own kernel, or
+:data:`~efitables.coverage.DEFAULT_MODEL` when the dump does not say which kernel it holds).
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Select, Static
+from textual.widgets import DataTable, Header, Select, Static
 from textual.worker import Worker, WorkerState
 
-from efitables.coverage import COVERED, DEFAULT_MODEL, NOT_COVERED, PRESETS, ROUNDING, CoverageReport
+from efitables.coverage import AUTO_MODEL, COVERED, DEFAULT_MODEL, NOT_COVERED, PRESETS, ROUNDING, CoverageReport
 from efitables.coverage.objects import DECOMPRESSOR, KEXEC
 from efitables.coverage.verdict import PAGE_TABLE, Verdict
 from efitables.dump import Dump
 from efitables_tui.text import hexa, plain
+from efitables_tui.widgets.footer import Footer
 
 MAX_ROWS = 10_000
 #: Maps in the order ``efitables coverage`` prints them.
@@ -38,13 +43,14 @@ COLUMNS: list[tuple[str, int]] = [
 ]
 
 
+#: The model the screen opens on: the ``--model`` default of ``efitables coverage``.
+FIRST_MODEL = AUTO_MODEL
+
+
 def coverage_models() -> list[str]:
-    """The model presets, the default first."""
-    names = list(PRESETS)
-    if DEFAULT_MODEL in names:
-        names.remove(DEFAULT_MODEL)
-        names.insert(0, DEFAULT_MODEL)
-    return names
+    """The choices: :data:`FIRST_MODEL` (the CLI's default), then the presets, :data:`DEFAULT_MODEL` first."""
+    names = [n for n in PRESETS if n != DEFAULT_MODEL]
+    return [FIRST_MODEL, DEFAULT_MODEL, *names]
 
 
 def verdict_rows(report: CoverageReport) -> list[Verdict]:
@@ -80,6 +86,8 @@ def report_status(report: CoverageReport, shown: int) -> Text:
     t.append("OK" if report.ok else "NOT COVERED", style="green" if report.ok else "bold red")
     if report.findings:
         t.append(f" — {len(report.findings)} finding(s)", style="dim")
+    if report.model_choice:  # how "auto" chose
+        t.append_text(plain(f" — {report.model_choice}", "dim", limit=200))
     return t
 
 

@@ -105,7 +105,10 @@ class MemorySearch:
 class DumpScreen(Screen[None]):
     #: (focusing the tree in on_mount instead costs the first frame a second restyle and footer compose)
     AUTO_FOCUS = "#tree"
+    #: In footer order ('x' first: while the dump is parsed it is the key that matters; help and quit are the
+    #: app's, at the footer's right end).
     BINDINGS = [
+        Binding("x", "cancel_scan", "Cancel scan"),
         Binding("g", "goto", "Go to"),
         Binding("slash", "search", "Search"),
         Binding("f", "findings", "Findings"),
@@ -113,8 +116,6 @@ class DumpScreen(Screen[None]):
         Binding("c", "coverage", "Coverage"),
         Binding("y", "copy", "Copy"),
         Binding("e", "export", "Export"),
-        Binding("x", "cancel_scan", "Cancel scan"),
-        Binding("question_mark", "help", "Help"),
     ]
 
     def __init__(self) -> None:
@@ -187,7 +188,8 @@ class DumpScreen(Screen[None]):
             self.callback = callback
 
     def on_dump_screen_load_step(self, message: LoadStep) -> None:
-        message.callback()
+        if not self.eapp.exiting:  # (news that arrives while the app closes its screens is dropped)
+            message.callback()
 
     @work(thread=True, exclusive=True, group="load")
     def load(self) -> DumpModel | None:
@@ -359,9 +361,11 @@ class DumpScreen(Screen[None]):
             return
         from efitables_tui.screens.search_modal import AddressListModal
 
-        self.app.push_screen(AddressListModal(result.hits), lambda pa: self.goto(pa) if pa is not None else None)
+        self.eapp.open_screen(AddressListModal(result.hits), lambda pa: self.goto(pa) if pa is not None else None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if self.eapp.exiting:
+            return  # (the app is closing its screens: nothing to show)
         if event.worker.group == "memscan":
             result = event.worker.result
             if event.state == WorkerState.SUCCESS and isinstance(result, MemorySearch):
@@ -491,6 +495,7 @@ class DumpScreen(Screen[None]):
         self._pending = (node, cursor)
         if node is self.current:
             self.show_node(node)
+            tree.select(node)  # (the tree may have been scrolled away from it: back into view)
             return
         if not tree.select(node):
             self.show_node(node)
@@ -538,7 +543,7 @@ class DumpScreen(Screen[None]):
     def action_goto(self) -> None:
         from efitables_tui.screens.goto_modal import GotoModal
 
-        self.app.push_screen(GotoModal(), lambda pa: self.goto(pa) if pa is not None else None)
+        self.eapp.open_screen(GotoModal(), lambda pa: self.goto(pa) if pa is not None else None)
 
     def action_search(self) -> None:
         if self.model is None:
@@ -553,7 +558,7 @@ class DumpScreen(Screen[None]):
                 self.select_node(found)
                 self.query_one(StructureTree).focus()
 
-        self.app.push_screen(SearchModal(self.model), chosen)
+        self.eapp.open_screen(SearchModal(self.model), chosen)
 
     def action_findings(self) -> None:
         if not self.loaded or self.model is None:
@@ -561,7 +566,7 @@ class DumpScreen(Screen[None]):
             return
         from efitables_tui.screens.findings_screen import FindingsScreen
 
-        self.app.push_screen(FindingsScreen(self.model.findings), lambda f: self.jump_to_finding(f) if f else None)
+        self.eapp.open_screen(FindingsScreen(self.model.findings), lambda f: self.jump_to_finding(f) if f else None)
 
     def action_memmap(self) -> None:
         if not self.loaded or self.model is None:
@@ -569,7 +574,7 @@ class DumpScreen(Screen[None]):
             return
         from efitables_tui.screens.memmap_screen import MemoryMapScreen
 
-        self.app.push_screen(
+        self.eapp.open_screen(
             MemoryMapScreen(self.eapp.dump, self.model), lambda pa: self.goto(pa) if pa is not None else None
         )
 
@@ -579,12 +584,11 @@ class DumpScreen(Screen[None]):
             return
         from efitables_tui.screens.coverage_screen import CoverageScreen
 
-        self.app.push_screen(CoverageScreen(self.eapp.dump), lambda pa: self.goto(pa) if pa is not None else None)
+        self.eapp.open_screen(CoverageScreen(self.eapp.dump), lambda pa: self.goto(pa) if pa is not None else None)
 
     def action_help(self) -> None:
-        from efitables_tui.screens.help_screen import HelpScreen
-
-        self.app.push_screen(HelpScreen())
+        """The help screen (the key is the app's: '?' opens it from every screen)."""
+        self.eapp.action_help()
 
     def action_cancel_scan(self) -> None:
         if self.scanning:
@@ -610,6 +614,8 @@ class DumpScreen(Screen[None]):
         self.notify(f"copied {what}: {text}", markup=False)
 
     def export_data(self, node: Node) -> dict[str, object]:
+        """What 'e' writes for ``node``: the object's ``to_dict()`` (the JSON ``show --json`` prints for it,
+        secrets redacted unless the dump was opened with ``show_secrets``), or the node's own rows."""
         if node.obj is not None:
             return node.obj.to_dict()
         return {
@@ -621,21 +627,31 @@ class DumpScreen(Screen[None]):
             "findings": [f.to_dict() for f in node.findings],
         }
 
+    def export_name(self, node: Node) -> str:
+        """The file name 'e' offers: ``KIND-ADDRESS.json`` (``EFI_SYSTEM_TABLE-7e0018.json``)."""
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", node.kind) or "object"
+        addr = "noaddr" if node.address is None else f"{node.address:x}"
+        return f"{name}-{addr}.json"
+
     def action_export(self) -> None:
+        """Ask where to write the selected object's JSON (:class:`~efitables_tui.screens.export_modal.ExportModal`:
+        the default path is shown and editable, an existing file is overwritten only after a second Enter)."""
         node = self.current
         if node is None:
             self.notify("nothing selected", severity="warning")
             return
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", node.kind) or "object"
-        addr = "noaddr" if node.address is None else f"{node.address:x}"
-        path = os.path.join(self.eapp.export_dir, f"{name}-{addr}.json")
         try:
-            data = self.export_data(node)
-            with open(path, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=2, default=str)
-                fh.write("\n")
-        except (OSError, TypeError, ValueError) as e:
-            self.notify(f"export failed: {e}", severity="error", markup=False)
+            text = json.dumps(self.export_data(node), indent=2, default=str) + "\n"
+        except Exception as e:  # noqa: BLE001  (a decoder's to_dict() bug is shown, never raised)
+            self.notify(f"export failed: {type(e).__name__}: {e}", severity="error", markup=False)
+            return
+        from efitables_tui.screens.export_modal import ExportModal
+
+        default = os.path.join(self.eapp.export_dir, self.export_name(node))
+        self.eapp.open_screen(ExportModal(default, text, node.label), self._exported)
+
+    def _exported(self, path: str | None) -> None:
+        if path is None:
             return
         self.last_export = path
         self.notify(f"exported to {path}", markup=False)

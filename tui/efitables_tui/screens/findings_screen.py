@@ -5,10 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from efitables.findings import Finding, Severity
 from efitables_tui.widgets.findings_table import FindingsTable
+from efitables_tui.widgets.footer import Footer
 
 
 class FindingsScreen(Screen[Finding | None]):

@@ -15,13 +15,21 @@ KEYS: list[tuple[str, str]] = [
     ("g", "go to a physical address (hex view there, inside the object that holds it)"),
     ("/", "search objects by GUID, name or kind; a full GUID can also be searched for in memory"),
     ("f", "findings of the whole dump (enter jumps to the object)"),
-    ("m", "memory map: E820 and EFI memory map with the parsed objects placed on them"),
+    (
+        "m",
+        "memory map: the address space as a picture (log scale, coloured by memory class, the objects found"
+        " marked; the selected region zoomed) above E820 and the EFI memory map",
+    ),
     ("c", "coverage: kexec identity-map models and their verdicts"),
     ("y", "copy the selected field's value (OSC 52 clipboard)"),
-    ("e", "export the selected object as JSON"),
+    (
+        "e",
+        "export the selected object as JSON: asks where (enter writes, escape cancels; an existing file is"
+        " overwritten only after a second enter)",
+    ),
     ("x", "cancel the signature scan (parse from the hints alone) or a memory search"),
     ("ctrl+p", "command palette: every command, and jump to any object by name"),
-    ("?", "this help"),
+    ("?", "this help (from every screen)"),
     ("q", "quit"),
 ]
 

@@ -1,7 +1,10 @@
-"""The E820 table and the EFI memory map side by side, with the parsed objects placed on each region.
+"""The E820 table and the EFI memory map: a picture of the address space above a table of every region.
 
-Enter on a region returns its start address (the dump screen shows the hex
-there, inside the object that holds it, if any).
+The picture (:class:`~efitables_tui.widgets.memory_bar.MemoryBar`) colours the address space by memory class
+on a log scale, with the objects efitables found placed on it; the row highlighted in the table (an E820
+entry or an EFI descriptor, with the parsed objects that lie in it) is marked on the picture. Enter on a
+region returns its start address (the dump screen shows the hex there, inside the object that holds it,
+if any).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from efitables.dump import Dump
 from efitables.efi.hits import ScanCancelled
@@ -22,6 +25,8 @@ from efitables.regions import EFI, Region
 from efitables.schemas.efi_memmap import attribute_names
 from efitables_tui.nodes import DumpModel, Node
 from efitables_tui.text import plain
+from efitables_tui.widgets.footer import Footer
+from efitables_tui.widgets.memory_bar import MemoryBar, markers_of
 
 #: Kinds that are map entries themselves (not "objects placed on the map").
 MAP_KINDS = {"EFI_MEMORY_DESCRIPTOR", "boot_e820_entry", "EFI_MEMORY_MAP", "e820_table", "range", "dump", "ranges"}
@@ -86,8 +91,12 @@ class MemoryMapScreen(Screen[int | None]):
         self.rows: list[Region] = []
 
     def compose(self) -> ComposeResult:
+        rmap = _area(lambda: self.dump.regions)
+        e820 = rmap.e820_regions[:MAX_ROWS] if rmap is not None else []
+        efi = rmap.efi_regions[:MAX_ROWS] if rmap is not None else []
         yield Header()
         yield Static("", id="memmap-summary", classes="pane-title")
+        yield MemoryBar(e820, efi, self.dump.memory.ranges(), markers_of(self.model), id="memmap-bar")
         yield DataTable(id="memmap-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -131,6 +140,11 @@ class MemoryMapScreen(Screen[int | None]):
             summary = "Memory map: this dump has neither an E820 table nor an EFI memory map that could be parsed"
         self.query_one("#memmap-summary", Static).update(Text(summary))
         t.focus()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        i = event.cursor_row
+        r = self.rows[i] if 0 <= i < len(self.rows) else None
+        self.query_one(MemoryBar).select(None if r is None else (r.start, r.end))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         i = event.cursor_row

@@ -2,9 +2,12 @@
 
 Like toolong's ``LogLines`` this is a line-API :class:`~textual.scroll_view.ScrollView`:
 the virtual height is the window's line count (a window may be a whole
-multi-GiB physical range), :meth:`render_line` reads the 16 bytes of one
+multi-GiB physical range), :meth:`render_line` reads the bytes of one
 visible line through ``PhysicalMemory.read`` and an LRU cache keeps recently
 read lines. The dump is never read as a whole.
+
+A line holds 16 bytes, or 8 when the view is too narrow for 16 with their ASCII column (an 80-column
+terminal): :attr:`HexView.row` is chosen from the widget's width whenever it is resized.
 
 Highlights: the selected object's bytes, the selected field's bytes, and the
 cursor byte. Bytes the dump does not hold show as ``--``; secret bytes (SNP
@@ -35,7 +38,10 @@ from textual.strip import Strip
 if TYPE_CHECKING:
     from efitables.memory.base import PhysicalMemory
 
+#: Bytes per line when the view is wide enough for them and their ASCII column (windows are aligned to it).
 LINE = 16
+#: Bytes per line in a narrower view.
+NARROW_LINE = 8
 #: Largest window around an address (either side) when a physical range is huge.
 MAX_WINDOW_HALF = 256 * 1024 * 1024
 
@@ -49,7 +55,18 @@ class Window:
 
     @property
     def lines(self) -> int:
-        return max(1, (self.end - self.start + LINE - 1) // LINE)
+        """Lines of :data:`LINE` bytes."""
+        return self.lines_of(LINE)
+
+    def lines_of(self, row: int) -> int:
+        """Lines of ``row`` bytes."""
+        return max(1, (self.end - self.start + row - 1) // row)
+
+
+def line_width(row: int, addr_digits: int = 8) -> int:
+    """Cells of one line: address, two spaces, ``row`` bytes (an extra space in the middle of 16), a space,
+    ``row`` ASCII characters, and a spare cell."""
+    return addr_digits + 2 + row * 3 + (1 if row > NARROW_LINE else 0) + 1 + row + 1
 
 
 def window_for(mem: PhysicalMemory, pa: int, size: int = 0) -> Window:
@@ -78,8 +95,8 @@ class HexView(ScrollView, can_focus=True):
     BINDINGS = [
         Binding("left", "move(-1)", "←", show=False),
         Binding("right", "move(1)", "→", show=False),
-        Binding("up", "move(-16)", "↑", show=False),
-        Binding("down", "move(16)", "↓", show=False),
+        Binding("up", "move_lines(-1)", "↑", show=False),
+        Binding("down", "move_lines(1)", "↓", show=False),
         Binding("pageup", "page(-1)", "page up", show=False),
         Binding("pagedown", "page(1)", "page down", show=False),
         Binding("home", "line_edge(0)", "line start", show=False),
@@ -134,6 +151,8 @@ class HexView(ScrollView, can_focus=True):
         self.is_secret: Callable[[int], bool] = lambda pa: False
         self._lines: LRUCache[int, tuple[bytes, bytes]] = LRUCache(2048)
         self._addr_digits = 8
+        #: Bytes per line: :data:`LINE`, or :data:`NARROW_LINE` when the view is narrower than such a line.
+        self.row = LINE
 
     # -- what to show -------------------------------------------------------------
     def set_memory(self, memory: PhysicalMemory, is_secret: Callable[[int], bool] | None = None) -> None:
@@ -160,8 +179,8 @@ class HexView(ScrollView, can_focus=True):
         self._addr_digits = max(8, len(f"{self.window.end - 1:x}"))
         self.object_span = object_span
         self.field_span = None
-        self._lines.clear()
-        self.virtual_size = Size(self.line_width, self.window.lines)
+        self._choose_row(self.scrollable_content_region.width)
+        self.virtual_size = Size(self.line_width, self.window.lines_of(self.row))
         target = address if cursor is None else cursor
         self.cursor = self._clamp(target)
         self.call_after_refresh(self._center, 10)
@@ -172,7 +191,24 @@ class HexView(ScrollView, can_focus=True):
 
     @property
     def line_width(self) -> int:
-        return self._addr_digits + 2 + LINE * 3 + 1 + 1 + LINE + 1
+        return line_width(self.row, self._addr_digits)
+
+    # -- width ------------------------------------------------------------------
+    def _choose_row(self, width: int) -> bool:
+        """16 bytes a line if ``width`` cells hold them with their ASCII column, else 8 (a width of 0, before
+        the first layout, keeps 16); True if that changed the line."""
+        row = NARROW_LINE if 0 < width < line_width(LINE, self._addr_digits) else LINE
+        if row == self.row:
+            return False
+        self.row = row
+        self._lines.clear()
+        return True
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._choose_row(self.scrollable_content_region.width):
+            self.virtual_size = Size(self.line_width, self.window.lines_of(self.row))
+            self.call_after_refresh(self._center, 10)
+            self.refresh()
 
     # -- cursor -----------------------------------------------------------------
     def _clamp(self, pa: int) -> int:
@@ -184,7 +220,7 @@ class HexView(ScrollView, can_focus=True):
 
     def _center(self, tries: int) -> None:
         """Put the cursor line a third of the way down (retried until the new virtual size is laid out)."""
-        line = (self.cursor - self.window.start) // LINE
+        line = (self.cursor - self.window.start) // self.row
         h = max(1, self.scrollable_content_region.height)
         want = max(0, line - h // 3)
         if want > self.max_scroll_y and tries > 0:
@@ -193,7 +229,7 @@ class HexView(ScrollView, can_focus=True):
         self.scroll_to(y=want, animate=False, immediate=True)
 
     def _scroll_to_cursor(self, center: bool = False) -> None:
-        line = (self.cursor - self.window.start) // LINE
+        line = (self.cursor - self.window.start) // self.row
         h = max(1, self.scrollable_content_region.height)
         top = round(self.scroll_y)
         if center:
@@ -206,13 +242,16 @@ class HexView(ScrollView, can_focus=True):
     def action_move(self, delta: int) -> None:
         self.cursor = self._clamp(self.cursor + delta)
 
+    def action_move_lines(self, lines: int) -> None:
+        self.cursor = self._clamp(self.cursor + lines * self.row)
+
     def action_page(self, direction: int) -> None:
         h = max(1, self.scrollable_content_region.height)
-        self.cursor = self._clamp(self.cursor + direction * h * LINE)
+        self.cursor = self._clamp(self.cursor + direction * h * self.row)
 
     def action_line_edge(self, end: int) -> None:
-        base = self.cursor & ~(LINE - 1)
-        self.cursor = self._clamp(base + (LINE - 1 if end else 0))
+        base = self.cursor & ~(self.row - 1)
+        self.cursor = self._clamp(base + (self.row - 1 if end else 0))
 
     def action_window_edge(self, end: int) -> None:
         self.cursor = self.window.end - 1 if end else self.window.start
@@ -222,28 +261,30 @@ class HexView(ScrollView, can_focus=True):
         if offset is None:
             return
         line = offset.y + round(self.scroll_y)
+        row = self.row
         col = offset.x + round(self.scroll_x) - (self._addr_digits + 2)
-        if col < 0 or col >= LINE * 3 + 1:
+        if col < 0 or col >= row * 3 + (1 if row > NARROW_LINE else 0):
             return
-        idx = col // 3 if col < 8 * 3 else (col - 1) // 3
-        self.cursor = self._clamp(self.window.start + line * LINE + min(idx, LINE - 1))
+        idx = col // 3 if col < NARROW_LINE * 3 else (col - 1) // 3
+        self.cursor = self._clamp(self.window.start + line * row + min(idx, row - 1))
 
     # -- reading ----------------------------------------------------------------
     def line_bytes(self, pa: int) -> tuple[bytes, bytes]:
-        """(data, present mask) of the 16 bytes at ``pa``; absent bytes are 0 with mask 0."""
+        """(data, present mask) of the line of :attr:`row` bytes at ``pa``; absent bytes are 0 with mask 0."""
         cached = self._lines.get(pa)
         if cached is not None:
             return cached
         mem = self.memory
-        data, mask = bytearray(LINE), bytearray(LINE)
+        n = self.row
+        data, mask = bytearray(n), bytearray(n)
         if mem is not None:
             from efitables.errors import MemoryReadError
 
             try:
-                data[:] = mem.read(pa, LINE)
-                mask[:] = b"\x01" * LINE
+                data[:] = mem.read(pa, n)
+                mask[:] = b"\x01" * n
             except MemoryReadError:
-                for i in range(LINE):
+                for i in range(n):
                     if mem.is_readable(pa + i, 1):
                         try:
                             data[i] = mem.read(pa + i, 1)[0]
@@ -259,9 +300,9 @@ class HexView(ScrollView, can_focus=True):
         line = y + round(self.scroll_y)
         width = self.scrollable_content_region.width
         base_style = self.rich_style
-        if self.memory is None or line >= self.window.lines:
+        if self.memory is None or line >= self.window.lines_of(self.row):
             return Strip.blank(width, base_style)
-        pa = self.window.start + line * LINE
+        pa = self.window.start + line * self.row
         segs = self._line_segments(pa, base_style)
         strip = Strip(segs).crop(round(self.scroll_x), round(self.scroll_x) + width)
         return strip.extend_cell_length(width, base_style)
@@ -278,7 +319,8 @@ class HexView(ScrollView, can_focus=True):
         ascii_s = get("hexview--ascii", partial=True)
         segs = [Segment(f"{pa:0{self._addr_digits}x}", addr_s), Segment("  ", base)]
         asc: list[Segment] = []
-        for i in range(LINE):
+        row = len(data)
+        for i in range(row):
             a = pa + i
             st = base
             if self.object_span and self.object_span[0] <= a < self.object_span[1]:
@@ -299,10 +341,9 @@ class HexView(ScrollView, can_focus=True):
             nxt = a + 1
             in_field = self.field_span and self.field_span[0] <= a and nxt < self.field_span[1]
             in_obj = self.object_span and self.object_span[0] <= a and nxt < self.object_span[1]
-            gap = " " if i != 7 else "  "
-            if i == LINE - 1:
-                gap = " "
-            gap_style = base + (fld_s if in_field and i != LINE - 1 else obj_s if in_obj and i != LINE - 1 else Style())
+            last = i == row - 1
+            gap = "  " if i == NARROW_LINE - 1 and not last else " "
+            gap_style = base + (fld_s if in_field and not last else obj_s if in_obj and not last else Style())
             segs.append(Segment(gap, gap_style))
             asc.append(Segment(ch, st2 + ascii_s if st2 is st else st2))
         segs.append(Segment(" ", base))

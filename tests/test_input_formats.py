@@ -141,7 +141,7 @@ CORPUS = ROOT / "dumps" / "real" / "corpus"
 @pytest.mark.skipif(not list(CORPUS.glob("*.xz")), reason="no real-dump corpus")
 def test_the_real_corpus_compressed_files(tmp_path: Path) -> None:
     """The project's own dumps/real/corpus/*.xz: each says what it holds and what to run (issue 15)."""
-    inner = {".elf": "ELF core", ".kdump-zlib": "kdump"}
+    inner = {".elf": "ELF core", ".kdump-zlib": "kdump", ".kdump-lzo-d31": "kdump", ".vmcore": "ELF core"}
     for p in sorted(CORPUS.glob("*.xz")):
         with pytest.raises(DumpOpenError) as ei:
             open_memory(str(p))

@@ -166,6 +166,11 @@ def systab_line(d: Dump, findings: list[Finding]) -> str:
     disc = d.systab_discovery
     st = d.systab
     if disc.address is None:
+        pvh = d.pvh
+        if pvh.boot_path == "PVH":
+            si = pvh.start_info
+            at = f": hvm_start_info @ {si.address:#x}" if si is not None and si.address is not None else ""
+            return f"none: not an EFI boot (Xen PVH entry{at})"
         if any(f.code == NOT_EFI_BOOT for f in findings):
             return "none: not an EFI boot (boot_params has no EFI loader signature)"
         tried = ", ".join(r.name for r in disc.routes) or "no route"
@@ -228,7 +233,12 @@ def boot_params_line(d: Dump) -> str:
     if bp is None:
         tried = ", ".join(r.name for r in d.boot_params_discovery.routes) or "no route"
         return f"none found ({tried})"
-    hdr = f"protocol {bp.protocol} ({bp.protocol_version:#06x})" if bp.has_hdrs else "no HdrS (EFI-stub zero page)"
+    if bp.has_hdrs:
+        hdr = f"protocol {bp.protocol} ({bp.protocol_version:#06x})"
+    elif d.pvh.boot_path == "PVH":
+        hdr = "no HdrS (built by the kernel from the PVH start info)"
+    else:
+        hdr = "no HdrS (EFI-stub zero page)"
     parts = [f"{bp.address:#x} via {printable(bp.found_by)}", hdr, bp.efi_loader_signature or "no EFI hand-over"]
     if d.e820 is not None:
         parts.append(f"E820 {_plural(len(d.e820.entries), 'entry', 'entries')}")

@@ -407,3 +407,33 @@ def test_stale_command_line_finding_names_a_memory_type(kcorpus: dict, variant: 
         stale = [f for f in d.findings if f.code == "BOOT-XC-CMDLINE-STALE"]
         assert stale
         assert not any(re.search(r"\bNone\b", f.message) for f in stale), [f.message for f in stale]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_show_answers_from_the_kernels_copies(kcorpus: dict, variant: str) -> None:
+    """Issue 14's 'done when': on the kdump capture `show` gives the system table address, every table the
+    kernel's log names with its address, the memory map and the command line, from the kernel's copies, as
+    the first kernel printed them before it crashed."""
+    from click.testing import CliRunner
+
+    from efitables.cli import cli
+
+    t = truth(variant)
+    efi = t["efi"]
+    labels = {"ACPI 2.0": "ACPI 2.0", "ACPI": "ACPI 1.0", "SMBIOS": "SMBIOS", "SMBIOS 3.0": "SMBIOS3"}
+    for name, path in sorted(kcorpus[variant].items()):
+        r = CliRunner().invoke(cli, ["show", str(path)])
+        rows = {ln[:15].strip(): ln[15:] for ln in r.output.splitlines() if ln[:15].strip()}
+        assert rows["system table"].startswith(f"{efi['systab_phys']:#x} via efi_info"), name
+        assert "not in this dump (this dump holds System RAM only" in rows["system table"], name
+        tables = rows["config tables"]
+        assert tables.startswith("array not in this dump; the kernel's efi struct: "), (name, tables)
+        for logged, addr in efi["dmesg_tables"].items():
+            if logged in labels:
+                assert f"{labels[logged]} {addr:#x}" in tables, (name, logged, tables)
+        assert f"MEMATTR {efi['dmesg_tables']['MEMATTR']:#x}" in tables, name
+        mm = rows["memory map"]
+        assert f"the kernel's efi.memmap: {len(efi['runtime_map'])} descriptors of " in mm, (name, mm)
+        cmdline = t["cmdline"]
+        assert f'cmdline "{cmdline[:50]}' in rows["boot_params"] and "(kernel's saved_command_line)" in rows[
+            "boot_params"], name

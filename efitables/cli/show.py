@@ -65,6 +65,7 @@ from efitables.payloads.tcg import (
     EFI_TCG2_FINAL_EVENTS_TABLE_GUID,
     LINUX_EFI_TPM_EVENT_LOG_GUID,
 )
+from efitables.schemas.kernel import EFI_INVALID_TABLE_ADDR
 from efitables.schemas.snp import EFI_CC_BLOB_GUID
 from efitables.snp.ccblob import ROUTE_LABELS
 from efitables.text import printable
@@ -189,10 +190,40 @@ def systab_line(d: Dump, findings: list[Finding]) -> str:
     )
 
 
+#: ``struct efi`` fields (include/linux/efi.h) under the names the summary gives their tables.
+KERNEL_TABLE_LABELS: tuple[tuple[str, str], ...] = (
+    ("acpi20", "ACPI 2.0"),
+    ("acpi", "ACPI 1.0"),
+    ("smbios3", "SMBIOS3"),
+    ("smbios", "SMBIOS"),
+    ("esrt", "ESRT"),
+    ("tpm_log", "TPM log"),
+    ("tpm_final_log", "TPM final log"),
+    ("mokvar_table", "MOKvar"),
+    ("coco_secret", "CoCo secret"),
+    ("unaccepted", "unaccepted memory"),
+)
+
+
+def _kernel_tables_line(d: Dump) -> str | None:
+    """The tables the kernel's own ``efi`` struct names, when the firmware's array is not in the dump."""
+    kv = d.kernel
+    if not kv.available or kv.efi is None:
+        return None
+    present = kv.efi.present_tables()
+    named = [f"{label} {present[k]:#x}" for k, label in KERNEL_TABLE_LABELS if k in present]
+    memattr = kv.efi_mem_attr_table.value if kv.efi_mem_attr_table is not None else None
+    if isinstance(memattr, int) and memattr not in (0, EFI_INVALID_TABLE_ADDR):
+        named.append(f"MEMATTR {memattr:#x}")
+    if not named:
+        return None
+    return "array not in this dump; the kernel's efi struct: " + ", ".join(named)
+
+
 def config_tables_line(d: Dump) -> str | None:
     st = d.systab
     if st is None:
-        return None
+        return _kernel_tables_line(d)
     tables = st.config_tables
     named: list[str] = []
     listed = set()
@@ -214,6 +245,14 @@ def memmap_line(d: Dump) -> str | None:
     mm = d.efi_memmap
     if mm is None:
         return None
+    kv = d.kernel
+    kmm = kv.efi.memmap if kv.available and kv.efi is not None else None
+    if not mm.descriptors and kmm is not None and kmm.descriptors is not None and kmm.descriptors.descriptors:
+        return (
+            f"{hexa(mm.address)}: not in this dump; the kernel's efi.memmap: "
+            f"{_plural(len(kmm.descriptors.descriptors), 'descriptor')} of {kmm.desc_size} bytes at "
+            f"{kmm.phys_map:#x} (the runtime regions it keeps after boot)"
+        )
     if not mm.descriptors:
         kind = "no descriptor readable"
     elif d.regions.runtime_only_efi_map:

@@ -21,7 +21,7 @@ from efitables.text import printable
     type=click.Path(file_okay=False, dir_okay=True, writable=True),
     default=".",
     show_default=True,
-    help="Where 'e' (export the selected object as JSON) writes.",
+    help="The directory 'e' (export the selected object as JSON) offers; it asks before writing.",
 )
 def tui_cmd(dump: str, export_dir: str, **opts: Any) -> None:
     """Browse DUMP in a terminal UI: structure tree, fields, hex view, findings, memory map.

@@ -413,4 +413,5 @@ def test_e820_ram_absent_from_the_dump_is_said_per_entry():
     e820 = build_table(None, decode_entries(many, 0, 40, "boot_params"), 40, 0)
     xc = crosscheck(mem, boot_params=None, setup_data=None, efi_memmap=None, e820=e820)
     f = [x for x in xc.findings if x.code == "BOOT-XC-RAM-NOT-IN-DUMP"]
-    assert len(f) == MAX_RAM_GAP_FINDINGS + 1 and f[-1].message == "24 more BOOT-XC-RAM-NOT-IN-DUMP findings omitted (the first 16 are listed)"
+    assert len(f) == MAX_RAM_GAP_FINDINGS + 1
+    assert f[-1].message == "24 more BOOT-XC-RAM-NOT-IN-DUMP findings omitted (the first 16 are listed)"

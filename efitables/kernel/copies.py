@@ -911,6 +911,15 @@ def _boot_params(r: _Reader) -> tuple[BootParams | None, int | None]:
 
 
 # -- the entry point ---------------------------------------------------------------------------
+def _remote(mem: PhysicalMemory) -> bool:
+    """The dump is read through a network byte source (efitables.memory.source)."""
+    sources = getattr(mem, "sources", None)
+    try:
+        return any(getattr(src, "remote", False) for src in sources()) if callable(sources) else False
+    except Exception:  # noqa: BLE001 - a container without sources is local
+        return False
+
+
 def read_kernel_view(
     mem: PhysicalMemory,
     info: dict[str, str] | None = None,
@@ -953,6 +962,13 @@ def read_kernel_view(
     banner_text = view.banner.text if view.banner is not None else None
     view.version = kernel_version(release, banner_text)
     lay.version = view.version
+    if use_btf and lay.table is not None and _remote(mem):
+        # Over a network every byte is a transfer: the BTF (4 MiB on Debian 6.1) would be most of a hinted
+        # report's reads, and this release's offsets were verified member by member against its BTF.
+        use_btf = False
+        remote_note = " (a remote dump: the kernel's BTF is not fetched)"
+    else:
+        remote_note = ""
     if use_btf:
         b = btf_mod.load(mem, ks)
         if isinstance(b, Finding):
@@ -974,7 +990,7 @@ def read_kernel_view(
         setattr(view, sym, _kimage(r, info, sym, space.levels))
     view.sev = _sev(r, view.boot_params)
     sources = sorted({o.layout_source for o in view.objects() if o.layout_source})
-    view.layout_source = ", ".join(sources) if sources else (lay.fallback_name or "")
+    view.layout_source = (", ".join(sources) if sources else (lay.fallback_name or "")) + remote_note
     view.translation = space.describe()
     view.findings = r.findings + lay.findings
     if r.dropped:

@@ -54,7 +54,7 @@ MAX_FLAT_RECORDS = 1 << 22
 #: thousand records), with numpy past it.
 SMALL_RESOLVE = 1 << 14
 #: Bytes of the stream read at a time while indexing the record headers.
-HEADER_READ = 1 << 16
+HEADER_READ = 1 << 19  # 512 KiB: one request of its own over a network (memory/source.py LARGE_READ)
 
 KDUMP_FLAT_TRUNCATED = register(
     "KDUMP-FLAT-TRUNCATED",

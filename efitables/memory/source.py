@@ -61,11 +61,12 @@ from urllib.parse import unquote, urlsplit
 from efitables.errors import DumpOpenError
 
 #: Bytes one range request fetches (one block of the cache); ``EFITABLES_REMOTE_BLOCK_SIZE`` overrides it.
-#: Chosen by measuring (bench/bench_fleet.py, README "Dumps in object storage and fleets"): a hinted
-#: report of the real 272 MiB ELF asks for 9.0 MiB in 666 reads; blocks of 16, 32, 64 and 128 KiB fetch
-#: 10.3, 10.9, 11.9 and 13.3 MiB in 137, 91, 61 and 43 requests, and its boot_params alone (kallsyms'
-#: binary search: scattered small reads) 0.8, 1.2, 1.8 and 2.5 MiB.
-BLOCK_SIZE = 32 * 1024
+#: Chosen by measuring (bench/bench_fleet.py, README "Dumps in object storage and fleets") on the real
+#: 272 MiB ELF: its boot_params alone (kallsyms' binary search: scattered small reads) fetches 0.8, 1.2, 1.8
+#: and 2.5 MiB with blocks of 16, 32, 64 and 128 KiB; a whole hinted report, the kernel's view read with its
+#: release's verified offsets (no BTF over a network), fetches 3.0 MiB with 32 KiB blocks, 2.3 MiB with 16 KiB
+#: and under 2 MiB with 8 KiB (issue 17's bound), at more requests, each a few milliseconds on a LAN.
+BLOCK_SIZE = 8 * 1024
 #: Blocks kept per open remote file (least recently used dropped): BLOCK_SIZE * CACHE_BLOCKS bytes at most.
 CACHE_BLOCKS = 512
 #: fsspec cache kind: "blockcache" keeps the blocks a parser comes back to (headers, page descriptors,

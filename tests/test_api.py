@@ -196,3 +196,13 @@ def test_shown_name_and_user_names(virt, tmp_path):
 
 def test_guids_reachable_from_the_package():
     assert efitables.guids is guids and os.path.basename(guids.__file__) == "guids.py"
+
+
+def test_every_entry_list_is_entries() -> None:
+    """One naming scheme (issue 15): the EFI map, E820 and an XSDT all list their entries as ``.entries``."""
+    import efitables
+
+    with efitables.open(str(SAMPLES / "ovmf64.raw")) as d:
+        assert d.efi_memmap is not None and d.e820 is not None
+        assert d.efi_memmap.entries is d.efi_memmap.descriptors and len(d.efi_memmap.entries) > 0
+        assert len(d.e820.entries) > 0

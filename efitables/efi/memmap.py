@@ -126,6 +126,12 @@ class EfiMemoryMap(Parsed):
     _sorted: list[MemoryDescriptor] = field(default_factory=list, repr=False)
 
     @property
+    def entries(self) -> list[MemoryDescriptor]:
+        """The descriptors: every list of entries is ``.entries`` (E820, XSDT, MEMATTR, ...); ``descriptors``
+        is the UEFI spec's word and stays the JSON key."""
+        return self.descriptors
+
+    @property
     def title(self) -> str:
         return f"EFI memory map ({len(self.descriptors)} descriptors)"
 

@@ -21,3 +21,17 @@ def samples() -> Path:
 @pytest.fixture(scope="session")
 def expected() -> dict:
     return json.loads((SAMPLES / "expected.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _guid_names_restored():
+    """A test that loads a user GUID list (``--guid-db`` through the CLI in-process) leaves the process-wide
+    name registry as it found it, so later tests see the built-in names only."""
+    import efitables.guids as guids
+
+    saved = dict(guids._REGISTRY)
+    yield
+    if guids._REGISTRY != saved:
+        guids._REGISTRY.clear()
+        guids._REGISTRY.update(saved)
+        guids._NAME_INDEX = None

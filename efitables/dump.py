@@ -33,7 +33,7 @@ from efitables.efi.hits import KERNEL_COPY_ALIGN, ProgressFn, ScanHits
 from efitables.efi.memmap import EfiMemoryMap, parse_memmap
 from efitables.efi.systab import ConfigTable, SystemTable, parse_system_table
 from efitables.errors import MemoryReadError
-from efitables.findings import Finding, Severity, make, register
+from efitables.findings import READ_ERROR, Finding, Severity, make, register
 from efitables.kernel.copies import KernelView, read_kernel_view
 from efitables.kernel.kallsyms import load
 from efitables.kernel.printk import KernelLog, read_kernel_log
@@ -69,6 +69,25 @@ SYSTAB_UNPARSABLE = register("EFI-SYSTAB-UNREADABLE", Severity.ERROR, "The syste
 ScanMode = Literal["auto", "always", "never"]
 #: Containers that hold System RAM only and never carry VMCOREINFO: the kernel's page is searched for.
 RAM_CAPTURE_FORMATS = frozenset({"lime", "avml"})
+
+
+
+def _guarded(func: Callable[[Dump], Any]) -> Callable[[Dump], Any]:
+    """An area parser that lets a read error escape (a read the ranges promised but the container could not
+    decode: a bad kdump page, a corrupt AVML chunk) gives ``None`` and a DUMP-READ finding naming the
+    structure and address, never an exception out of a Dump attribute."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(self: Dump) -> Any:
+        try:
+            return func(self)
+        except MemoryReadError as e:
+            what = e.structure or func.__name__
+            self._guard_findings.append(make(READ_ERROR, what, e.pa, f"{func.__name__}: {e}"))
+            return None
+
+    return wrapper
 
 
 class Dump:
@@ -129,6 +148,8 @@ class Dump:
         self.show_secrets = show_secrets
         self.progress = progress
         self._report: Report | None = None
+        #: read errors an area parser let escape (:func:`_guarded`), reported as DUMP-READ findings
+        self._guard_findings: list[Finding] = []
 
     # -- opening ---------------------------------------------------------
     @classmethod
@@ -253,6 +274,7 @@ class Dump:
         )
 
     @cached_property
+    @_guarded
     def efi_memmap(self) -> EfiMemoryMap | None:
         """The EFI memory map named by the chosen zero page's efi_info."""
         info = self.systab_discovery.efi_info
@@ -302,6 +324,7 @@ class Dump:
         return out
 
     @cached_property
+    @_guarded
     def systab(self) -> SystemTable | None:
         """The EFI system table (revision, firmware vendor, resolved pointers, configuration tables with
         decoded payloads), or None when no route found one (:attr:`systab_discovery` says why)."""
@@ -408,11 +431,13 @@ class Dump:
         return cc_blob_report(self)
 
     @cached_property
+    @_guarded
     def snp_secrets(self) -> SnpSecretsPage | None:
         """The SNP secrets page of the blob the kernel uses (VMPCKs redacted unless ``show_secrets``)."""
         return self.cc_blob.secrets_page
 
     @cached_property
+    @_guarded
     def snp_cpuid(self) -> SnpCpuidTable | None:
         """The SNP CPUID table of the blob the kernel uses."""
         return self.cc_blob.cpuid_table
@@ -471,6 +496,7 @@ class Dump:
         )
 
     @cached_property
+    @_guarded
     def boot_params(self) -> BootParams | None:
         """The zero page the discovery chose, parsed and checked (with its command line)."""
         d = self.boot_params_discovery
@@ -479,6 +505,7 @@ class Dump:
         return parse_boot_params(self.memory, d.address, found_by=d.route or "")
 
     @cached_property
+    @_guarded
     def setup_data(self) -> SetupDataList | None:
         """The setup_data list from ``boot_params.hdr.setup_data`` (iterable; RNG seeds redacted)."""
         bp = self.boot_params
@@ -487,6 +514,7 @@ class Dump:
         return walk_setup_data(self.memory, bp.setup_data_ptr, show_secrets=self.show_secrets)
 
     @cached_property
+    @_guarded
     def e820(self) -> E820Table | None:
         """The E820 table: the zero page's entries, then SETUP_E820_EXT's."""
         bp = self.boot_params
@@ -602,7 +630,12 @@ class Dump:
         """
         if self._report is None:
             # memory the container could not hold is not "missing" (efitables.analysis.witnesses)
-            self._report = defer_uncapturable(self, report(self, on_stage))
+            rep = report(self, on_stage)
+            if self._guard_findings:
+                from efitables.analysis import sort_key
+
+                rep.findings = sorted(dict.fromkeys([*rep.findings, *self._guard_findings]), key=sort_key)
+            self._report = defer_uncapturable(self, rep)
         return self._report
 
     @property

@@ -44,6 +44,7 @@ from efitables.errors import DumpFormatError, MemoryReadError
 from efitables.findings import Severity, make, register
 from efitables.memory import ContainerFormat, register_format
 from efitables.memory.base import MAX_PHYS_ADDR, FileMemory, PhysRange
+from efitables.memory.kdump_codecs import codec_error_text
 from efitables.memory.raw import shrank_reason
 from efitables.memory.source import ByteSource
 from efitables.schemas.avml import (
@@ -197,6 +198,7 @@ class _Window:
 
 class AvmlMemory(FileMemory):
     format = "avml"
+    decode_can_fail = True  # a page's descriptor or compressed data can be bad
 
     def _init(self) -> None:
         size = self.info.file_size
@@ -527,7 +529,7 @@ class AvmlMemory(FileMemory):
             if len(data) != want:
                 raise ValueError(f"it decompresses to {len(data):#x} bytes, not {want:#x}")
         except Exception as e:  # cramjam.DecompressionError, ValueError
-            problem = f"snappy chunk at file offset {off:#x} is corrupt: {e}"
+            problem = f"snappy chunk at file offset {off:#x} is corrupt: {codec_error_text(e)}"
             self._stream_problem(blk, problem)
             raise MemoryReadError(pa, want, reason=f"AVML {blk.where()}: {problem}") from None
         self._cache[key] = data

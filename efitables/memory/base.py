@@ -276,10 +276,25 @@ class PhysicalMemory(ABC):
             pa = gap[1]
         return out
 
+    #: A read inside the ranges can still fail (a kdump page whose descriptor or compressed data is bad, a corrupt
+    #: AVML chunk): :meth:`is_readable` then tries the read, so "readable" always means a read will succeed.
+    decode_can_fail: bool = False
+    #: Bytes :meth:`is_readable` reads to find out, at most (larger spans are judged by their first bytes and
+    #: the ranges: the read that follows reports the rest).
+    READABLE_PROBE = 1 << 20
+
     def is_readable(self, pa: int, size: int = 1) -> bool:
         if pa < 0 or size < 0 or pa + size > MAX_PHYS_ADDR:
             return False
-        return self.first_gap(pa, size) is None
+        if self.first_gap(pa, size) is not None:
+            return False
+        if not self.decode_can_fail:
+            return True
+        try:  # decoded pages are cached by the containers that set decode_can_fail: the read that follows is cheap
+            self.read(pa, min(max(size, 1), self.READABLE_PROBE))
+        except MemoryReadError:
+            return False
+        return True
 
     def read(self, pa: int, size: int, structure: str | None = None) -> bytes:
         """Read ``size`` bytes at physical address ``pa``.

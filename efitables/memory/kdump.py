@@ -40,7 +40,7 @@ from efitables.findings import Severity, make, register
 from efitables.memory import ContainerFormat, register_format
 from efitables.memory.base import MAX_FINDINGS_PER_CODE, MAX_PHYS_ADDR, FileMemory, PhysRange
 from efitables.memory.kdump_bitmap import MAX_RUNS, bitmap_count, bitmap_runs, truncate_runs
-from efitables.memory.kdump_codecs import CODEC_PACKAGES, CODECS
+from efitables.memory.kdump_codecs import CODEC_PACKAGES, CODECS, codec_error_text
 from efitables.memory.kdump_flat import (
     KDUMP_FLAT_OVERLAP,
     KDUMP_FLAT_TRUNCATED,
@@ -127,6 +127,7 @@ class KdumpMemory(FileMemory):
     """A kdump-compressed dump, plain or flattened."""
 
     format = "kdump"
+    decode_can_fail = True  # a page's descriptor or compressed data can be bad
 
     _file: PlainFile | FlatFile | None = None
 
@@ -352,7 +353,7 @@ class KdumpMemory(FileMemory):
                 raise MemoryReadError(pa, bs, reason=f"kdump page {pfn:#x}: {problem}") from None
             except Exception as e:  # codec errors: zlib.error, cramjam/lzokay errors, ValueError
                 problem = (f"{COMPRESSION_NAMES[comp]} data at file offset {desc.offset:#x} "
-                           f"(+{desc.size:#x}) is corrupt: {e}")
+                           f"(+{desc.size:#x}) is corrupt: {codec_error_text(e)}")
         self._report(pfn, KDUMP_BAD_PAGE, problem)
         raise MemoryReadError(pa, bs, reason=f"kdump page {pfn:#x}: {problem}")
 

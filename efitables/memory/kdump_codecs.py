@@ -21,6 +21,7 @@ fallback); qemu/qemu dump/dump.c@v7.2.0 (``write_dump_pages``: ``compress2``,
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Callable
 
@@ -80,3 +81,14 @@ CODECS: dict[int, Callable[[bytes, int], bytes]] = {
 }
 CODEC_PACKAGES = {DUMP_DH_COMPRESSED_LZO: "lzokay", DUMP_DH_COMPRESSED_SNAPPY: "cramjam",
                    DUMP_DH_COMPRESSED_ZSTD: "cramjam"}
+
+
+def codec_error_text(e: BaseException) -> str:
+    """A decompressor's error, without the numbers it decoded from the stream.
+
+    A codec's message can quote values it read out of the corrupt data (cramjam's snappy: "expected valid
+    offset but got offset 1468073699"), and compressed data carries its input's bytes as literals: a secret
+    in the page would leak four bytes at a time. Numbers of six digits or more become N.
+    """
+    text = re.sub(r"\b(?:0x[0-9a-fA-F]{6,}|\d{6,})\b", "N", str(e))  # small counts (4096) carry no data
+    return text.strip() or type(e).__name__

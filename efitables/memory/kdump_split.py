@@ -75,6 +75,7 @@ class KdumpSplitMemory(PhysicalMemory):
     """The parts of one makedumpfile ``--split`` dump, read as one physical memory."""
 
     format = "kdump-split"
+    decode_can_fail = True  # a page's descriptor or compressed data can be bad
 
     def __init__(self, paths: list[str]) -> None:
         if not paths:

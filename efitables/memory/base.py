@@ -252,7 +252,27 @@ class PhysicalMemory(ABC):
         return None if i is None else PhysRange(self._starts[i], self._ends[i])
 
     def first_gap(self, pa: int, size: int) -> tuple[int, int] | None:
-        """The first absent sub-range of ``[pa, pa+size)``, or None if all is present."""
+        """The first absent sub-range of ``[pa, pa+size)``, or None if all is present.
+
+        In a container whose reads can fail inside its ranges (:attr:`decode_can_fail`), a page that does
+        not decode counts as absent: callers that ask ``first_gap`` and then read never meet a read error
+        (the first :data:`READABLE_PROBE` bytes are tried; decoded pages are cached, so the read that
+        follows is cheap).
+        """
+        gap = self._range_gap(pa, size)
+        if gap is not None or not self.decode_can_fail or size <= 0:
+            return gap
+        end = pa + size
+        try:
+            self.read(pa, min(size, self.READABLE_PROBE))
+        except MemoryReadError as e:
+            if e.missing is not None:
+                return (max(e.missing[0], pa), min(e.missing[1], end))
+            return (max(e.pa, pa), min(e.pa + max(e.size, 1), end))
+        return None
+
+    def _range_gap(self, pa: int, size: int) -> tuple[int, int] | None:
+        """:meth:`first_gap` by the ranges alone."""
         end = pa + size
         cur = pa
         while cur < end:
@@ -286,7 +306,7 @@ class PhysicalMemory(ABC):
     def is_readable(self, pa: int, size: int = 1) -> bool:
         if pa < 0 or size < 0 or pa + size > MAX_PHYS_ADDR:
             return False
-        if self.first_gap(pa, size) is not None:
+        if self._range_gap(pa, size) is not None:
             return False
         if not self.decode_can_fail:
             return True
@@ -318,7 +338,7 @@ class PhysicalMemory(ABC):
         while cur < end:
             i = self._range_index(cur)
             if i is None:
-                raise MemoryReadError(pa, size, missing=self.first_gap(cur, end - cur), structure=structure)
+                raise MemoryReadError(pa, size, missing=self._range_gap(cur, end - cur), structure=structure)
             n = min(end, self._ends[i]) - cur
             try:
                 parts.append(self._read(cur, n))

@@ -478,3 +478,20 @@ def test_a_bad_page_under_any_structure_is_a_finding_not_an_exception(tmp_path: 
             verdict = validate_dump(d)
         assert verdict.exit_code in (0, 1), (hex(pfn), verdict.exit_code)
         assert any(f.address == pfn * PAGE and f.code == "KDUMP-BAD-PAGE" for f in findings), hex(pfn)
+
+
+def test_first_gap_finds_a_bad_page_before_a_range_gap() -> None:
+    """Fuzzer case B: a page that does not decode, before a hole in the ranges, is the first gap (not the hole)."""
+
+    class Flaky(BytesMemory):
+        decode_can_fail = True
+
+        def _read(self, pa: int, size: int) -> bytes:
+            if pa < 0x2000 and pa + size > 0x1000:
+                raise MemoryReadError(0x1000, 0x1000, reason="page 0x1 does not decode")
+            return super()._read(pa, size)
+
+    mem = Flaky({0: bytes(0x3000), 0x4000: bytes(0x1000)})
+    assert mem.first_gap(0, 0x5000) == (0x1000, 0x2000)
+    assert mem.first_gap(0x2000, 0x3000) == (0x3000, 0x4000)
+    assert not mem.is_readable(0, 0x2000) and mem.is_readable(0x2000, 0x1000)

@@ -260,16 +260,18 @@ class PhysicalMemory(ABC):
         follows is cheap).
         """
         gap = self._range_gap(pa, size)
-        if gap is not None or not self.decode_can_fail or size <= 0:
+        if not self.decode_can_fail or size <= 0:
             return gap
-        end = pa + size
+        end = pa + size if gap is None else gap[0]  # the pages before a range gap can fail to decode too
+        if end <= pa:
+            return gap
         try:
-            self.read(pa, min(size, self.READABLE_PROBE))
+            self.read(pa, min(end - pa, self.READABLE_PROBE))
         except MemoryReadError as e:
             if e.missing is not None:
                 return (max(e.missing[0], pa), min(e.missing[1], end))
             return (max(e.pa, pa), min(e.pa + max(e.size, 1), end))
-        return None
+        return gap
 
     def _range_gap(self, pa: int, size: int) -> tuple[int, int] | None:
         """:meth:`first_gap` by the ranges alone."""

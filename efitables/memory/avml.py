@@ -27,6 +27,12 @@ corrupt or inconsistent stream makes reads past the bad chunk fail
 and the caps (:data:`MAX_BLOCKS`, :data:`MAX_BLOCK_SIZE`, :data:`MAX_CHUNKS`)
 are reported once each (``AVML-LIMIT``).
 
+No message quotes a field of a header, trailer or chunk header that failed its
+check: a walk that has gone off the rails reads page data there (an SNP guest's
+VMPCK page, say), so a finding names the structure, its file offset and what is
+wrong with it ("magic is not AVML's", "version is not 2"), never the bytes.
+Fields that passed (a good header's physical range) are printed.
+
 Sources: microsoft/avml src/image.rs@v0.20.0 and src/io/snappy.rs@v0.20.0 (see
 the schema module); google/snappy framing_format.txt@1.2.1 and format_description.txt@1.2.1
 (the raw block starts with the uncompressed length as a little-endian varint).
@@ -226,12 +232,20 @@ class AvmlMemory(FileMemory):
         return _HDR.unpack(self._src.pread(AVML_HEADER_SIZE, pos).ljust(AVML_HEADER_SIZE, b"\0"))
 
     def _header_problem(self, magic: int, version: int, start: int, end: int, padding: int) -> str | None:
-        if (magic, version) not in ((AVML_MAGIC, AVML_VERSION), (LIME_MAGIC, LIME_VERSION), (LIME_MAGIC, AVML_VERSION)):
-            return f"magic {magic:#010x} version {version} is neither AVML/2 nor LiME/1"
+        """What is wrong with a header, or None. Never a field's value: a header that fails may be page
+        data (the walk went off the rails), and its bytes may be a secret."""
+        if magic not in (AVML_MAGIC, LIME_MAGIC):
+            return "magic is not AVML's (nor LiME's)"
+        if magic == AVML_MAGIC and version != AVML_VERSION:
+            return f"magic is AVML's but the version is not {AVML_VERSION}"
+        if magic == LIME_MAGIC and version not in (LIME_VERSION, AVML_VERSION):
+            return f"magic is LiME's but the version is not {LIME_VERSION} or {AVML_VERSION}"
         if padding:
-            return f"padding {padding:#x} is not 0"
-        if end < start or end >= MAX_PHYS_ADDR:
-            return f"range {start:#x}-{end:#x} is impossible"
+            return "padding is not zero"
+        if end < start:
+            return "the range's end is below its start"
+        if end >= MAX_PHYS_ADDR:
+            return "the range's end is beyond the 52-bit physical address space"
         return None
 
     def _limit(self, what: str, message: str) -> None:
@@ -354,9 +368,10 @@ class AvmlMemory(FileMemory):
                     f"{blk.where()}: the file ends in its length trailer (the block's data is whole)"))
                 break
             (recorded,) = _TRAILER.unpack(trailer)
-            if recorded != stream_len:
-                self._stream_problem(blk, f"trailer says the stream is {recorded:#x} bytes, its chunks "
-                                          f"make {stream_len:#x}; the chunks are followed", fail=False)
+            if recorded != stream_len:  # the trailer's value is not quoted: it failed its check
+                self._stream_problem(blk, f"the length trailer at file offset {ch.end:#x} disagrees with the "
+                                          f"block's compressed size ({stream_len:#x} bytes, from its chunks); "
+                                          "the chunks are followed", fail=False)
             pos = ch.end + AVML_TRAILER_SIZE
         return out
 
@@ -386,7 +401,8 @@ class AvmlMemory(FileMemory):
                 break
             if typ in (SNAPPY_CHUNK_COMPRESSED, SNAPPY_CHUNK_UNCOMPRESSED):
                 if clen <= SNAPPY_CRC_SIZE or clen > SNAPPY_MAX_CHUNK_LENGTH:
-                    ch.problem = f"chunk at file offset {pos:#x} has an impossible length {clen:#x}"
+                    ch.problem = (f"chunk at file offset {pos:#x} has an impossible length (not more than its "
+                                  f"checksum, or more than {SNAPPY_MAX_CHUNK_LENGTH:#x})")
                     break
                 if typ == SNAPPY_CHUNK_COMPRESSED:
                     body = win.get(pos + SNAPPY_CHUNK_HEADER_SIZE + SNAPPY_CRC_SIZE,
@@ -395,7 +411,8 @@ class AvmlMemory(FileMemory):
                 else:
                     ulen = clen - SNAPPY_CRC_SIZE
                 if ulen is None or ulen == 0 or ulen > SNAPPY_MAX_CHUNK_DATA:
-                    ch.problem = f"chunk at file offset {pos:#x} declares {ulen} bytes of data"
+                    ch.problem = (f"chunk at file offset {pos:#x} declares an impossible data length (none, "
+                                  f"or more than {SNAPPY_MAX_CHUNK_DATA:#x} bytes)")
                     break
                 if total + ulen > blk.size:
                     ch.problem = (f"the chunks hold more than the header's {blk.size:#x} bytes "
@@ -415,7 +432,7 @@ class AvmlMemory(FileMemory):
                     ch.problem = f"bad stream identifier chunk at file offset {pos:#x}"
                     break
             elif typ in SNAPPY_RESERVED_UNSKIPPABLE:
-                ch.problem = f"reserved chunk type {typ:#04x} at file offset {pos:#x}"
+                ch.problem = f"chunk at file offset {pos:#x} has a reserved, unskippable chunk type"
                 break
             # padding (0xfe) and skippable chunks (0x80-0xfd) are skipped
             pos += SNAPPY_CHUNK_HEADER_SIZE + clen
@@ -430,8 +447,8 @@ class AvmlMemory(FileMemory):
             ch = self._walk_chunks(self._src, blk, end)
             if ch.problem is None and ch.end != end:
                 # only padding or skippable chunks may follow the data
-                ch.problem = (f"{end - ch.end:#x} bytes of the stream are left after the header's "
-                              f"{blk.size:#x} bytes of data")
+                ch.problem = (f"the stream goes on after the header's {blk.size:#x} bytes of data (its chunks "
+                              f"end at file offset {ch.end:#x}, its length trailer is at {end:#x})")
             if ch.problem is not None:
                 self._stream_problem(blk, ch.problem)
             blk.chunks = ch

@@ -95,10 +95,14 @@ class LimeMemory(FileMemory):
             magic, version, s_addr, e_addr, _res = _HDR.unpack(src.pread(HEADER_SIZE, pos))
             where = f"LiME header at file offset {pos:#x}"
             problem = None
+            # a header that fails its checks may be memory contents (a walk gone astray): its values
+            # are not quoted, only what is wrong with them
             if magic != LIME_MAGIC:
-                problem = f"{where}: magic {magic:#010x} is not {LIME_MAGIC:#010x}"
-            elif e_addr < s_addr or e_addr >= MAX_PHYS_ADDR:
-                problem = f"{where}: range {s_addr:#x}-{e_addr:#x} is impossible"
+                problem = f"{where}: magic is not LiME's ({LIME_MAGIC:#010x})"
+            elif e_addr < s_addr:
+                problem = f"{where}: the range's end is below its start"
+            elif e_addr >= MAX_PHYS_ADDR:
+                problem = f"{where}: the range's end is beyond the 52-bit physical address space"
             elif len(r_start) >= MAX_RANGES:
                 problem = f"{where}: more than {MAX_RANGES} ranges"
             if problem is not None:

@@ -17,7 +17,11 @@ so. Opening the checkpoint itself reads its ``Memory`` block, or else the
 
 Every count and offset comes from the checkpoint and is bounded: groups
 (:data:`MAX_GROUPS`), tags per group (:data:`MAX_TAGS`), regions
-(:data:`MAX_REGIONS`), and every tag must lie inside the file.
+(:data:`MAX_REGIONS`), and every tag must lie inside the file. The findings a
+region can repeat (``VMWARE-BAD-REGION``, ``VMWARE-TRUNCATED``) go through the
+container's per-code cap (:attr:`PhysicalMemory.capped`): the first
+:data:`~efitables.memory.base.MAX_FINDINGS_PER_CODE` of each are listed, then one
+finding says how many more there were.
 
 Sources: crash-utility/crash vmware_vmss.c@9.0.2 and vmware_vmss.h@9.0.2;
 volatilityfoundation/volatility3 volatility3/framework/layers/vmware.py@1390001a
@@ -387,9 +391,9 @@ class VmwareMemory(PhysicalMemory):
                 continue
             have = max(0, min(length, self._data_size - off))
             if have < length:
-                self.info.findings.append(make(
+                self.capped.add(  # one per region: capped like VMWARE-BAD-REGION
                     VMWARE_TRUNCATED, "VMware memory region", pa + have,
-                    f"{what}: the memory file ({self._data_size:#x} bytes) holds only {have:#x} bytes of it"))
+                    f"{what}: the memory file ({self._data_size:#x} bytes) holds only {have:#x} bytes of it")
             if have:
                 segs.append(_Seg(pa, pa + have, off))
         out: list[_Seg] = []
@@ -409,7 +413,9 @@ class VmwareMemory(PhysicalMemory):
         self._finish()
 
     def _bad_region(self, pa: int | None, message: str) -> None:
-        self.info.findings.append(make(VMWARE_BAD_REGION, "VMware memory region", pa, message))
+        """One VMWARE-BAD-REGION, through the container's cap: a checkpoint can name a bad region per
+        index, so past :data:`~efitables.memory.base.MAX_FINDINGS_PER_CODE` one finding counts the rest."""
+        self.capped.add(VMWARE_BAD_REGION, "VMware memory region", pa, message)
 
     def _finish(self) -> None:
         self.info.details["memory_file"] = self._data_path

@@ -32,7 +32,6 @@ import json
 import lzma
 import shutil
 import statistics
-import struct
 import sys
 import time
 from collections.abc import Callable
@@ -41,6 +40,9 @@ from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the test builders (tests/builders_kernel.py imports its siblings bare)
+
+from builders_kernel import system_ram_lime  # noqa: E402
 
 import efitables  # noqa: E402
 from efitables.kernel import btf, kallsyms  # noqa: E402
@@ -75,37 +77,6 @@ def unpacked(name: str, real_dir: Path | None) -> Path:
             shutil.copyfileobj(fi, fo, 1 << 20)
         part.rename(have)
     return have
-
-
-def system_ram_lime(elf: Path, truth: dict, dst: Path) -> Path:
-    """A LiME of the guest's "System RAM" (its /proc/iomem), cut out of the ELF with struct."""
-    if dst.exists():
-        return dst
-    ram = [(r["start"], r["end"] + 1) for r in truth["iomem"] if r["name"] == "System RAM" and r["depth"] == 0]
-    part = dst.with_suffix(".part")
-    with open(elf, "rb") as fi, open(part, "wb") as fo:
-        eh = fi.read(64)
-        (phoff,) = struct.unpack_from("<Q", eh, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
-        loads = []
-        for i in range(phnum):
-            fi.seek(phoff + i * phentsize)
-            p_type, _f, off, _va, pa, filesz, _m = struct.unpack("<IIQQQQQ", fi.read(48))
-            if p_type == 1 and filesz:
-                loads.append((pa, pa + filesz, off))
-        for s, e in ram:
-            for ls, le, off in loads:
-                a, b = max(s, ls), min(e, le)
-                if a < b:
-                    fo.write(struct.pack("<IIQQ8x", 0x4C694D45, 1, a, b - 1))
-                    fi.seek(off + a - ls)
-                    left = b - a
-                    while left:
-                        buf = fi.read(min(left, 1 << 20))
-                        fo.write(buf)
-                        left -= len(buf)
-    part.rename(dst)
-    return dst
 
 
 def _sweep(path: Path) -> int:
@@ -169,7 +140,10 @@ def main() -> None:
         truth = json.loads((CORPUS / f"{variant}.truth.json").read_text())
         if not truth.get("efi"):
             continue
-        lime = system_ram_lime(unpacked(name, a.real_dir), truth, OUT / f"{variant}.system-ram.lime")
+        lime = OUT / f"{variant}.system-ram.lime"
+        if not lime.exists():  # cut once, kept in bench/out/real/ like the decompressed dumps
+            lime.parent.mkdir(parents=True, exist_ok=True)
+            system_ram_lime(unpacked(name, a.real_dir), truth, lime)
         sweeps, finds, reports = [], [], []
         for _ in range(a.rounds):
             sweeps.append(_ms(lambda lime=lime: _sweep(lime)))

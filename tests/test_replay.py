@@ -227,3 +227,110 @@ def test_ccel_from_the_acpi_tables_and_the_cc_final_table_not_replayed() -> None
     assert r.log_kind == "CC" and r.address == lasa and "TDX" in r.source
     assert r.registers == expected(events, [SHA384], None, cc=True)
     assert [f.code for f in r.findings] == ["MEASURED-FINAL-SKIPPED"]
+
+
+# -- the TPM log is read from the dump once: the replay takes the bytes the payload decoder read -------
+SYSTAB_PA, CFG_PA, VENDOR_PA, BIG_LOG_PA = 0x7E0018, 0x7E0100, 0x7E0300, 0x800000
+#: A log far larger than a real one (tens of KiB): 2000 events of 1000 bytes, SHA-1 and SHA-256 digests.
+BIG_EVENTS = [(i % 8, EV_EFI_BOOT_SERVICES_APPLICATION, i.to_bytes(4, "little") * 250) for i in range(2000)]
+
+
+class CountingMemory(BytesMemory):
+    """A BytesMemory that counts the bytes read from one range ``watch`` (every read reaches ``_read``)."""
+
+    def __init__(self, segments: dict[int, bytes], watch: tuple[int, int]) -> None:
+        super().__init__(segments)
+        self.watch = watch
+        self.watched = 0
+
+    def _read(self, pa: int, size: int) -> bytes:
+        lo, hi = self.watch
+        self.watched += max(0, min(hi, pa + size) - max(lo, pa))
+        return super()._read(pa, size)
+
+
+def big_log_dump(log: bytes) -> CountingMemory:
+    """A dump with a system table whose one configuration table is LINUX_EFI_TPM_EVENT_LOG, holding ``log``."""
+    from dumps.builder import Image, config_tables, system_table, ucs2
+
+    img = Image()
+    img.add_region(0, BIG_LOG_PA + 0x800000)
+    img.put(SYSTAB_PA, system_table(64, vendor=VENDOR_PA, revision=0x20046, fw_revision=1, runtime=0, nr_tables=1,
+                                    tables=CFG_PA))  # fmt: skip
+    img.put(CFG_PA, config_tables(64, [(LINUX_EFI_TPM_EVENT_LOG_GUID, BIG_LOG_PA)]))
+    img.put(VENDOR_PA, ucs2("EDK II"))
+    img.put(BIG_LOG_PA, LINUX_EFI_TPM_EVENTLOG.build(dict(size=len(log), final_events_preboot_size=0, version=2)) + log)
+    log_pa = BIG_LOG_PA + LINUX_EFI_TPM_EVENTLOG.sizeof()
+    return CountingMemory({s: bytes(b) for s, b in img.regions.items()}, (log_pa, log_pa + len(log)))
+
+
+def test_a_dumps_tpm_log_is_read_once() -> None:
+    """Decoder and replay of one Dump: the log's bytes are read from the dump once (its size, not twice it)."""
+    from efitables.dump import Dump
+
+    algs = [SHA1, SHA256]
+    log = tcg2_log(BIG_EVENTS, algs)
+    assert len(log) > 2 * 1024 * 1024
+    mem = big_log_dump(log)
+    d = Dump(mem, systab=SYSTAB_PA)
+    ct = d.config_table(LINUX_EFI_TPM_EVENT_LOG_GUID)
+    assert ct is not None
+    t = ct.payload
+    assert t.event_count == 1 + len(BIG_EVENTS) and t.log_size == len(log) and not t.all_findings()
+    assert mem.watched == len(log)  # the decoder's read
+    mb = d.measured
+    assert mem.watched == len(log)  # the replay read nothing more
+    (r,) = mb.replays
+    assert (r.log_kind, r.address, r.size, r.event_count, r.extends) == ("TCG2", t.log_address, len(log), 2001, 2000)
+    assert r.complete and not r.findings
+    assert r.registers == expected(BIG_EVENTS, algs, locality=None)
+    assert t._log is None  # handed over: the dump keeps no second copy of the log
+
+
+def test_the_replay_alone_reads_the_log_itself() -> None:
+    """The replay of a payload decoded from another memory, or already replayed once, reads the log (once)."""
+    algs = [SHA256]
+    log = tcg2_log(BIG_EVENTS, algs)
+    other_events = [(p, ty, bytes(reversed(data))) for p, ty, data in BIG_EVENTS]
+    other = tcg2_log(other_events, algs)
+    assert len(other) == len(log) and other != log
+    a, b = big_log_dump(log), big_log_dump(other)
+    t = decode_tpm_log(DecodeContext(a, LINUX_EFI_TPM_EVENT_LOG_GUID, BIG_LOG_PA))
+    assert t.event_count == 1 + len(BIG_EVENTS) and a.watched == len(log)
+    # another memory: its own bytes, read there, whatever the payload kept
+    (r,) = measured_boot(b, [(LINUX_EFI_TPM_EVENT_LOG_GUID, t)]).replays
+    assert b.watched == len(other) and a.watched == len(log)
+    assert r.registers == expected(other_events, algs, locality=None)
+    # the decoder's memory: the kept bytes, then (handed over once) a read
+    (r,) = measured_boot(a, [(LINUX_EFI_TPM_EVENT_LOG_GUID, t)]).replays
+    assert a.watched == len(log)
+    assert r.registers == expected(BIG_EVENTS, algs, locality=None)
+    (r2,) = measured_boot(a, [(LINUX_EFI_TPM_EVENT_LOG_GUID, t)]).replays
+    assert a.watched == 2 * len(log)
+    assert r2.registers == r.registers and (r2.event_count, r2.complete) == (1 + len(BIG_EVENTS), True)
+
+
+def test_a_log_the_decoder_could_not_read_whole_is_replayed_up_to_the_hole() -> None:
+    """The decoder's read stops at a hole (DUMP-READ, no bytes kept): the replay reads the log up to it itself."""
+
+    def digest(i: int) -> bytes:
+        return hashlib.sha1(i.to_bytes(2, "little")).digest()
+
+    log = b"".join(
+        TCG_PCR_EVENT.build(dict(pcr_idx=i % 4, event_type=EV_SEPARATOR, digest=digest(i), event_size=0))
+        for i in range(300)
+    )
+    head = LINUX_EFI_TPM_EVENTLOG.build(dict(size=len(log), final_events_preboot_size=0, version=1))
+    present = 0x1000 - len(head)  # the first page only: 4087 bytes of the log, 127 whole records
+    log_pa = LOG_PA + len(head)
+    mem = CountingMemory({LOG_PA: (head + log)[:0x1000]}, (log_pa, log_pa + len(log)))
+    t = decode_tpm_log(DecodeContext(mem, LINUX_EFI_TPM_EVENT_LOG_GUID, LOG_PA))
+    assert [f.code for f in t.findings] == ["DUMP-READ"] and t.event_count is None and t._log is None
+    (r,) = measured_boot(mem, [(LINUX_EFI_TPM_EVENT_LOG_GUID, t)]).replays
+    assert (r.log_kind, r.size, r.event_count, r.complete) == ("TCG_1_2", present, present // 32, False)
+    assert [f.code for f in r.findings] == ["MEASURED-EVENT"]
+    want: dict[int, bytes] = {}
+    for i in range(present // 32):
+        cur = want.get(i % 4, bytes(20))
+        want[i % 4] = hashlib.sha1(cur + digest(i)).digest()
+    assert r.registers == {"sha1": {f"PCR{i}": v.hex() for i, v in sorted(want.items())}}

@@ -27,7 +27,10 @@ What is compared: PCRs live in the TPM and RTMRs in the TDX module, not in guest
 Linux keeps no TDREPORT or quote; :attr:`MeasuredBoot.compared` says so, and the values are
 given to be compared with a quote or ``tpm2_pcrread`` outside the dump.
 
-Bounds: the log is read up to :data:`MAX_LOG_SIZE` (and up to the first hole of the dump);
+Bounds: the log is read up to :data:`MAX_LOG_SIZE` (and up to the first hole of the dump); the
+Linux TPM log is read once per dump: the replay takes the bytes the payload decoder
+(:func:`efitables.payloads.tcg.decode_tpm_log`) read from the same memory, and reads them
+itself only when it has none (the decoder met a hole, or the payload came from elsewhere);
 records are counted up to :data:`MAX_EVENTS`; a malformed record stops the walk with a
 finding and the values replayed so far are marked partial.
 """
@@ -458,7 +461,10 @@ def _tpm_replay(mem: PhysicalMemory, log: TpmEventLog, final: FinalEventsTable |
     if log.format not in ("TCG_2", "TCG_1_2") or not log.log_size:
         return None
     found: list[Finding] = []
-    data = _read_log(mem, log.log_address, log.log_size, "TPM event log", found)
+    # the bytes the decoder read from this memory (a read whole, as _read_log would give), else a read here
+    data = log.take_log_bytes(mem, log.log_address, min(log.log_size, MAX_LOG_SIZE))
+    if data is None:
+        data = _read_log(mem, log.log_address, log.log_size, "TPM event log", found)
     if data is None:
         r = Replay(address=log.log_address, size=0, log_kind="TCG2", source="LINUX_EFI_TPM_EVENT_LOG", complete=False)
         r.findings.extend(found)

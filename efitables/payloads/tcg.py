@@ -9,11 +9,17 @@ of the TCG EFI Protocol Specification): log version 1 (TCG 1.2) or 2 (crypto-agi
 for version 2 the first record is a TCG 1.2 ``EV_NO_ACTION`` event carrying
 ``Spec ID Event03`` and the digest sizes; the records are counted by a bounded
 walk. The final events tables are decoded to their header (version, count).
+
+The log's bytes, once read, stay on the :class:`TpmEventLog` until the PCR replay
+(:mod:`efitables.measured.replay`) of the same dump takes them (:meth:`TpmEventLog.take_log_bytes`):
+a dump's log is read from the dump once.
 """
 
 from __future__ import annotations
 
 import struct
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from efitables.findings import Severity, make, register
@@ -79,6 +85,11 @@ class TpmEventLog(Payload):
     algorithms: list[dict] = field(default_factory=list)
     event_count: int | None = None
     digest_sizes: dict[int, int] = field(default_factory=dict, repr=False)
+    #: The ``min(log_size, MAX_LOG_SIZE)`` bytes at ``log_address`` as :func:`decode_tpm_log` read them (None
+    #: if it did not read them all), and the memory they came from (a weak reference): the PCR replay of the
+    #: same dump takes them (:meth:`take_log_bytes`) instead of reading the log a second time.
+    _log: bytes | None = field(default=None, repr=False, compare=False)
+    _log_mem: Callable[[], PhysicalMemory | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def title(self) -> str:
@@ -88,6 +99,27 @@ class TpmEventLog(Payload):
     def extents(self) -> list[Extent]:
         # Linux reserves sizeof (12) + size bytes.
         return [Extent(self.kind, self.address or 0, LINUX_EFI_TPM_EVENTLOG_SIZEOF + min(self.log_size, MAX_LOG_SIZE))]
+
+    def keep_log_bytes(self, mem: PhysicalMemory, log: bytes) -> None:
+        """Keep ``log``, the bytes at :attr:`log_address` the decoder read from ``mem``, for :meth:`take_log_bytes`."""
+        try:
+            self._log_mem = weakref.ref(mem)
+        except TypeError:  # a memory object that takes no weak reference: the replay reads the log itself
+            return
+        self._log = log
+
+    def take_log_bytes(self, mem: PhysicalMemory, pa: int, size: int) -> bytes | None:
+        """The log bytes the decoder read, if they are the ``size`` bytes at ``pa`` of ``mem`` (the very memory
+        object it read: the same dump); else None, and the caller reads them.
+
+        They are handed over once (the payload then drops them, so a dump does not keep a copy of a log of up
+        to :data:`MAX_LOG_SIZE` bytes after its replay); a later call returns None.
+        """
+        data, src = self._log, self._log_mem
+        if data is None or src is None or src() is not mem or pa != self.log_address or size != len(data):
+            return None
+        self._log = self._log_mem = None
+        return data
 
 
 def _count_tcg12(log: bytes, findings: list, base: int, start: int = 0, limit: int = MAX_EVENTS) -> int:
@@ -199,6 +231,7 @@ def decode_tpm_log(ctx: DecodeContext) -> TpmEventLog:
     log = ctx.read(t.log_address, size, "TPM event log", t.findings)
     if log is None:
         return t
+    t.keep_log_bytes(ctx.mem, log)
     t.size = LINUX_EFI_TPM_EVENTLOG_HEADER_SIZE + size
     if t.version == EFI_TCG2_EVENT_LOG_FORMAT_TCG_1_2:
         t.event_count = _count_tcg12(log, t.findings, t.log_address)

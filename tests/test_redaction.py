@@ -642,3 +642,63 @@ def test_references_are_capped(tmp_path: Path) -> None:
         assert len(w.references) == 5 and w.references_dropped == 3
     finally:
         redact.MAX_REFERENCES = old
+
+
+def test_a_copy_of_a_secret_elsewhere_is_withheld_too() -> None:
+    """A container can show a secret page at a second address (kdump page descriptors sharing one data
+    offset: the fuzzer's case); the secret's bytes are withheld there as well, by content."""
+    key = bytes.fromhex("8f3a9c11d2e47b65a0c3f1e29d8b7a6c5e4f30211b0a99887766554433221100")
+    data = bytearray(0x1000)
+    data[0x20:0x40] = key  # the secret, at its own address 0x1020
+    data[0x800:0x820] = key  # the same bytes at 0x1800 (an alias)
+    data[0x900:0x910] = key[:16]  # a partial copy is not the secret
+    page = SecretRange(0x1020, 0x1040, "vmpck0", 0x1000, "page", summarised=True)
+    v = RedactedMemory(BytesMemory({0x1000: bytes(data)}), lambda: [page])
+    assert v.read(0x1000, 0x1000, "page")[0x20:0x40] == key  # the owner sees its key at its address
+    assert v.read(0x1000, 0x1000, "page")[0x800:0x820] == bytes(32)  # ... not its copy
+    got = v.read(0x17F0, 0x40, "setup_data node [0]")
+    assert got == bytes(0x40)
+    assert v.read(0x1900, 0x10, "x") == key[:16]
+    refs = {(r.structure, r.address, r.size, r.withheld) for r in v.references}
+    assert refs == {("page", 0x1800, 32, True), ("setup_data node [0]", 0x1800, 32, True)}
+
+
+def test_a_secret_too_plain_to_search_for_is_withheld_by_range_only() -> None:
+    """An all-zero key (never provisioned) is not searched for: zeros elsewhere are ordinary data."""
+    page = SecretRange(0x1020, 0x1040, "vmpck1", 0x1000, "page", summarised=True)
+    v = RedactedMemory(BytesMemory({0x1000: bytes(0x1000)}), lambda: [page])
+    assert v.read(0x1800, 0x20, "x") == bytes(0x20) and v.references == []
+    assert v.read(0x1010, 0x40, "x") == bytes(0x40)
+    assert [(r.structure, r.address, r.size) for r in v.references] == [("x", 0x1010, 0x20)]
+
+
+def test_a_kdump_page_descriptor_pointing_at_the_secrets_page(tmp_path: Path) -> None:
+    """The fuzzer's case: a kdump file whose descriptor for another page names the secrets page's data.
+    The keys read there are withheld (by content), named as a reference, and never reach the JSON."""
+    from tests.builders_hostile import desc_offset, kdump_of_raw
+    from tests.builders_snp import SECRETS_PA, write_snp_guest_raw
+    from tests.test_kdump import PAGE
+
+    raw_path = tmp_path / "snp.raw"
+    write_snp_guest_raw(str(raw_path))
+    raw = raw_path.read_bytes()
+    n = len(raw) // PAGE
+    kd = bytearray(kdump_of_raw(raw, compression=0))
+    victim = 0x300000  # a page of the image the secrets page is not at
+    src, dst = desc_offset(SECRETS_PA // PAGE, n), desc_offset(victim // PAGE, n)
+    kd[dst : dst + 24] = kd[src : src + 24]
+    path = tmp_path / "snp.kdump"
+    path.write_bytes(bytes(kd))
+    keys = b"".join(VMPCKS)
+    with Dump.open(str(path)) as d:
+        assert d.container.read(victim + VMPCK_OFFSET, 4 * VMPCK_KEY_LEN) == keys  # the file shows them there
+        assert d.memory.read(victim, PAGE, "a reader of that page")[VMPCK_OFFSET : VMPCK_OFFSET + 128] == bytes(128)
+        assert d.snp_secrets is not None  # the real page is still parsed, its keys summarised
+        refs = {(r.structure, r.address) for r in d.memory.references}
+        assert ("a reader of that page", victim + VMPCK_OFFSET) in refs
+    from efitables.cli import cli as group
+
+    r = CliRunner().invoke(group, ["show", str(path), "--json", "--raw"])
+    assert r.exit_code in (0, 1)
+    for k in VMPCKS:
+        assert k.hex() not in r.stdout and base64.b64encode(k).decode() not in r.stdout

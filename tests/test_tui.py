@@ -166,6 +166,24 @@ def test_secret_spans_of_a_dump_are_its_objects_secret_ranges(tmp_path: Path) ->
             assert bool(declared) is not show  # --show-secrets: every parser names nothing
 
 
+def test_secret_spans_include_what_the_dump_withholds(tmp_path: Path) -> None:
+    """A range the redacting view withholds (found by the secrets pre-pass) is hidden in the hex view even
+    when no object of the tree declares it."""
+    from efitables.memory import open_memory
+    from efitables.memory.redact import SecretRange
+
+    p = _snp_raw(tmp_path)
+
+    class Extra(Dump):
+        def _secret_ranges(self) -> list[SecretRange]:
+            return [*super()._secret_ranges(), SecretRange(0x7000, 0x7040, "a test secret")]
+
+    with Extra(open_memory(str(p))) as d:
+        m = build_model(d)
+        assert m.secret_spans == [(0x7000, 0x7040), (0x80D020, 0x80D0A0)] == d.secret_spans()
+        assert m.is_secret(0x703F) and not m.is_secret(0x7040)
+
+
 def test_window_for_is_bounded_and_handles_holes() -> None:
     mem = BytesMemory({0x1000: bytes(0x1000)})
     w = window_for(mem, 0x1800)

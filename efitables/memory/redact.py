@@ -16,6 +16,10 @@ anything else than its owner is remembered (:attr:`RedactedMemory.references`, o
 structure and range, at most :data:`MAX_REFERENCES`) for the ``SECRET-RANGE-REFERENCED``
 finding.
 
+A secret's bytes met at another address (a container that shows one page twice: kdump page
+descriptors sharing a data offset) are withheld there too, by content
+(:meth:`RedactedMemory._secret_bytes`), and remembered as references of that address.
+
 The view is a :class:`~efitables.memory.base.PhysicalMemory` in every respect that matters
 to a reader: the ranges, ``info``, ``findings``, VMCOREINFO and any container attribute
 (ELF notes, a split kdump's files) are the container's, and ``isinstance(view, ElfMemory)``
@@ -29,13 +33,19 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from efitables.memory.base import MAX_PHYS_ADDR, FindingCap, PhysicalMemory, PhysRange
-from efitables.memory.source import ByteSource
+from efitables.errors import MemoryReadError
+from efitables.memory.base import MAX_PHYS_ADDR, PhysicalMemory, PhysRange
+from efitables.memory.view import MemoryView
 
 #: Distinct (structure, secret range) references remembered; past it they are only counted.
 MAX_REFERENCES = 4096
+#: Secrets searched for by content (see :meth:`RedactedMemory._secret_bytes`): their count, sizes and
+#: the distinct byte values a secret needs to be told from ordinary data.
+MAX_ALIAS_NEEDLES = 64
+MIN_ALIAS_BYTES = 16
+MAX_ALIAS_BYTES = 4096
+MIN_ALIAS_DISTINCT = 8
 
 
 @dataclass(frozen=True)
@@ -86,15 +96,11 @@ class Reference:
 RangesFn = Callable[[], Sequence[SecretRange]]
 
 
-class RedactedMemory(PhysicalMemory):
+class RedactedMemory(MemoryView):
     """``inner`` with every secret range (found by ``ranges_fn`` on first use) read as zeros."""
 
     def __init__(self, inner: PhysicalMemory, ranges_fn: RangesFn) -> None:
-        super().__init__(inner.path)
-        self.inner = inner
-        self.info = inner.info
-        self.format = inner.format
-        self.read_granule = inner.read_granule
+        super().__init__(inner)
         self._ranges_fn: RangesFn | None = ranges_fn
         self._secrets: tuple[SecretRange, ...] | None = None
         self._computing = False
@@ -103,44 +109,12 @@ class RedactedMemory(PhysicalMemory):
         self._uends = array("q")
         self._refs: dict[tuple[str | None, SecretRange], Reference] = {}
         self.references_dropped = 0
-
-    # -- the container's identity and metadata ----------------------------------------
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105
-        # isinstance(view, ElfMemory) is True for a view of an ELF core (as unittest.mock's spec does):
-        # code that asks what container it reads (ELF notes, say) gets the container's answer.
-        return type(self.inner)
-
-    def __getattr__(self, name: str) -> Any:
-        # Container-specific public attributes (ElfMemory.notes, source_files()) are the container's.
-        # Private ones are not forwarded: nothing reaches the container's own _read through the view.
-        if name.startswith("_") or name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+        self._needles: list[tuple[bytes, SecretRange]] = []
 
     def __repr__(self) -> str:
         return f"<RedactedMemory of {self.inner!r}>"
 
-    def close(self) -> None:
-        self.inner.close()
-
-    def sources(self) -> list[ByteSource]:
-        return self.inner.sources()
-
-    def source_files(self) -> list[tuple[str, int]]:
-        return self.inner.source_files()
-
-    @property
-    def capped(self) -> FindingCap:
-        return self.inner.capped
-
-    def report_unreadable(self, pa: int, size: int, error: Any) -> None:
-        self.inner.report_unreadable(pa, size, error)
-
     # -- ranges: the container's -------------------------------------------------------
-    def _load_ranges(self) -> list[PhysRange]:
-        return self.inner.ranges()
-
     def _ensure_ranges(self) -> None:
         return None
 
@@ -196,6 +170,43 @@ class RedactedMemory(PhysicalMemory):
                 us.append(r.start)
                 ue.append(r.end)
         self._secrets, self._ustarts, self._uends, self._ranges_fn = rs, us, ue, None
+        self._needles = self._secret_bytes(rs)
+
+    def _secret_bytes(self, ranges: Sequence[SecretRange]) -> list[tuple[bytes, SecretRange]]:
+        """Each secret's own bytes, to withhold wherever else a read meets them (an alias).
+
+        A container can show one page at two addresses: a kdump file whose page descriptors
+        share one data offset (makedumpfile does that for the zero page; a damaged or hostile
+        file for any page), a raw image's copy. Redaction by range hides the secret at its
+        address only; its bytes are found at the others by content. Only distinctive secrets
+        are searched for (at least :data:`MIN_ALIAS_BYTES` bytes, of at least
+        :data:`MIN_ALIAS_DISTINCT` distinct values: not an all-zero, never-provisioned key).
+        """
+        out: list[tuple[bytes, SecretRange]] = []
+        for r in ranges[:MAX_ALIAS_NEEDLES]:
+            if not MIN_ALIAS_BYTES <= r.size <= MAX_ALIAS_BYTES:
+                continue
+            try:
+                data = self.inner.read(r.start, r.size)
+            except MemoryReadError:
+                continue
+            if len(set(data)) >= MIN_ALIAS_DISTINCT:
+                out.append((data, r))
+        return out
+
+    def _zero_aliases(self, pa: int, data: bytes, structure: str | None) -> bytes:
+        """``data`` with every copy of a secret's bytes away from the secret's own address zeroed."""
+        out: bytearray | None = None
+        for needle, r in self._needles:
+            i = data.find(needle)
+            while i >= 0:
+                if pa + i != r.start:
+                    if out is None:
+                        out = bytearray(data)
+                    out[i : i + len(needle)] = bytes(len(needle))
+                    self._remember(structure, pa + i, len(needle), r, True)
+                i = data.find(needle, i + 1)
+        return data if out is None else bytes(out)
 
     def touches_secret(self, pa: int, size: int) -> bool:
         """Whether ``[pa, pa+size)`` overlaps a secret range."""
@@ -224,9 +235,9 @@ class RedactedMemory(PhysicalMemory):
 
     def read(self, pa: int, size: int, structure: str | None = None) -> bytes:
         data = self.inner.read(pa, size, structure)
-        if not self.touches_secret(pa, len(data)):
-            return data
-        return self._withhold(pa, data, structure)
+        if self.touches_secret(pa, len(data)):
+            data = self._withhold(pa, data, structure)
+        return self._zero_aliases(pa, data, structure) if self._needles else data
 
     def read_u64(self, pa: int, structure: str | None = None) -> int:
         return int.from_bytes(self.read(pa, 8, structure), "little")

@@ -401,9 +401,9 @@ def build_model(
             if on_root is not None:
                 on_root(node)
     findings = _dump_findings(dump, roots[0])
-    return DumpModel(
-        roots=roots, nodes=w.nodes, findings=findings, secret_spans=secret_spans(w.nodes), truncated=w.truncated
-    )
+    # what the objects name, and what the dump's redacting view withholds whoever reads it
+    spans = sorted(set(secret_spans(w.nodes)) | set(dump.secret_spans()))
+    return DumpModel(roots=roots, nodes=w.nodes, findings=findings, secret_spans=spans, truncated=w.truncated)
 
 
 def _rekey(node: Node) -> None:

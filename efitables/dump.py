@@ -45,6 +45,7 @@ from efitables.snp import CcBlobReport, SnpCpuidTable, SnpSecretsPage
 
 if TYPE_CHECKING:
     from efitables.analysis.encryption import EncryptionReport
+    from efitables.analysis.next_kernel import NextKernel
     from efitables.coverage import CoverageReport
     from efitables.measured.replay import MeasuredBoot
     from efitables.snp.ovmf_metadata import OvmfSevMetadata
@@ -475,6 +476,21 @@ class Dump:
         return measured_boot(self.memory, [(t.guid, t.payload) for t in self.config_tables if t.payload is not None])
 
     # -- boot: boot_params, setup_data, E820 -------------------------------
+    def _vmcoreinfo_for_symbols(self) -> dict[str, str] | None:
+        """The container's VMCOREINFO, else the one :attr:`kernel` found in RAM (LiME, AVML: no note).
+
+        Without it a RAM capture's zero page is found by a scan, which, with a kexec image loaded,
+        also meets the next kernel's zero page in the image's pages (seen in a real dump) and may
+        prefer it; the kernel's ``boot_params`` symbol says which one is the running kernel's.
+        """
+        info = self.memory.vmcoreinfo
+        if info or self.scan_mode == "never":
+            return info
+        if self.scan_mode == "auto" and self.memory.info.format not in RAM_CAPTURE_FORMATS:
+            return None
+        kv = self.kernel
+        return (kv.vmcoreinfo or None) if kv.available else None
+
     @cached_property
     def boot_params_discovery(self) -> BootParamsDiscovery:
         """How the zero page was found: --boot-params, the kernel's ``boot_params`` (kallsyms), or a scan.
@@ -489,7 +505,7 @@ class Dump:
         return discover_boot_params(
             self.memory,
             given=self.user_boot_params,
-            vmcoreinfo=self.memory.vmcoreinfo,
+            vmcoreinfo=self._vmcoreinfo_for_symbols(),
             scan=mode,
             positions=lambda: self.scan_hits.zero_pages,  # the one sweep, shared with the system-table search
             skip_reason=skip,
@@ -577,6 +593,17 @@ class Dump:
         }
 
     # -- identity-map coverage (efitables.coverage) ----------------------
+    @cached_property
+    def next_kernel(self) -> NextKernel | None:
+        """What the kernel a loaded kexec image would start will be handed (its zero page, command line
+        and setup_data, read out of the image: :mod:`efitables.analysis.next_kernel`), or None when the
+        dump's kernel has no image loaded."""
+        from efitables.analysis.next_kernel import next_kernel  # only coverage asks
+
+        kv = self.kernel
+        image = kv.kexec_loaded if kv.available else None
+        return next_kernel(self, image) if image is not None and image.segments else None
+
     def coverage(
         self,
         model: Any = None,

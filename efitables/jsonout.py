@@ -86,6 +86,8 @@ ADDRESS_KEYS: frozenset[str] = frozenset(
         "next",
         "head",
         "root",
+        "pgd",  # struct kimage_arch.pgd: a page-table root (include/linux/kexec.h, arch/x86/include/asm/kexec.h)
+        "mem",  # struct kexec_segment.mem: a segment's physical destination
         "systab",
         "user_systab",
         "memmap",

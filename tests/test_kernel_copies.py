@@ -25,6 +25,7 @@ from builders_kernel import (
     add_kernel,
     kernel_only,
     memory,
+    system_ram_lime,
     virt_direct,
 )
 
@@ -407,9 +408,30 @@ def test_real_dump_copies_are_the_guests(real_dumps: dict[str, Path], variant: s
     t = truth(variant)
     assert_matches_truth(kv, t)
     assert codes(kv) == []
-    # no stage of these guests had an image loaded when it was dumped (dumps/real/guest/init: the kexec
-    # variant's dump is of the second kernel, kexec2, which idles)
-    assert kv.kexec_image is None and kv.kexec_crash_image is None
+    assert kv.kexec_crash_image is None
+    kl = t.get("kexec_load")
+    if kl is None:
+        # no image loaded when it was dumped (dumps/real/guest/init: the kexec variant's dump is of the
+        # second kernel, kexec2, which idles)
+        assert kv.kexec_image is None
+        return
+    # the kexecload guest: kexec-tools -d printed what it passed to kexec_load, the guest read the kimage
+    # back through /proc/kcore with bpftool's offsets (serial_to_truth.py kexec_load_truth)
+    img, ki = kv.kexec_image, kl["kimage"]
+    file_mode = kl["syscall_option"] == "-s"  # kexec_file_load; -c: kexec_load
+    assert kl["rc"] == 0 and kl["kexec_loaded"] == 1
+    assert img is not None and kv.kexec_loaded is img and img.image_type == "default" and img.file_mode is file_mode
+    assert img.virtual == ki["kexec_image"] and img.raw == bytes.fromhex(ki["raw"])[: img.size]
+    assert img.start == ki["fields"]["start"] and img.head == ki["fields"]["head"] == ki["head_entry"]
+    assert img.nr_segments == ki["fields"]["nr_segments"] == len(img.segments)
+    got = [(s.bufsz, s.mem, s.memsz) for s in img.segments]
+    assert got == [(g["bufsz"], g["mem"], g["memsz"]) for g in ki["segments"]]
+    if not file_mode:  # kexec-tools chose them, and printed what it passed to kexec_load
+        assert img.start == kl["entry"] and img.nr_segments == kl["nr_segments"]
+        assert got == [(g["bufsz"], g["mem"], g["memsz"]) for g in kl["segments"]]
+    assert img.control_code_page == ki["fields"]["control_code_page"]
+    assert img.pgd == ki["pgd_phys"] and img.pgd_source == "first page of kexec_image->control_code_page"
+    assert mem.read(img.pgd, 4096) == bytes.fromhex(ki["pgd"])
 
 
 @pytest.mark.skipif(not KDUMP_VARIANTS, reason="no kdump capture in the corpus")
@@ -465,33 +487,6 @@ def test_fallback_offsets_are_the_real_kernels_btf(real_dumps: dict[str, Path]) 
 
 
 # -- VMCOREINFO found in RAM -----------------------------------------------------------------------
-def system_ram_lime(elf: Path, t: dict, dst: Path) -> Path:
-    """A LiME of the guest's "System RAM" (what LiME captures: /proc/iomem), cut out of the ELF with struct."""
-    ram = [(r["start"], r["end"] + 1) for r in t["iomem"] if r["name"] == "System RAM" and r["depth"] == 0]
-    with open(elf, "rb") as fi, open(dst, "wb") as fo:
-        eh = fi.read(64)
-        (phoff,) = struct.unpack_from("<Q", eh, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
-        loads = []
-        for i in range(phnum):
-            fi.seek(phoff + i * phentsize)
-            p_type, _f, off, _va, pa, filesz, _m = struct.unpack("<IIQQQQQ", fi.read(48))
-            if p_type == 1 and filesz:
-                loads.append((pa, pa + filesz, off))
-        for s, e in ram:
-            for ls, le, off in loads:
-                a, b = max(s, ls), min(e, le)
-                if a < b:
-                    fo.write(struct.pack("<IIQQ8x", 0x4C694D45, 1, a, b - 1))
-                    fi.seek(off + a - ls)
-                    left = b - a
-                    while left:
-                        buf = fi.read(min(left, 1 << 20))
-                        fo.write(buf)
-                        left -= len(buf)
-    return dst
-
-
 @pytest.fixture(scope="session")
 def ram_only(real_dumps: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out_dir = tmp_path_factory.mktemp("ram-only")

@@ -511,8 +511,10 @@ def test_real_start_info_matches_the_guest(real_pvh: dict[str, Any], container: 
         r = d.pvh
         si = r.start_info
         assert si is not None and r.boot_path == "PVH"
-        # ELF: the kernel's zero page (kallsyms) names the command line's pages; LiME: no VMCOREINFO, the sweep
-        assert si.found_by == {"elf": "hint", "lime": "scan"}[container]
+        # the kernel's zero page (kallsyms) names the command line's pages: through the ELF's VMCOREINFO
+        # note, or, in the LiME (no note), through the kernel's VMCOREINFO page found in RAM
+        assert si.found_by == "hint"
+        assert d.boot_params is not None and d.boot_params.found_by == "kallsyms"
         assert si.address == ts["phys"] and si.raw.hex() == ts["bytes"]
         for name in ("magic", "version", "flags", "nr_modules", "modlist_paddr", "cmdline_paddr", "rsdp_paddr",
                      "memmap_paddr", "memmap_entries", "reserved"):

@@ -29,6 +29,7 @@ from efitables.memory.raw import RawMemory
 from efitables.schemas import boot_params as bp
 from efitables.schemas import btf as btf_schema
 from efitables.schemas import common, efi_info, efi_memmap, efi_tables, kallsyms, pvh, setup_data, snp
+from efitables.schemas import kernel as kernel_schema
 from efitables.schemas import printk as printk_schema
 from efitables.schemas.payloads import smbios
 
@@ -249,6 +250,14 @@ FASTPATHS: dict[str, tuple[Any, cs.Construct, str | None, str | None]] = {
     "printk.U64_FAST": (printk_schema.U64_FAST, printk_schema.U64, None, None),
     "printk.U32_FAST": (printk_schema.U32_FAST, printk_schema.U32, None, None),
     "printk.U16_FAST": (printk_schema.U16_FAST, printk_schema.U16, None, None),
+    # kernel (the kimage page list, include/linux/kexec.h)
+    "kernel.KIMAGE_ENTRY_FAST": (kernel_schema.KIMAGE_ENTRY_FAST, kernel_schema.KIMAGE_ENTRY, None, None),
+    "kernel.KIMAGE_ENTRY_PAGE_FAST": (
+        kernel_schema.KIMAGE_ENTRY_PAGE_FAST,
+        kernel_schema.KIMAGE_ENTRY_PAGE,
+        None,
+        None,
+    ),
     # pvh (start_info.h)
     "pvh.HVM_START_INFO_STRUCT": (pvh.HVM_START_INFO_STRUCT, pvh.HVM_START_INFO, None, None),
     "pvh.HVM_START_INFO_FAST": (pvh.HVM_START_INFO_FAST, pvh.HVM_START_INFO, None, None),

@@ -457,6 +457,48 @@ schema(
                     },
                 ]
             },
+            "image": {
+                "description": "The kexec image the dump's kernel has loaded (kexec_image, else kexec_crash_image).",
+                "anyOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "allOf": [{"$ref": "#/$defs/hexBeside"}],
+                        "required": ["symbol", "address", "type", "start", "pgd", "segments", "inputs"],
+                        "properties": {
+                            "symbol": {"enum": ["kexec_image", "kexec_crash_image"]},
+                            "address": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/address"}]},
+                            "type": {"enum": ["default", "crash", ""]},
+                            "start": {"type": "integer", "description": "struct kimage.start: the entry point."},
+                            "pgd": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/address"}]},
+                            "pgd_source": {"type": "string"},
+                            "segments": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "allOf": [{"$ref": "#/$defs/hexBeside"}],
+                                    "required": ["index", "mem", "end", "memsz", "bufsz", "verdict"],
+                                    "properties": {
+                                        "index": {"type": "integer", "minimum": 0},
+                                        "mem": {"$ref": "#/$defs/address"},
+                                        "end": {"$ref": "#/$defs/address"},
+                                        "memsz": {"type": "integer", "minimum": 0},
+                                        "bufsz": {"type": "integer", "minimum": 0},
+                                        "verdict": {
+                                            "enum": ["covered", "not-covered", "partly covered", "not walked"]
+                                        },
+                                        "detail": {"type": "string"},
+                                    },
+                                },
+                            },
+                            "inputs": {
+                                "type": "string",
+                                "description": "Whose zero page, command line and setup_data the rows judge.",
+                            },
+                        },
+                    },
+                ],
+            },
             "findings": {"$ref": "#/$defs/findings"},
             "compare": {
                 "description": "--compare: preset -> object -> kexec-map verdict.",

@@ -4,7 +4,7 @@
 Run as root on Debian 12 / Ubuntu (stdlib only; no efitables code is used)::
 
     python3 dumps/real/make_real_dumps.py --install            # apt-get the tools
-    python3 dumps/real/make_real_dumps.py [--variants ovmf64,seabios,ovmf32,kexec,kdump,pvh]
+    python3 dumps/real/make_real_dumps.py [--variants ovmf64,seabios,ovmf32,kexec,kexecload,kexecfile,kdump,pvh]
 
 For each variant it builds a busybox initramfs whose /init (dumps/real/guest/init)
 prints the guest's own view of its boot structures on the serial console,
@@ -62,6 +62,7 @@ APT_PACKAGES = [
     "qemu-system-x86", "ovmf", "ovmf-ia32", "seabios", "busybox-static",
     "linux-image-amd64", "kexec-tools", "cpio", "xz-utils", "makedumpfile",
     "e2fsprogs",  # mke2fs/debugfs: the kdump variant's output disk
+    "bpftool",  # the kexecload guest reads struct kimage's layout from its BTF with it
 ]
 QEMU = "qemu-system-x86_64"
 MEM_MB = 256
@@ -120,6 +121,10 @@ VARIANTS = {
     "kexec": ("ovmf64", "kexec1", "OVMF x86-64; the first kernel kexec-loads (kexec_load, kexec-tools) a second one"),
     "kdump": ("ovmf64", "kdump1", "OVMF x86-64 with crashkernel=; kexec -p, sysrq crash; the capture kernel's "
               "/proc/vmcore and makedumpfile's outputs"),
+    "kexecload": ("ovmf64", "kexecload", "OVMF x86-64; the kernel kexec-loads (kexec_load, kexec-tools -l) a second "
+                  "one and is dumped with it loaded, not started: its kimage, segments and identity map"),
+    "kexecfile": ("ovmf64", "kexecfile", "OVMF x86-64; the kernel loads a second one with kexec_file_load "
+                  "(kexec-tools -s -l: the kernel builds and places the image) and is dumped with it loaded"),
     "pvh": ("seabios", "pvh", "SeaBIOS + QEMU's pvh.bin option ROM: the uncompressed vmlinux started at its Xen "
             "PVH entry (XEN_ELFNOTE_PHYS32_ENTRY) with an hvm_start_info"),
 }
@@ -413,6 +418,12 @@ def make_variant(variant: str, out_dir: Path, manifest: dict) -> None:
         build_initramfs(work / "root2", initrd2)
         build_initramfs(work / "root", initrd, {"boot/vmlinuz": kimg, "boot/initrd2.gz": initrd2}, kexec=True)
         want = "@@EFT-READY stage=kexec2"
+    elif stage in ("kexecload", "kexecfile"):
+        initrd2 = work / "initrd2.gz"
+        build_initramfs(work / "root2", initrd2)
+        build_initramfs(work / "root", initrd, {"boot/vmlinuz": kimg, "boot/initrd2.gz": initrd2}, kexec=True,
+                        binaries=("bpftool",))
+        want = f"@@EFT-READY stage={stage}"
     else:
         build_initramfs(work / "root", initrd)
         want = f"@@EFT-READY stage={stage}"
@@ -693,6 +704,7 @@ def main() -> None:
         "kexec-tools": pkg_version("kexec-tools"),
         "makedumpfile": pkg_version("makedumpfile"),
         "e2fsprogs": pkg_version("e2fsprogs"),
+        "bpftool": pkg_version("bpftool"),
     }
     chosen = args.variants.split(",")
     # top-level "versions": the tools of a whole-corpus run; every variant made

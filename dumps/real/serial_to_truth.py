@@ -73,6 +73,29 @@ Schema (``efitables-real-truth/1``); all addresses are physical unless named
   cmd_line_ptr_is_cmdline_paddr, cmdline_is_proc_cmdline, ramdisk_is_module0 (boot_params
   and the RAMDISK line), rsdp_is_dmesg, boot_params_is_pvh_built (no HdrS, version 0x020c,
   type_of_loader 0x90/0xb0)}
+* ``kexec_load`` (only in a log whose guest printed one: the ``kexecload`` / ``kexecfile`` stage, a
+  kernel that kexec-loaded a second one with kexec-tools ``-d -c -l`` / ``-d -s -l`` and was dumped
+  with it loaded): ``syscall_option`` (``-c``: kexec_load, ``-s``: kexec_file_load, whose segment
+  list kexec-tools does not print: the kernel chooses it); from kexec-tools' debug output
+  ``append``, ``initrd_size``, ``rc``, ``kexec_loaded``
+  (/sys/kernel/kexec_loaded), ``entry``, ``flags``, ``nr_segments``, ``segments`` [{index, buf,
+  bufsz, mem, memsz}], ``real_mode_data`` (where it put the zero page and command line),
+  ``purgatory``, ``kernel``, ``initrd`` {addr, size}; and ``kimage``, what the guest read back
+  through /proc/kcore: ``kallsyms`` {kexec_image, vmemmap_base, page_offset_base: virt},
+  ``cpu_gbpages`` (pdpe1gb in /proc/cpuinfo: 0 or 1), ``btf`` {struct: {size, members {name:
+  bits_offset}}} (bpftool's dump of the guest's /sys/kernel/btf/vmlinux for kimage,
+  kexec_segment, kimage_arch, page), ``kexec_image`` (the pointer), ``raw`` (struct kimage's
+  bytes), ``fields`` {head, start, control_code_page, nr_segments} and ``segments`` [{bufsz,
+  mem, memsz}] decoded here with those offsets, ``pgd_phys`` (the guest's page_to_pfn of
+  control_code_page << 12: the kexec identity map's root on 6.1), ``pgd`` (that page, hex),
+  ``head_entry`` (kimage->head), ``entry_pages`` (the page list's entry pages in list order),
+  ``segment_first_pages`` [{index, mem, src (-1: not found), bytes}]: the page that holds each
+  segment's first page until kexec -e, found by the guest's own walk of the list (awk) and read
+  through /proc/kcore (the first page of each segment as the next kernel will find it),
+  ``probes`` [{name, addr, mapped, size (4K/2M/1G), entry (the leaf's frame), level (where an
+  unmapped walk stopped)}]: the guest's own walk of that map for each segment's first and last
+  byte, the system table, the configuration table array's first and last byte, the firmware
+  vendor string and the EFI memory map
 * ``kdump`` (only in a log with a capture kernel's stage): what the first kernel
   said about its crash reservation, ``crashkernel`` {start, end (inclusive), from
   /proc/iomem "Crash kernel"; ``dmesg``, the reservation line}, ``kexec`` {rc,
@@ -525,7 +548,108 @@ def truth_for_stage(variant: str, stage: str, sec: dict[str, list[str]], stages:
     }
     if "pvh" in sec:
         truth["pvh"] = pvh_truth(sec, boot_params, truth["cmdline"], dmesg)
+    if "kexec_load" in sec:
+        truth["kexec_load"] = kexec_load_truth(sec)
     return truth
+
+
+def parse_btf_lines(lines: list[str]) -> dict[str, dict]:
+    """bpftool's raw BTF dump lines ("[id] STRUCT 'name' size=N vlen=M", then "'member' type_id=T
+    bits_offset=B [bitfield_size=W]") -> {struct: {size, members: {name: bits_offset}}}."""
+    out: dict[str, dict] = {}
+    cur: dict | None = None
+    for ln in lines:
+        m = re.match(r"^\[\d+\] STRUCT '([^']*)' size=(\d+) vlen=\d+", ln)
+        if m:
+            cur = out.setdefault(m.group(1), {"size": int(m.group(2)), "members": {}})
+            continue
+        m = re.match(r"^\s*'([^']*)' type_id=\d+ bits_offset=(\d+)", ln)
+        if m and cur is not None and m.group(1) != "(anon)":
+            cur["members"][m.group(1)] = int(m.group(2))
+    return out
+
+
+def kexec_load_truth(sec: dict[str, list[str]]) -> dict:
+    """The kexecload stage: what kexec-tools -d printed, and the kimage the guest read back (see the docstring)."""
+    lines = sec.get("kexec_load", [])
+    k = kv([ln for ln in lines if re.match(r"^(append|syscall_option|initrd_size|rc|kexec_loaded)=", ln)])
+    text = "\n".join(lines)
+    segs: dict[int, dict] = {}
+    for m in re.finditer(r"^segment\[(\d+)\]\.(buf|bufsz|mem|memsz)\s*=\s*(\S+)$", text, re.M):
+        segs.setdefault(int(m.group(1)), {"index": int(m.group(1))})[m.group(2)] = int(m.group(3), 16)
+    entry = re.search(r"kexec_load: entry = (0x[0-9a-f]+) flags = (0x[0-9a-f]+)", text)
+    nr = re.search(r"^nr_segments = (\d+)$", text, re.M)
+    rmd = re.search(r"Loaded real_mode_data and command line at (0x[0-9a-f]+)", text)
+    purg = re.search(r"Loaded purgatory at addr (0x[0-9a-f]+)", text)
+    kern = re.search(r"Loaded 64bit kernel at (0x[0-9a-f]+)", text)
+    ird = re.search(r"Loaded initrd at (0x[0-9a-f]+) size (0x[0-9a-f]+)", text)
+    out: dict = {
+        "append": k.get("append"),
+        "syscall_option": k.get("syscall_option", "-c"),
+        "initrd_size": int(k["initrd_size"]) if "initrd_size" in k else None,
+        "rc": int(k["rc"]) if "rc" in k else None,
+        "kexec_loaded": int(k["kexec_loaded"]) if "kexec_loaded" in k else None,
+        "entry": int(entry.group(1), 16) if entry else None,
+        "flags": int(entry.group(2), 16) if entry else None,
+        "nr_segments": int(nr.group(1)) if nr else None,
+        "segments": [segs[i] for i in sorted(segs)],
+        "real_mode_data": int(rmd.group(1), 16) if rmd else None,
+        "purgatory": int(purg.group(1), 16) if purg else None,
+        "kernel": int(kern.group(1), 16) if kern else None,
+        "initrd": {"addr": int(ird.group(1), 16), "size": int(ird.group(2), 16)} if ird else None,
+    }
+    ki = sec.get("kimage", [])
+    btf = parse_btf_lines([ln[4:] for ln in ki if ln.startswith("btf ")])
+    syms = {}
+    for ln in ki:
+        if ln.startswith("kallsyms "):
+            syms = {a: int(b, 16) for a, b in (kvp.split("=") for kvp in ln.split()[1:]) if b}
+    kk = kv([ln for ln in ki if not ln.startswith(("btf ", "probe ", "kallsyms "))])
+    kimage: dict = {"kallsyms": syms, "btf": btf,
+                    "cpu_gbpages": int(kk["cpu_gbpages"]) if "cpu_gbpages" in kk else None}
+    if kk.get("kexec_image_le"):
+        kimage["kexec_image"] = int.from_bytes(bytes.fromhex(kk["kexec_image_le"]), "little")
+    raw = bytes.fromhex(kk.get("kimage", ""))
+    km = btf.get("kimage", {}).get("members", {})
+    sm = btf.get("kexec_segment", {})
+    if raw and km:
+        def u64(bit: int) -> int:
+            return struct.unpack_from("<Q", raw, bit // 8)[0]
+
+        kimage["raw"] = raw.hex()
+        kimage["fields"] = {n: u64(km[n]) for n in ("head", "start", "control_code_page", "nr_segments") if n in km}
+        if "segment" in km and sm and "mem" in sm["members"] and "memsz" in sm["members"]:
+            n = min(kimage["fields"].get("nr_segments", 0), 16)
+            base = km["segment"] // 8
+            kimage["segments"] = [
+                {f: struct.unpack_from("<Q", raw, base + i * sm["size"] + sm["members"][f] // 8)[0]
+                 for f in ("bufsz", "mem", "memsz")} for i in range(n)]
+    if "pgd_phys" in kk:
+        kimage["pgd_phys"] = int(kk["pgd_phys"])
+    if kk.get("pgd"):
+        kimage["pgd"] = kk["pgd"]
+    if "head" in kk:
+        kimage["head_entry"] = int(kk["head"]) & 0xFFFFFFFFFFFFFFFF
+    kimage["entry_pages"] = [int(ln.split("=", 1)[1]) for ln in ki if ln.startswith("entry_page=")]
+    firsts = []
+    for ln in ki:
+        if ln.startswith("segment_first_page "):
+            parts = ln.split()
+            f = kv(parts[2:])
+            firsts.append({"index": int(parts[1]), "mem": int(f["mem"]), "src": int(f["src"]),
+                           "bytes": f.get("bytes")})
+    kimage["segment_first_pages"] = firsts
+    probes = []
+    for ln in ki:
+        if ln.startswith("probe "):
+            parts = ln.split()
+            f = kv(parts[2:])
+            probes.append({"name": parts[1], "addr": int(f["addr"]), "mapped": int(f["mapped"]) == 1,
+                           "size": f.get("size"), "entry": int(f["entry"], 16) if "entry" in f else None,
+                           "level": int(f["level"]) if "level" in f else None})
+    kimage["probes"] = probes
+    out["kimage"] = kimage
+    return out
 
 
 #: Stages printed by a kdump capture kernel (dumps/real/guest/capture).

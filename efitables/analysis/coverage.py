@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from efitables.analysis.next_kernel import NextKernel
 from efitables.boot.setup_data import EfiSetupPayload, IndirectPayload, SetupDataList
 from efitables.coverage import CoverageReport, evaluate
+from efitables.coverage.image import summarize
 from efitables.coverage.intervals import normalize
 from efitables.coverage.models import (
     AUTO_MODEL,
@@ -79,6 +81,7 @@ class Collected:
     findings: list[Finding]
     sme_mask_bit: int | None = None  # C-bit from the SNP CPUID table, when seen
     image: KernelKimage | None = None  # the loaded kexec image whose segments the kexec map has
+    next_kernel: NextKernel | None = None  # whose inputs the objects are, when an image is loaded
 
 
 def _safe(fn: Callable[[], T], what: str, findings: list[Finding]) -> T | None:
@@ -146,9 +149,45 @@ def _cc_blob(d: Dump, inp: EarlyInputs, findings: list[Finding]) -> int | None:
     return table.c_bit or None if table is not None else None
 
 
-def collect(d: Dump) -> Collected:
-    """Gather the early objects and the map inputs from ``d``'s parsed areas; every failure becomes a finding."""
+def collect(d: Dump, *, follow_image: bool = True) -> Collected:
+    """Gather the early objects and the map inputs from ``d``'s parsed areas; every failure becomes a finding.
+
+    With a kexec image loaded (and ``follow_image``), the zero page, command line, setup_data
+    and CC blob judged are the next kernel's, read out of the image
+    (:mod:`efitables.analysis.next_kernel`); the map inputs are the running kernel's, whose
+    ``init_pgtable`` builds the map.
+    """
     findings: list[Finding] = []
+    image = _loaded_image(d, findings)
+    nk: NextKernel | None = None
+    src = d
+    if follow_image and image is not None and image.segments:
+        nk = _safe(lambda: d.next_kernel, "the loaded kexec image's zero page", findings)
+        if nk is not None:
+            findings.extend(nk.findings)
+            if nk.dump is not None:
+                src = nk.dump
+    inp, cbit = _early_inputs(src, d, findings)
+    regions = _e820_regions(d, findings) or _efi_regions(d, findings)
+    mi = MapInputs(regions=regions)
+    if image is not None and image.segments:
+        # the real segments of the loaded image (machine_kexec_64.c init_pgtable maps each one)
+        mi.segments = [(seg.mem, seg.end) for seg in image.segments if seg.memsz]
+        mi.segments_source = image.symbol
+    if inp.systab is not None:
+        mi.systab = (inp.systab, inp.systab + EFI_SYSTAB_SIZE.get(inp.systab_bits, 120))
+    if inp.config_array is not None and inp.nr_tables:
+        n = min(inp.nr_tables, MAX_CONFIG_ENTRIES) * EFI_CONFIG_ENTRY_SIZE.get(inp.systab_bits, 24)
+        mi.config_array = (inp.config_array, inp.config_array + n)
+    return Collected(inp, mi, early_objects(inp), findings, cbit, image, nk)
+
+
+def _early_inputs(d: Dump, running: Dump, findings: list[Finding]) -> tuple[EarlyInputs, int | None]:
+    """The early objects' addresses as ``d`` (the running kernel's dump, or the next kernel's view) holds them.
+
+    ``running`` is the dump of the running kernel: its own copies stand in for a system table
+    the dump cannot hold.
+    """
     inp = EarlyInputs()
     bp = _safe(lambda: d.boot_params, "boot_params", findings)
     if bp is not None:
@@ -158,7 +197,7 @@ def collect(d: Dump) -> Collected:
         inp.boot_params = info.boot_params if info is not None else d.user_boot_params
     st = _safe(lambda: d.systab, "EFI system table", findings)
     inp.efi_boot = st is not None
-    kv = _safe(lambda: d.kernel, "kernel's copies", findings)
+    kv = _safe(lambda: running.kernel, "kernel's copies", findings)
     if bp is not None and bp.cmd_line_ptr:
         inp.cmdline = bp.cmd_line_ptr
         cl = bp.command_line
@@ -187,21 +226,7 @@ def collect(d: Dump) -> Collected:
         p = node.effective_payload
         if isinstance(p, EfiSetupPayload) and p.tables:
             inp.config_array = p.tables
-    cbit = _cc_blob(d, inp, findings)
-
-    regions = _e820_regions(d, findings) or _efi_regions(d, findings)
-    mi = MapInputs(regions=regions)
-    image = _loaded_image(d, findings)
-    if image is not None and image.segments:
-        # the real segments of the loaded image (machine_kexec_64.c init_pgtable maps each one)
-        mi.segments = [(seg.mem, seg.end) for seg in image.segments if seg.memsz]
-        mi.segments_source = image.symbol
-    if inp.systab is not None:
-        mi.systab = (inp.systab, inp.systab + EFI_SYSTAB_SIZE.get(inp.systab_bits, 120))
-    if inp.config_array is not None and inp.nr_tables:
-        n = min(inp.nr_tables, MAX_CONFIG_ENTRIES) * EFI_CONFIG_ENTRY_SIZE.get(inp.systab_bits, 24)
-        mi.config_array = (inp.config_array, inp.config_array + n)
-    return Collected(inp, mi, early_objects(inp), findings, cbit, image)
+    return inp, _cc_blob(d, inp, findings)
 
 
 def _loaded_image(d: Dump, findings: list[Finding]) -> KernelKimage | None:
@@ -332,7 +357,10 @@ def coverage(
         if root is not None:
             bit = cbit if cbit is not None else (_cbit_from_vmcoreinfo(dump) or col.sme_mask_bit)
             lv = levels or root.levels or 4
-            windows = normalize((n.start, n.end) for o in col.objects for n in o.needs)
+            wanted = [(n.start, n.end) for o in col.objects for n in o.needs]
+            if root.kexec and col.image is not None:  # the loaded image's map: its segments too
+                wanted += [(s.mem, s.end) for s in col.image.segments if s.memsz]
+            windows = normalize(wanted)
             shared = dump.encryption.shared_bit  # TDX: the shared bit is cleared like SME/SEV's C-bit
             walk_result = walk(
                 dump.memory, root.address, levels=lv, cbit=bit, windows=windows, root_source=root.source,
@@ -361,6 +389,11 @@ def coverage(
     rep.findings = findings + rep.findings
     rep.model_choice = choice
     rep.segments_source = col.map_inputs.segments_source
+    if col.image is not None:
+        nk = col.next_kernel
+        inputs = nk.description if nk is not None else "the running kernel's"
+        rep.image = summarize(col.image, walk_result, inputs)
+        rep.findings = rep.findings + rep.image.findings()
     return rep
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from efitables import jsonout
@@ -17,6 +18,7 @@ from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, sca
 from efitables.cli.options import ADDRESS, dump_options
 from efitables.cli.render import findings_table, hexa, kv_table, make_console, safe
 from efitables.coverage import PRESETS, CoverageReport, ModelError, parse_model
+from efitables.coverage.image import PARTLY
 from efitables.coverage.models import ALIASES, AUTO_MODEL, DEFAULT_MODEL, MODEL_KEYS
 from efitables.coverage.objects import DECOMPRESSOR, KEXEC
 from efitables.coverage.verdict import COVERED, NOT_COVERED, PAGE_TABLE, ROUNDING
@@ -73,6 +75,8 @@ def render(rep: CoverageReport) -> None:
         )
     )
     con.print()
+    if rep.image is not None:
+        _render_image(con, rep)
     for map_name in (KEXEC, DECOMPRESSOR, PAGE_TABLE):
         rows = rep.rows_for(map_name)
         if not rows:
@@ -109,6 +113,32 @@ def render(rep: CoverageReport) -> None:
     if rep.findings:
         con.print(findings_table(rep.findings))
     con.print("[green]OK[/]: every required object is identity-mapped" if rep.ok else "[bold red]NOT COVERED[/]")
+
+
+def _render_image(con: Console, rep: CoverageReport) -> None:
+    """The loaded kexec image: where it is, whose inputs the rows judge, its segments in the walked map."""
+    im = rep.image
+    assert im is not None
+    con.print(
+        kv_table(
+            f"Loaded kexec image ({safe(im.symbol)}, {safe(im.image_type) or 'type unknown'})",
+            [
+                ("struct kimage", hexa(im.address)),
+                ("entry", hexa(im.entry)),
+                ("identity map", f"{hexa(im.pgd)} ({safe(im.pgd_source)})" if im.pgd is not None else "-"),
+                ("inputs judged", safe(im.inputs)),
+            ],
+        )
+    )
+    t = Table(title="kexec segments (init_pgtable maps each one)", title_justify="left")
+    for col in ("#", "mem", "end", "memsz", "bufsz", "walked map"):
+        t.add_column(col)
+    for s in im.segments:
+        style = _STYLE.get(s.verdict, "yellow" if s.verdict == PARTLY else "dim")
+        verdict = f"[{style}]{s.verdict}[/]" + (f" {safe(s.detail)}" if s.detail else "")
+        t.add_row(str(s.index), hexa(s.mem), hexa(s.end), f"{s.end - s.mem:#x}", f"{s.bufsz:#x}", verdict)
+    con.print(t)
+    con.print()
 
 
 _SHORT = {COVERED: "[green]yes[/]", ROUNDING: "[yellow]rnd[/]", NOT_COVERED: "[bold red]NO[/]"}

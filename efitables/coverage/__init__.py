@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from efitables.coverage.image import ImageSummary
 from efitables.coverage.intervals import Range
 from efitables.coverage.models import (
     AUTO_MODEL,
@@ -81,6 +82,8 @@ class CoverageReport(Parsed):
     model_choice: str = ""
     #: Where the kexec segments came from: the loaded image (``kexec_image``), or "" (assumed).
     segments_source: str = ""
+    #: The loaded kexec image (segments, entry, map root) when the dump's kernel has one.
+    image: ImageSummary | None = None
 
     @property
     def title(self) -> str:
@@ -88,8 +91,8 @@ class CoverageReport(Parsed):
 
     @property
     def ok(self) -> bool:
-        """No required object is left unmapped."""
-        return not any(r.fails for r in self.rows)
+        """No required object, and no segment of a loaded image, is left unmapped."""
+        return not any(r.fails for r in self.rows) and not (self.image is not None and self.image.unmapped)
 
     def rows_for(self, map_name: str) -> list[Verdict]:
         return [r for r in self.rows if r.map == map_name]
@@ -104,6 +107,7 @@ class CoverageReport(Parsed):
             "page_table": self.walk.to_dict() if self.walk else None,
             "model_choice": self.model_choice,
             "segments_source": self.segments_source,
+            "image": self.image.to_dict() if self.image is not None else None,
             "findings": [f.to_dict() for f in self.findings],
         }
 

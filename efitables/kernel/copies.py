@@ -301,6 +301,10 @@ class KernelKimage(KernelObject):
     """A loaded ``struct kimage``: entry, segments, type, and the kexec identity map's root (physical)."""
 
     kind: ClassVar[str] = "kernel_kimage"
+    #: ``head``: the first entry of the page list (:mod:`efitables.kernel.kimage_pages`) and
+    #: where it is stored (physical).
+    head: int = 0
+    head_pa: int | None = None
     start: int = 0
     nr_segments: int = 0
     segments: list[KexecSegment] = field(default_factory=list)
@@ -815,6 +819,9 @@ def _kimage(r: _Reader, info: dict[str, str], symbol: str, levels: int) -> Kerne
         return out
     out.address, out.size, out.raw, out.via = kpa, size, body, via
     g = r.lay.field
+    head = g("kimage", "head")
+    if head is not None:
+        out.head, out.head_pa = r.get(body, head) or 0, kpa + head.offset
     out.start = r.get(body, g("kimage", "start")) or 0
     nr = r.get(body, g("kimage", "nr_segments")) or 0
     out.nr_segments = nr

@@ -31,6 +31,7 @@ from __future__ import annotations
 import construct as cs
 
 from efitables.schemas.boot_params import BOOT_E820_ENTRY, BOOT_E820_ENTRY_SIZE, E820_MAX_ENTRIES_ZEROPAGE
+from efitables.schemas.common import fast_struct
 
 #: ``EFI_INVALID_TABLE_ADDR`` (include/linux/efi.h): what ``struct efi`` holds for a table the firmware lacks.
 EFI_INVALID_TABLE_ADDR = (1 << 64) - 1
@@ -128,6 +129,21 @@ KEXEC_SEGMENT_SIZE = 32
 assert KEXEC_SEGMENT.sizeof() == KEXEC_SEGMENT_SIZE
 
 LIST_HEAD = cs.Struct("next" / cs.Int64ul, "prev" / cs.Int64ul)
+
+# -- the kimage page list: ``typedef unsigned long kimage_entry_t`` (include/linux/kexec.h@v6.1), a
+# physical address with an IND_* flag in its low bits; kernel/kexec_core.c for_each_kimage_entry
+IND_DESTINATION = 0x1
+IND_INDIRECTION = 0x2
+IND_DONE = 0x4
+IND_SOURCE = 0x8
+#: ``kimage->head``: the first entry of the list.
+KIMAGE_ENTRY = cs.Struct("entry" / cs.Int64ul)
+KIMAGE_ENTRY_FAST = fast_struct(KIMAGE_ENTRY)
+#: One indirection page: ``PAGE_SIZE / sizeof(kimage_entry_t)`` entries.
+KIMAGE_ENTRIES_PER_PAGE = 4096 // 8
+KIMAGE_ENTRY_PAGE = cs.Struct("entries" / cs.Array(KIMAGE_ENTRIES_PER_PAGE, cs.Int64ul))
+KIMAGE_ENTRY_PAGE_FAST = fast_struct(KIMAGE_ENTRY_PAGE)
+assert KIMAGE_ENTRY_PAGE_FAST.size == 4096
 
 #: x86-64 ``struct kimage_arch`` before v6.14 (the PGD is the first page of ``control_code_page``).
 KIMAGE_ARCH_V6_1 = cs.Struct("p4d" / cs.Int64ul, "pud" / cs.Int64ul, "pmd" / cs.Int64ul, "pte" / cs.Int64ul)

@@ -53,9 +53,36 @@ def coverage_models() -> list[str]:
     return [FIRST_MODEL, DEFAULT_MODEL, *names]
 
 
+#: The rows of a loaded kexec image's segments (``efitables coverage`` prints them as "kexec segments").
+IMAGE_MAP = "kexec image"
+
+
+def image_rows(report: CoverageReport) -> list[Verdict]:
+    """One row per segment of the loaded kexec image, with what the walked map does with it (when walked)."""
+    im = report.image
+    if im is None:
+        return []
+    return [
+        Verdict(
+            f"{im.symbol} segment [{s.index}]",
+            "kexec_segment",
+            IMAGE_MAP,
+            s.mem,
+            s.end,
+            s.verdict,
+            [],
+            s.detail,
+            True,
+            f"bufsz {s.bufsz:#x}; init_pgtable maps it",
+        )
+        for s in im.segments
+    ]
+
+
 def verdict_rows(report: CoverageReport) -> list[Verdict]:
-    """The report's verdicts map by map (kexec, decompressor, walked page table), at most :data:`MAX_ROWS`."""
-    return [v for m in MAPS for v in report.rows_for(m)][:MAX_ROWS]
+    """The loaded image's segments, then the report's verdicts map by map (kexec, decompressor, walked page
+    table), at most :data:`MAX_ROWS`."""
+    return [*image_rows(report), *(v for m in MAPS for v in report.rows_for(m))][:MAX_ROWS]
 
 
 def verdict_cells(v: Verdict) -> list[Text]:
@@ -86,6 +113,8 @@ def report_status(report: CoverageReport, shown: int) -> Text:
     t.append("OK" if report.ok else "NOT COVERED", style="green" if report.ok else "bold red")
     if report.findings:
         t.append(f" — {len(report.findings)} finding(s)", style="dim")
+    if report.image is not None:  # whose zero page, command line and setup_data the rows judge
+        t.append_text(plain(f" — inputs: {report.image.inputs}", "dim", limit=200))
     if report.model_choice:  # how "auto" chose
         t.append_text(plain(f" — {report.model_choice}", "dim", limit=200))
     return t

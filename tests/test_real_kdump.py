@@ -437,3 +437,28 @@ def test_show_answers_from_the_kernels_copies(kcorpus: dict, variant: str) -> No
         cmdline = t["cmdline"]
         assert f'cmdline "{cmdline[:50]}' in rows["boot_params"] and "(kernel's saved_command_line)" in rows[
             "boot_params"], name
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_coverage_of_the_crash_image(kcorpus: dict, variant: str) -> None:
+    """The loaded crash image lies in the crashkernel= reservation, which the vmcore and makedumpfile leave
+    out: coverage lists its segments from the kernel's kimage, says that neither they nor its identity map
+    are in the dump, and judges the running kernel's inputs instead (said in the report)."""
+    t = truth(variant)
+    crash = t["kdump"]["crashkernel"]
+    lo, hi = crash["start"], crash["end"] + 1
+    for name, path in sorted(kcorpus[variant].items()):
+        with efitables.open(str(path)) as d:
+            rep = d.coverage(pgd="auto")
+            im = rep.image
+            assert im is not None and im.symbol == "kexec_crash_image" and im.image_type == "crash", name
+            assert im.segments and all(lo <= s.mem and s.end <= hi for s in im.segments), name
+            assert {s.verdict for s in im.segments} == {"not walked"}, name  # the map is not in the dump
+            assert im.inputs == "the running kernel's (kexec_crash_image's segments are not in the dump)", name
+            by_code = {f.code: f for f in rep.findings}
+            n = len(im.segments)
+            assert by_code["KEXEC-NO-ZERO-PAGE"].message == (
+                f"none of its {n} segments is in the dump (a crash image lies in the crashkernel= reservation, "
+                "which a vmcore leaves out)"
+            ), name
+            assert by_code["COVERAGE-PGD-NOT-IN-DUMP"].address == im.pgd, name

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 NO_ZERO_PAGE = register(
     "KEXEC-NO-ZERO-PAGE",
     Severity.INFO,
-    "No segment of the loaded kexec image starts with a zero page: the next kernel's inputs are unknown",
+    "No segment of the loaded kexec image in the dump starts with a zero page: the next kernel's inputs are unknown",
     "Coverage then judges the running kernel's own zero page, command line and setup_data, "
     "as for a dump with no image loaded.",
 )
@@ -59,11 +59,14 @@ class NextKernel:
     segment: int | None = None
     dump: Dump | None = None
     findings: list[Finding] = field(default_factory=list)
+    #: Segments whose first page is not in the dump.
+    absent: int = 0
 
     @property
     def description(self) -> str:
         if self.boot_params is None:
-            return f"the running kernel's (no zero page in {self.image.symbol}'s segments)"
+            where = "not in the dump" if self.absent else "without a zero page"
+            return f"the running kernel's ({self.image.symbol}'s segments are {where})"
         moved = ""
         if self.pages is not None and self.pages.sources:
             moved = f", read through its page list ({len(self.pages.sources)} pages, {self.pages.moved} moved)"
@@ -90,18 +93,27 @@ def next_kernel(d: Dump, image: KernelKimage) -> NextKernel:
         findings.extend(pages.findings)
     view: PhysicalMemory = KexecTargetMemory(mem, pages) if pages is not None and pages.sources else mem
     hits: list[tuple[int, int]] = []
+    absent = 0
     for seg in image.segments:
         if seg.memsz < PAGE_SIZE:
             continue
         try:
             page = view.read(seg.mem, PAGE_SIZE, f"kernel {image.symbol}.segment[{seg.index}]")
         except MemoryReadError:
+            absent += 1
             continue
         if _is_zero_page(page):
             hits.append((seg.index, seg.mem))
-    out = NextKernel(image, pages, view, findings=findings)
+    out = NextKernel(image, pages, view, findings=findings, absent=absent)
     if not hits:
-        why = f"{len(image.segments)} segments; none starts with a setup header ('HdrS', protocol 2.x)"
+        n = len(image.segments)
+        if absent and absent == sum(1 for seg in image.segments if seg.memsz >= PAGE_SIZE):
+            why = f"none of its {n} segments is in the dump"
+            if image.image_type == "crash":
+                why += " (a crash image lies in the crashkernel= reservation, which a vmcore leaves out)"
+        else:
+            why = f"{n} segments; none starts with a setup header ('HdrS', protocol 2.x)"
+            why += f"; {absent} are not in the dump" if absent else ""
         out.findings.append(make(NO_ZERO_PAGE, f"kernel {image.symbol}", image.address, why))
         return out
     if len(hits) > 1:

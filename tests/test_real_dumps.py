@@ -516,7 +516,8 @@ REAL_MUTATIONS = int(os.environ.get("EFITABLES_FUZZ_EXAMPLES", "25"))
 @pytest.mark.parametrize("variant", [v for v in VARIANTS if v not in ("seabios", "pvh")])  # the EFI guests
 def test_mutated_real_structures_never_crash(corpus: dict, variant: str) -> None:
     """Bytes of the real system table, array, payloads, zero page, setup_data, memory map and kallsyms
-    tables flipped: every report still completes (findings, never an exception) within a time bound."""
+    tables (and a loaded kexec image's kimage, page list and next zero page) flipped: every report still
+    completes (findings, never an exception) within a time bound."""
     import random
     import time
 
@@ -540,6 +541,13 @@ def test_mutated_real_structures_never_crash(corpus: dict, variant: str) -> None
         pa = ks.physical(sym)
         if pa is not None:
             targets.append((pa, 0x200))
+    im = d0.kernel.kexec_loaded
+    if im is not None and im.address is not None:  # a loaded kexec image: its kimage, page list, zero page
+        targets.append((im.address, im.size))
+        nk = d0.next_kernel
+        assert nk is not None and nk.pages is not None and nk.boot_params is not None
+        targets += [(pa, 0x1000) for pa in nk.pages.indirection_pages[:2] + nk.pages.indirection_pages[-1:]]
+        targets.append((nk.pages.source_of(nk.boot_params), 0x1000))
     rnd = random.Random(variant)
     for i in range(REAL_MUTATIONS):
         patches = {}
@@ -552,6 +560,9 @@ def test_mutated_real_structures_never_crash(corpus: dict, variant: str) -> None
         d.boot_to_dict()
         assert isinstance(d.findings, list)  # every area and every cross-structure check ran
         assert d.coverage().objects is not None
+        if im is not None:  # the image's map walked, the next kernel's inputs read through its page list
+            rep = d.coverage(pgd="auto")
+            assert rep.objects is not None and (rep.image is None or len(rep.image.segments) <= 16)
         assert time.perf_counter() - t0 < 20, (i, sorted(patches.items())[:8])
 
 

@@ -148,7 +148,7 @@ def _overlap_finding() -> Finding:
                 "some records rewrite bytes of earlier ones; the later bytes are used")
 
 
-def _resolve_numpy(starts: array, lengths: array, srcs: array, findings: list) -> tuple[array, array, array]:
+def _resolve_numpy(starts: Any, lengths: Any, srcs: Any, findings: list) -> tuple[array, array, array]:
     """:func:`_resolve_small` for many records, on arrays (numpy, imported here: only such a dump needs it).
 
     Sorted by start, the records fall into clusters (a record starting before the furthest end so far
@@ -161,9 +161,7 @@ def _resolve_numpy(starts: array, lengths: array, srcs: array, findings: list) -
     """
     import numpy as np
 
-    st = np.frombuffer(starts, dtype=np.int64)
-    ln = np.frombuffer(lengths, dtype=np.int64)
-    sr = np.frombuffer(srcs, dtype=np.int64)
+    st, ln, sr = (x if isinstance(x, np.ndarray) else np.frombuffer(x, dtype=np.int64) for x in (starts, lengths, srcs))
     n = len(st)
     order = np.argsort(st)
     s_sorted = st[order]
@@ -260,14 +258,18 @@ class FlatFile:
         if ftype != MDF_TYPE_FLAT:
             raise DumpFormatError(path, f"flattened kdump header type {ftype} is not {MDF_TYPE_FLAT}")
         self.version = version
-        starts, lengths, srcs = array("q"), array("q"), array("q")
+        # (offset, length, stream offset) of each record, flat in one array: one call per record
+        recs = array("q")
+        add = recs.extend
+        count = 0
         pos = MDF_HEADER_SIZE
         ended = False
         unpack = _FLAT_REC.unpack_from
-        buf, buf_pos = b"", 0  # record headers are read HEADER_READ bytes at a time
+        buf, buf_pos, buf_last = b"", 0, -1  # record headers are read HEADER_READ bytes at a time
         while pos + 16 <= size:
-            if not buf_pos <= pos <= buf_pos + len(buf) - 16:
+            if not buf_pos <= pos <= buf_last:
                 buf, buf_pos = src.pread(HEADER_READ, pos), pos
+                buf_last = pos + len(buf) - 16
                 if len(buf) < 16:
                     break
             off, buf_size = unpack(buf, pos - buf_pos)
@@ -278,30 +280,42 @@ class FlatFile:
                 raise DumpFormatError(
                     path, f"flattened kdump record at file offset {pos:#x} has offset {off:#x} size {buf_size:#x}"
                 )
-            if len(starts) >= MAX_FLAT_RECORDS:
+            if count >= MAX_FLAT_RECORDS:
                 raise DumpFormatError(
                     path, f"flattened kdump has more than {MAX_FLAT_RECORDS} records; convert it with makedumpfile -R"
                 )
             data = pos + 16
-            avail = min(buf_size, size - data)
-            if avail < buf_size:
+            pos = data + buf_size
+            if pos > size:  # the end of the file cuts this record
+                avail = size - data
                 findings.append(
                     make(KDUMP_FLAT_TRUNCATED, "flattened kdump record", None,
-                         f"record at file offset {pos:#x} (plain offset {off:#x}, {buf_size:#x} bytes) is cut "
+                         f"record at file offset {data - 16:#x} (plain offset {off:#x}, {buf_size:#x} bytes) is cut "
                          f"after {max(avail, 0):#x} bytes by the end of the file")
                 )
-            if avail > 0:
-                starts.append(off)
-                lengths.append(avail)
-                srcs.append(data)
-            pos = data + buf_size
+                if avail <= 0:
+                    continue
+                buf_size = avail
+            elif buf_size == 0:
+                continue
+            add((off, buf_size, data))
+            count += 1
         if not ended and not any(f.code == KDUMP_FLAT_TRUNCATED for f in findings):
             findings.append(
                 make(KDUMP_FLAT_TRUNCATED, "flattened kdump", None,
                      f"no end record; the stream stops at file offset {min(pos, size):#x}")
             )
-        self.records = len(starts)
-        self._starts, self._lengths, self._srcs = resolve_records(starts, lengths, srcs, findings)
+        self.records = count
+        if count > SMALL_RESOLVE:  # numpy's strided views of the one array: no copy of the records
+            import numpy as np
+
+            v = np.frombuffer(recs, dtype=np.int64).reshape(-1, 3)
+            self._starts, self._lengths, self._srcs = _resolve_numpy(v[:, 0], v[:, 1], v[:, 2], findings)
+            del v
+        else:
+            starts, lengths, srcs = recs[0::3], recs[1::3], recs[2::3]
+            self._starts, self._lengths, self._srcs = resolve_records(starts, lengths, srcs, findings)
+        del recs
         n = len(self._starts)
         self.size = self._starts[-1] + self._lengths[-1] if n else 0
 

@@ -284,7 +284,7 @@ def test_a_dumps_tpm_log_is_read_once() -> None:
     assert (r.log_kind, r.address, r.size, r.event_count, r.extends) == ("TCG2", t.log_address, len(log), 2001, 2000)
     assert r.complete and not r.findings
     assert r.registers == expected(BIG_EVENTS, algs, locality=None)
-    assert t._log is None  # handed over: the dump keeps no second copy of the log
+    assert t._log is not None and not t._log.held  # handed over: the dump keeps no second copy of the log
 
 
 def test_the_replay_alone_reads_the_log_itself() -> None:
@@ -334,3 +334,34 @@ def test_a_log_the_decoder_could_not_read_whole_is_replayed_up_to_the_hole() -> 
         cur = want.get(i % 4, bytes(20))
         want[i % 4] = hashlib.sha1(cur + digest(i)).digest()
     assert r.registers == {"sha1": {f"PCR{i}": v.hex() for i, v in sorted(want.items())}}
+
+
+def test_final_events_are_read_as_far_as_their_records_and_once() -> None:
+    """Sizing the final events reads what the records need (64 KiB, then 8 times more while they run on),
+    not the 4 MiB cap; the replay then takes those bytes instead of reading them again."""
+    from efitables.payloads.tcg import FINAL_EVENTS_FIRST_READ, MAX_FINAL_EVENTS_BYTES
+
+    algs = [SHA1, SHA256]
+    after = [(5, 0x80000007, f"event {i}".encode() * 8) for i in range(2000)]
+    log = tcg2_log(TCG2_EVENTS, algs)
+    post = b"".join(event2(p, t, digests_of(d, algs), d) for p, t, d in after)
+    assert FINAL_EVENTS_FIRST_READ < len(post) < 8 * FINAL_EVENTS_FIRST_READ
+    head = LINUX_EFI_TPM_EVENTLOG.build(dict(size=len(log), final_events_preboot_size=0, version=2))
+    final = EFI_TCG2_FINAL_EVENTS_TABLE.build(dict(Version=1, NumberOfEvents=len(after)))
+    region = MAX_FINAL_EVENTS_BYTES + 0x10000  # the cap is readable: the old single read took all of it
+    mem = CountingMemory(
+        {LOG_PA: (head + log).ljust(0x8000, b"\0"), 0x400000: bytes(0x10) + (final + post).ljust(region, b"\0")},
+        (0x400010 + 16, 0x400010 + 16 + region),
+    )
+    fpa = 0x400010
+    t = decode_tpm_log(DecodeContext(mem, LINUX_EFI_TPM_EVENT_LOG_GUID, LOG_PA))
+    f = decode_final_events(DecodeContext(mem, EFI_TCG2_FINAL_EVENTS_TABLE_GUID, fpa))
+    mem.watched = 0
+    link_tcg(mem, [t, f])
+    assert f.events_size == len(post) and not f.findings
+    assert mem.watched == FINAL_EVENTS_FIRST_READ + 8 * FINAL_EVENTS_FIRST_READ  # two reads, not 4 MiB
+    mb = measured_boot(mem, [(LINUX_EFI_TPM_EVENT_LOG_GUID, t), (EFI_TCG2_FINAL_EVENTS_TABLE_GUID, f)])
+    assert mem.watched == 9 * FINAL_EVENTS_FIRST_READ  # the replay read none of them again
+    (r,) = mb.replays
+    assert r.final_events_replayed == len(after) and not r.findings
+    assert r.registers == expected(TCG2_EVENTS + after, algs, locality=3)

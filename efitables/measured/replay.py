@@ -484,7 +484,9 @@ def _tpm_replay(mem: PhysicalMemory, log: TpmEventLog, final: FinalEventsTable |
         r.findings.append(make(FINAL_NOT_REPLAYED, "TCG2 final events table", final.address, why))
         return r
     start = final.address + TCG2_FINAL_HEADER_SIZE
-    body = _read_log(mem, start, final.events_size, "TCG2 final events", r.findings)
+    body = final.take_event_bytes(mem, start, final.events_size)  # what size_final_events read, else read here
+    if body is None:
+        body = _read_log(mem, start, final.events_size, "TCG2 final events", r.findings)
     if body is None:
         return r
     # records inside the preboot part are already in the main log

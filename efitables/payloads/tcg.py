@@ -72,6 +72,43 @@ FINAL_EVENTS = register(
 FINAL_COUNT = register("TPM-FINAL-COUNT", Severity.WARNING, "TCG2/CC final events table claims an implausible count")
 
 
+class HandOver:
+    """Bytes a decoder read, kept for the one later reader of the same range of the same memory object.
+
+    The PCR replay (:mod:`efitables.measured.replay`) reads what the payload decoders read already (the
+    TPM log, the final events); :meth:`take` hands the bytes over once, and then they are dropped, so a dump
+    keeps no second copy of a log of up to :data:`MAX_LOG_SIZE` bytes. The memory is held by a weak
+    reference: the bytes never outlive it, nor keep it open.
+    """
+
+    __slots__ = ("_data", "_mem", "_pa")
+
+    def __init__(self, mem: PhysicalMemory, pa: int, data: bytes) -> None:
+        self._mem: Callable[[], PhysicalMemory | None] | None = weakref.ref(mem)
+        self._pa = pa
+        self._data: bytes | None = data
+
+    @classmethod
+    def of(cls, mem: PhysicalMemory, pa: int, data: bytes) -> HandOver | None:
+        try:
+            return cls(mem, pa, data)
+        except TypeError:  # a memory object that takes no weak reference: the reader reads the bytes itself
+            return None
+
+    @property
+    def held(self) -> bool:
+        return self._data is not None
+
+    def take(self, mem: PhysicalMemory, pa: int, size: int) -> bytes | None:
+        """The bytes, if they are the ``size`` bytes at ``pa`` of ``mem`` (the very object the decoder read);
+        else None, and the caller reads them. Once: a later call returns None."""
+        data, src = self._data, self._mem
+        if data is None or src is None or src() is not mem or pa != self._pa or size != len(data):
+            return None
+        self._data = self._mem = None
+        return data
+
+
 @dataclass(kw_only=True)
 class TpmEventLog(Payload):
     kind = "LINUX_EFI_TPM_EVENT_LOG"
@@ -86,10 +123,8 @@ class TpmEventLog(Payload):
     event_count: int | None = None
     digest_sizes: dict[int, int] = field(default_factory=dict, repr=False)
     #: The ``min(log_size, MAX_LOG_SIZE)`` bytes at ``log_address`` as :func:`decode_tpm_log` read them (None
-    #: if it did not read them all), and the memory they came from (a weak reference): the PCR replay of the
-    #: same dump takes them (:meth:`take_log_bytes`) instead of reading the log a second time.
-    _log: bytes | None = field(default=None, repr=False, compare=False)
-    _log_mem: Callable[[], PhysicalMemory | None] | None = field(default=None, repr=False, compare=False)
+    #: if it did not read them all): the PCR replay of the same dump takes them instead of reading the log again.
+    _log: HandOver | None = field(default=None, repr=False, compare=False)
 
     @property
     def title(self) -> str:
@@ -100,26 +135,9 @@ class TpmEventLog(Payload):
         # Linux reserves sizeof (12) + size bytes.
         return [Extent(self.kind, self.address or 0, LINUX_EFI_TPM_EVENTLOG_SIZEOF + min(self.log_size, MAX_LOG_SIZE))]
 
-    def keep_log_bytes(self, mem: PhysicalMemory, log: bytes) -> None:
-        """Keep ``log``, the bytes at :attr:`log_address` the decoder read from ``mem``, for :meth:`take_log_bytes`."""
-        try:
-            self._log_mem = weakref.ref(mem)
-        except TypeError:  # a memory object that takes no weak reference: the replay reads the log itself
-            return
-        self._log = log
-
     def take_log_bytes(self, mem: PhysicalMemory, pa: int, size: int) -> bytes | None:
-        """The log bytes the decoder read, if they are the ``size`` bytes at ``pa`` of ``mem`` (the very memory
-        object it read: the same dump); else None, and the caller reads them.
-
-        They are handed over once (the payload then drops them, so a dump does not keep a copy of a log of up
-        to :data:`MAX_LOG_SIZE` bytes after its replay); a later call returns None.
-        """
-        data, src = self._log, self._log_mem
-        if data is None or src is None or src() is not mem or pa != self.log_address or size != len(data):
-            return None
-        self._log = self._log_mem = None
-        return data
+        """The log bytes the decoder read, if they are the ``size`` bytes at ``pa`` of ``mem`` (:class:`HandOver`)."""
+        return self._log.take(mem, pa, size) if self._log is not None else None
 
 
 def _count_tcg12(log: bytes, findings: list, base: int, start: int = 0, limit: int = MAX_EVENTS) -> int:
@@ -231,7 +249,7 @@ def decode_tpm_log(ctx: DecodeContext) -> TpmEventLog:
     log = ctx.read(t.log_address, size, "TPM event log", t.findings)
     if log is None:
         return t
-    t.keep_log_bytes(ctx.mem, log)
+    t._log = HandOver.of(ctx.mem, t.log_address, log)
     t.size = LINUX_EFI_TPM_EVENTLOG_HEADER_SIZE + size
     if t.version == EFI_TCG2_EVENT_LOG_FORMAT_TCG_1_2:
         t.event_count = _count_tcg12(log, t.findings, t.log_address)
@@ -285,6 +303,12 @@ class FinalEventsTable(Payload):
     number_of_events: int
     #: Bytes of the records, when the main log's Spec ID event gave the digest sizes to walk them.
     events_size: int | None = None
+    #: The ``events_size`` bytes of the records as :func:`size_final_events` read them, for the replay.
+    _events: HandOver | None = field(default=None, repr=False, compare=False)
+
+    def take_event_bytes(self, mem: PhysicalMemory, pa: int, size: int) -> bytes | None:
+        """The records' bytes :func:`size_final_events` read, if they are ``size`` bytes at ``pa`` of ``mem``."""
+        return self._events.take(mem, pa, size) if self._events is not None else None
 
     @property
     def title(self) -> str:
@@ -319,6 +343,8 @@ def decode_final_events(ctx: DecodeContext) -> FinalEventsTable:
 
 #: Most bytes of final events read to size them.
 MAX_FINAL_EVENTS_BYTES = 4 * 1024 * 1024
+#: The first read of the final events' records (most tables hold a few records: a few hundred bytes).
+FINAL_EVENTS_FIRST_READ = 1 << 16
 
 
 def size_final_events(mem: PhysicalMemory, final: FinalEventsTable, log: TpmEventLog) -> None:
@@ -333,9 +359,15 @@ def size_final_events(mem: PhysicalMemory, final: FinalEventsTable, log: TpmEven
     avail = MAX_FINAL_EVENTS_BYTES if gap is None else gap[0] - start
     if avail <= 0:
         return
-    data = mem.read(start, avail, structure="final events")
-    found: list = []
-    n, end = _count_tcg2(data, 0, log.digest_sizes, found, start, limit=final.number_of_events)
+    # read what the records need, not the cap: FINAL_EVENTS_FIRST_READ, then 8 times more while the
+    # records run past what was read (the walk of a prefix is the walk of the whole, cut)
+    want = min(avail, FINAL_EVENTS_FIRST_READ)
+    while True:
+        data = mem.read(start, want, structure="final events")
+        n, end = _count_tcg2(data, 0, log.digest_sizes, [], start, limit=final.number_of_events)
+        if n >= final.number_of_events or want >= avail:
+            break
+        want = min(avail, want * 8)
     if n < final.number_of_events:
         final.findings.append(
             make(FINAL_EVENTS, "final events table", start + end, f"walked {n} of {final.number_of_events} records")
@@ -343,6 +375,7 @@ def size_final_events(mem: PhysicalMemory, final: FinalEventsTable, log: TpmEven
         return
     final.events_size = end
     final.size = 16 + end
+    final._events = HandOver.of(mem, start, data[:end])
 
 
 def link_tcg(mem: PhysicalMemory, payloads: list) -> None:

@@ -214,10 +214,10 @@ def test_tui_coverage_lists_the_segments(dumps: dict[str, Path], truth: dict) ->
     pytest.importorskip("textual")
     import asyncio
 
-    from tui_helpers import screen_text, wait_loaded
+    from tui_helpers import open_coverage, screen_text, wait_loaded
 
     from efitables_tui.app import EfitablesApp
-    from efitables_tui.screens.coverage_screen import IMAGE_MAP, CoverageScreen, image_rows
+    from efitables_tui.screens.coverage_screen import IMAGE_MAP, image_rows
 
     segs_truth = segments_truth(truth)
 
@@ -225,12 +225,7 @@ def test_tui_coverage_lists_the_segments(dumps: dict[str, Path], truth: dict) ->
         app = EfitablesApp(efitables.open(str(dumps["elf"])))
         async with app.run_test(size=(160, 50)) as pilot:
             await wait_loaded(app, pilot)
-            await pilot.press("c")
-            await pilot.pause()
-            assert isinstance(app.screen, CoverageScreen)
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            screen = app.screen
+            screen = await open_coverage(app, pilot)
             rep = screen.report
             assert rep is not None and rep.image is not None
             segs = [r for r in screen.rows if r.map == IMAGE_MAP]

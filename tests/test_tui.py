@@ -25,7 +25,14 @@ import pytest
 
 pytest.importorskip("textual")
 
-from tui_helpers import screen_text, type_at_once, visible_tree_lines, wait_for_text, wait_loaded  # noqa: E402
+from tui_helpers import (  # noqa: E402
+    open_coverage,
+    screen_text,
+    type_at_once,
+    visible_tree_lines,
+    wait_for_text,
+    wait_loaded,
+)
 
 from efitables.dump import Dump  # noqa: E402
 from efitables.memory.base import BytesMemory, PhysRange  # noqa: E402
@@ -465,12 +472,7 @@ async def test_coverage_view() -> None:
     app = EfitablesApp(open_sample("ovmf64.raw"))
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(app, pilot)
-        await pilot.press("c")
-        await pilot.pause()
-        assert isinstance(app.screen, CoverageScreen)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        screen = app.screen
+        screen = await open_coverage(app, pilot)
         # the CLI's default: "auto", which for a dump that does not say its kernel's version is DEFAULT_MODEL
         assert screen.query_one("#coverage-model").value == screen.models[0] == AUTO_MODEL
         assert screen.report is not None and screen.report.model.name == DEFAULT_MODEL

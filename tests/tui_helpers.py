@@ -71,3 +71,15 @@ def visible_tree_lines(tree: Any) -> range:
     """Line numbers of the tree that are on screen."""
     top = round(tree.scroll_y)
     return range(top, top + tree.scrollable_content_region.height)
+
+
+async def open_coverage(app: Any, pilot: Any) -> Any:
+    """Press ``c`` on the dump screen and wait for the coverage screen's first report; return the screen."""
+    from efitables_tui.screens.coverage_screen import CoverageScreen
+
+    await pilot.press("c")
+    await pilot.pause()
+    assert isinstance(app.screen, CoverageScreen)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    return app.screen

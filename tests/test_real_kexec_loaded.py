@@ -238,3 +238,30 @@ def test_tui_coverage_lists_the_segments(dumps: dict[str, Path], truth: dict) ->
             assert f"inputs: {rep.image.inputs[:48]}" in text
 
     asyncio.run(run())
+
+
+def test_a_secret_in_the_next_kernels_setup_data_is_withheld(dumps: dict[str, Path], truth: dict) -> None:
+    """A loader that puts an RNG seed in the image (SETUP_RNG_SEED, newer kexec-tools and kernels): the real
+    image's SETUP_EFI node rewritten into one, in the page that holds it until kexec -e. The next kernel's
+    Dump withholds the seed like any dump does, unless the dump was opened with show_secrets."""
+    from efitables.memory import open_memory
+
+    nk0 = efitables.open(str(dumps["elf"])).next_kernel
+    assert nk0 is not None and nk0.dump is not None and nk0.pages is not None
+    node_pa = nk0.dump.setup_data.nodes[0].address
+    src = nk0.pages.source_of(node_pa)
+    seed = bytes.fromhex("5be0cd9919137e2179fa0a9bd7ffbd6b61c1b9e7a4f2e6d3c8b5a49f8e7d6c5b")
+    header = struct.pack("<QII", 0, 9, len(seed))  # next, type SETUP_RNG_SEED, len (setup_data.h)
+    patch = {src + i: b for i, b in enumerate(header + seed)}
+    for show in (False, True):
+        with open_memory(str(dumps["elf"])) as mem:
+            d = efitables.Dump(R._Patched(mem, patch), show_secrets=show)
+            nk = d.next_kernel
+            assert nk is not None and nk.dump is not None
+            (node,) = nk.dump.setup_data.nodes
+            assert (node.address, node.type, node.len) == (node_pa, 9, 32)
+            p = node.payload
+            assert p.kind == "SETUP_RNG_SEED" and p.seed is not None and p.seed.length == 32
+            assert (p.seed.value == seed) is show and p.redacted is not show
+            got = nk.dump.memory.read(node_pa + 16, 32, "another reader")
+            assert got == (seed if show else bytes(32))

@@ -120,8 +120,9 @@ def next_kernel(d: Dump, image: KernelKimage) -> NextKernel:
         listed = ", ".join(f"segment {i} @ {pa:#x}" for i, pa in hits)
         out.findings.append(make(ZERO_PAGES, f"kernel {image.symbol}", image.address, listed))
     out.segment, out.boot_params = hits[0]
-    # ``view`` reads through ``d.memory``, which withholds the dump's secrets already: no second pass
-    out.dump = Dump(view, boot_params=out.boot_params, scan="never", show_secrets=True)
+    # ``view`` reads through ``d.memory``, which withholds the running kernel's secrets; the next kernel's
+    # own (an RNG seed a loader put in the image's setup_data) are found by this Dump's own pre-pass
+    out.dump = Dump(view, boot_params=out.boot_params, scan="never", show_secrets=d.show_secrets)
     return out
 
 

@@ -265,3 +265,24 @@ def test_a_secret_in_the_next_kernels_setup_data_is_withheld(dumps: dict[str, Pa
             assert (p.seed.value == seed) is show and p.redacted is not show
             got = nk.dump.memory.read(node_pa + 16, 32, "another reader")
             assert got == (seed if show else bytes(32))
+
+
+def test_two_segments_with_a_setup_header(dumps: dict[str, Path], truth: dict) -> None:
+    """A second segment whose first page also holds a setup header (HdrS, protocol 2.15): the first one is
+    taken, and one finding lists both."""
+    from efitables.memory import open_memory
+
+    nk0 = efitables.open(str(dumps["elf"])).next_kernel
+    assert nk0 is not None and nk0.pages is not None and nk0.segment is not None
+    segs = segments_truth(truth)
+    other = next(i for i, (mem, memsz, _b) in enumerate(segs) if i != nk0.segment and memsz >= 4096)
+    src = nk0.pages.source_of(segs[other][0])
+    patch = {src + 0x202 + i: b for i, b in enumerate(b"HdrS" + struct.pack("<H", 0x020F))}
+    with open_memory(str(dumps["elf"])) as mem:
+        d = efitables.Dump(R._Patched(mem, patch))
+        nk = d.next_kernel
+        assert nk is not None
+        hits = sorted([(nk0.segment, nk0.boot_params), (other, segs[other][0])])
+        assert (nk.segment, nk.boot_params) == hits[0]
+        (f,) = [f for f in nk.findings if f.code == "KEXEC-ZERO-PAGES"]
+        assert f.message == ", ".join(f"segment {i} @ {pa:#x}" for i, pa in hits)

@@ -484,11 +484,9 @@ class Dump:
         prefer it; the kernel's ``boot_params`` symbol says which one is the running kernel's.
         """
         info = self.memory.vmcoreinfo
-        if info or self.scan_mode == "never":
+        if info:
             return info
-        if self.scan_mode == "auto" and self.memory.info.format not in RAM_CAPTURE_FORMATS:
-            return None
-        kv = self.kernel
+        kv = self.kernel  # its policy decides whether RAM is searched (a RAM capture, or scan="always")
         return (kv.vmcoreinfo or None) if kv.available else None
 
     @cached_property

@@ -161,7 +161,7 @@ def collect(d: Dump, *, follow_image: bool = True) -> Collected:
     image = _loaded_image(d, findings)
     nk: NextKernel | None = None
     src = d
-    if follow_image and image is not None and image.segments:
+    if follow_image:  # None without a loaded image (Dump.next_kernel)
         nk = _safe(lambda: d.next_kernel, "the loaded kexec image's zero page", findings)
         if nk is not None:
             findings.extend(nk.findings)

@@ -93,10 +93,11 @@ def next_kernel(d: Dump, image: KernelKimage) -> NextKernel:
         findings.extend(pages.findings)
     view: PhysicalMemory = KexecTargetMemory(mem, pages) if pages is not None and pages.sources else mem
     hits: list[tuple[int, int]] = []
-    absent = 0
+    absent = tried = 0
     for seg in image.segments:
         if seg.memsz < PAGE_SIZE:
             continue
+        tried += 1
         try:
             page = view.read(seg.mem, PAGE_SIZE, f"kernel {image.symbol}.segment[{seg.index}]")
         except MemoryReadError:
@@ -107,7 +108,7 @@ def next_kernel(d: Dump, image: KernelKimage) -> NextKernel:
     out = NextKernel(image, pages, view, findings=findings, absent=absent)
     if not hits:
         n = len(image.segments)
-        if absent and absent == sum(1 for seg in image.segments if seg.memsz >= PAGE_SIZE):
+        if absent and absent == tried:
             why = f"none of its {n} segments is in the dump"
             if image.image_type == "crash":
                 why += " (a crash image lies in the crashkernel= reservation, which a vmcore leaves out)"

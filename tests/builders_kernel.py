@@ -25,6 +25,7 @@ from typing import Any
 
 import construct as cs
 from builders_btf import BtfBuilder, Member
+from real_files import elf_to_lime, system_ram
 
 from dumps.builder import Image, zero_page
 from efitables.memory.base import BytesMemory
@@ -445,50 +446,11 @@ def kernel_only(spec: KernelSpec | None = None) -> tuple[BytesMemory, Built]:
 
 
 # -- a real dump as LiME would have captured it -------------------------------------------------------
-#: LiME's range header: magic "EMiL" (0x4C694D45), version 1, first and last (inclusive) physical address.
-LIME_HEADER = struct.Struct("<IIQQ8x")
-LIME_MAGIC, LIME_VERSION = 0x4C694D45, 1
-#: ELF64 header fields read (e_phoff at 0x20; e_phentsize, e_phnum at 0x36) and an ELF64 program header
-#: up to p_memsz (p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz).
-ELF64_PHDR = struct.Struct("<IIQQQQQ")
-PT_LOAD = 1
-
-
-def system_ram_lime(elf: Path, truth: dict[str, Any], dst: Path, chunk: int = 1 << 20) -> Path:
-    """Write at ``dst`` a LiME of the guest's "System RAM", cut out of the ELF dump ``elf``; return ``dst``.
+def system_ram_lime(elf: Path, truth: dict[str, Any], dst: Path) -> Path:
+    """Write at ``dst`` (sparse) a LiME of the guest's "System RAM", cut out of the ELF dump ``elf``.
 
     The ranges are the top-level (``depth`` 0) "System RAM" lines of the guest's /proc/iomem, as its
-    ``truth.json`` records them (``truth["iomem"]``: ``start``, inclusive ``end``, ``name``, ``depth``):
-    what LiME captures. Each one's intersection with a ``PT_LOAD`` segment's file bytes (``p_filesz``)
-    becomes one LiME range (header, then the bytes, copied ``chunk`` bytes at a time). The file is written
-    as ``dst`` + ``.part`` and renamed when complete, so an interrupted run leaves no truncated ``dst``.
-    The ELF is the trusted corpus (dumps/real/make_real_dumps.py): its headers are read with ``struct``, unchecked.
+    ``truth.json`` records them: what LiME captures. Each one's intersection with a ``PT_LOAD``'s file
+    bytes becomes one LiME range (tests/real_files.py, which the tests reach through ``real_files``).
     """
-    ram = [(r["start"], r["end"] + 1) for r in truth["iomem"] if r["name"] == "System RAM" and r["depth"] == 0]
-    part = dst.with_name(dst.name + ".part")
-    with open(elf, "rb") as fi, open(part, "wb") as fo:
-        eh = fi.read(64)
-        (phoff,) = struct.unpack_from("<Q", eh, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
-        loads: list[tuple[int, int, int]] = []  # (first physical address, end, file offset)
-        for i in range(phnum):
-            fi.seek(phoff + i * phentsize)
-            p_type, _flags, off, _vaddr, pa, filesz, _memsz = ELF64_PHDR.unpack(fi.read(ELF64_PHDR.size))
-            if p_type == PT_LOAD and filesz:
-                loads.append((pa, pa + filesz, off))
-        for start, end in ram:
-            for ls, le, off in loads:
-                a, b = max(start, ls), min(end, le)
-                if a >= b:
-                    continue
-                fo.write(LIME_HEADER.pack(LIME_MAGIC, LIME_VERSION, a, b - 1))
-                fi.seek(off + a - ls)
-                left = b - a
-                while left:
-                    buf = fi.read(min(left, chunk))
-                    if not buf:
-                        raise EOFError(f"{elf}: PT_LOAD at {ls:#x} ends before its p_filesz")
-                    fo.write(buf)
-                    left -= len(buf)
-    part.replace(dst)
-    return dst
+    return elf_to_lime(elf, dst, system_ram(truth))

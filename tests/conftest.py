@@ -19,6 +19,14 @@ def samples() -> Path:
 
 
 @pytest.fixture(scope="session")
+def real_files(tmp_path_factory: pytest.TempPathFactory):
+    """The real-dump corpus, each file unpacked (sparse) once per session however many modules read it."""
+    from real_files import RealFiles
+
+    return RealFiles(tmp_path_factory.mktemp("real-corpus"))
+
+
+@pytest.fixture(scope="session")
 def expected() -> dict:
     return json.loads((SAMPLES / "expected.json").read_text())
 

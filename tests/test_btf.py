@@ -636,14 +636,9 @@ REAL = [v for v in ("ovmf64", "seabios") if v in R.VARIANTS]
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("btf-real")
-    cache: dict[tuple[str, str], Path] = {}
-
+def real(real_files):
     def get(variant: str, name: str = "elf") -> Path:
-        if (variant, name) not in cache:
-            cache[variant, name] = R._unxz(R.CORPUS / f"{variant}.{name}.xz", out / f"{variant}.{name}")
-        return cache[variant, name]
+        return real_files.get(f"{variant}.{name}")
 
     return get
 

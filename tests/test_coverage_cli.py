@@ -122,13 +122,8 @@ REAL = Path(__file__).resolve().parent.parent / "dumps" / "real" / "corpus"
     not (REAL / "ovmf64.elf.xz").exists() or not (REAL / "ovmf64.truth.json").exists(),
     reason="no real-dump corpus",
 )
-def test_real_ovmf64(tmp_path):
-    import lzma
-    import shutil
-
-    elf = tmp_path / "ovmf64.elf"
-    with lzma.open(REAL / "ovmf64.elf.xz") as src, open(elf, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+def test_real_ovmf64(real_files):
+    elf = real_files.elf("ovmf64")
     truth = json.loads((REAL / "ovmf64.truth.json").read_text())
     old = json.loads(run("coverage", elf, "--model", "v6.1.85", "--pgd", "auto", "--json").output)
     new = json.loads(run("coverage", elf, "--model", "v6.1.113", "--json").output)

@@ -6,7 +6,6 @@ address beyond 2**53 survives as a string.
 from __future__ import annotations
 
 import json
-import lzma
 import shutil
 import subprocess
 import sys
@@ -86,15 +85,11 @@ def check_hex(obj: Any, path: str = "$") -> int:
 
 
 @pytest.fixture(scope="module")
-def real_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def real_elf(real_files) -> Path:
     """dumps/real/corpus/ovmf64.elf.xz unpacked (only this one dump of the corpus)."""
-    src = CORPUS / "ovmf64.elf.xz"
-    if not src.exists():
+    if not (CORPUS / "ovmf64.elf.xz").exists():
         pytest.skip("no real-dump corpus in dumps/real/corpus")
-    dst = tmp_path_factory.mktemp("json-real") / "ovmf64.elf"
-    with lzma.open(src) as fi, open(dst, "wb") as fo:
-        shutil.copyfileobj(fi, fo, 1 << 20)
-    return dst
+    return real_files.elf("ovmf64")
 
 
 # -- the schema files ----------------------------------------------------------------------------

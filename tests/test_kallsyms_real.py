@@ -20,14 +20,9 @@ pytestmark = pytest.mark.skipif(not R.VARIANTS, reason="no real-dump corpus in d
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory):
-    out = tmp_path_factory.mktemp("kallsyms-real")
-    cache: dict[tuple[str, str], Path] = {}
-
+def real(real_files):
     def get(variant: str, name: str) -> Path:
-        if (variant, name) not in cache:
-            cache[variant, name] = R._unxz(R.CORPUS / f"{variant}.{name}.xz", out / f"{variant}.{name}")
-        return cache[variant, name]
+        return real_files.get(f"{variant}.{name}")
 
     return get
 

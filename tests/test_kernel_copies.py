@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,6 @@ from builders_kernel import (
     add_kernel,
     kernel_only,
     memory,
-    system_ram_lime,
     virt_direct,
 )
 
@@ -336,19 +336,11 @@ real = pytest.mark.skipif(not ELF_VARIANTS, reason="no real-dump corpus")
 
 
 @pytest.fixture(scope="session")
-def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """{"<variant>.elf" | "<variant>.vmcore" | "<variant>.<kdump output>": path}, decompressed once."""
-    import test_real_dumps as R
-
-    out_dir = tmp_path_factory.mktemp("kernel-copies")
-    out: dict[str, Path] = {}
-    for src in sorted(CORPUS.glob("*.xz")):
-        name = src.name.removesuffix(".xz")
-        if name.endswith(".serial.log"):
-            continue
-        out[name] = R._unxz(src, out_dir / name)
-    return out
-
+def real_dumps(real_files) -> Mapping[str, Path]:
+    """{"<variant>.elf" | "<variant>.vmcore" | "<variant>.<kdump output>": path}, each unpacked on first use
+    (through the session's shared ``real_files``)."""
+    names = [src.name.removesuffix(".xz") for src in sorted(CORPUS.glob("*.xz"))]
+    return real_files.mapping(n for n in names if not n.endswith(".serial.log"))
 
 def truth(variant: str) -> dict:
     return json.loads((CORPUS / f"{variant}.truth.json").read_text())
@@ -402,7 +394,7 @@ def assert_matches_truth(kv: KernelView, t: dict) -> None:
 
 @real
 @pytest.mark.parametrize("variant", ELF_VARIANTS)
-def test_real_dump_copies_are_the_guests(real_dumps: dict[str, Path], variant: str) -> None:
+def test_real_dump_copies_are_the_guests(real_dumps: Mapping[str, Path], variant: str) -> None:
     mem = open_memory(str(real_dumps[f"{variant}.elf"]))
     kv = read_kernel_view(mem)
     t = truth(variant)
@@ -436,7 +428,7 @@ def test_real_dump_copies_are_the_guests(real_dumps: dict[str, Path], variant: s
 
 @pytest.mark.skipif(not KDUMP_VARIANTS, reason="no kdump capture in the corpus")
 @pytest.mark.parametrize("variant", KDUMP_VARIANTS)
-def test_real_kdump_capture(real_dumps: dict[str, Path], variant: str) -> None:
+def test_real_kdump_capture(real_dumps: Mapping[str, Path], variant: str) -> None:
     """The crashed first kernel, read from /proc/vmcore and makedumpfile's outputs: its copies equal what it
     printed, and its crash image lies in its crashkernel= reservation, identity map included."""
     t = truth(variant)
@@ -461,7 +453,7 @@ def test_real_kdump_capture(real_dumps: dict[str, Path], variant: str) -> None:
 
 
 @real
-def test_fallback_offsets_are_the_real_kernels_btf(real_dumps: dict[str, Path]) -> None:
+def test_fallback_offsets_are_the_real_kernels_btf(real_dumps: Mapping[str, Path]) -> None:
     """Every member of the v6.1 tables (efitables.schemas.kernel) where the real 6.1 kernel's BTF puts it."""
     mem = open_memory(str(real_dumps[f"{ELF_VARIANTS[0]}.elf"]))
     ks = kallsyms.load(mem, mem.vmcoreinfo, names=btf_mod.BTF_SYMBOLS)
@@ -488,17 +480,12 @@ def test_fallback_offsets_are_the_real_kernels_btf(real_dumps: dict[str, Path]) 
 
 # -- VMCOREINFO found in RAM -----------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def ram_only(real_dumps: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out_dir = tmp_path_factory.mktemp("ram-only")
-    return {
-        v: system_ram_lime(real_dumps[f"{v}.elf"], truth(v), out_dir / f"{v}.lime")
-        for v in ("ovmf64", "kexec")
-        if v in ELF_VARIANTS
-    }
+def ram_only(real_files) -> dict[str, Path]:
+    return {v: real_files.ram_lime(v, truth(v)) for v in ("ovmf64", "kexec") if v in ELF_VARIANTS}
 
 
 @real
-def test_vmcoreinfo_found_in_a_system_ram_lime(ram_only: dict[str, Path], real_dumps: dict[str, Path]) -> None:
+def test_vmcoreinfo_found_in_a_system_ram_lime(ram_only: dict[str, Path], real_dumps: Mapping[str, Path]) -> None:
     for v, path in ram_only.items():
         mem = open_memory(str(path))
         assert mem.vmcoreinfo is None

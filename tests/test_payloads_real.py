@@ -4,9 +4,7 @@ each guest printed about itself (``*.truth.json``: /sys/firmware/efi/systab and 
 from __future__ import annotations
 
 import json
-import lzma
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -26,15 +24,8 @@ pytestmark = pytest.mark.skipif(not EFI_VARIANTS, reason="no real OVMF dumps in 
 
 
 @pytest.fixture(scope="module")
-def elf_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("real-payloads")
-    paths = {}
-    for v in EFI_VARIANTS:
-        dst = out / f"{v}.elf"
-        with lzma.open(CORPUS / f"{v}.elf.xz") as fi, open(dst, "wb") as fo:
-            shutil.copyfileobj(fi, fo, 1 << 20)
-        paths[v] = dst
-    return paths
+def elf_dumps(real_files) -> dict[str, Path]:
+    return {v: real_files.elf(v) for v in EFI_VARIANTS}
 
 
 def _not_info(p) -> list:

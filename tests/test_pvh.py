@@ -488,15 +488,11 @@ real = pytest.mark.skipif(not (CORPUS / "pvh.elf.xz").exists(), reason="no pvh d
 
 
 @pytest.fixture(scope="module")
-def real_pvh(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from test_real_dumps import _unxz, elf_to_lime
-
-    out = tmp_path_factory.mktemp("pvh")
-    elf = _unxz(CORPUS / "pvh.elf.xz", out / "pvh.elf")
+def real_pvh(real_files) -> dict[str, Any]:
     return {
         "truth": json.loads((CORPUS / "pvh.truth.json").read_text()),
-        "elf": elf,
-        "lime": elf_to_lime(elf, out / "pvh.lime"),
+        "elf": real_files.elf("pvh"),
+        "lime": real_files.lime("pvh"),
     }
 
 

@@ -6,7 +6,7 @@ from the same stopped VM, so all of them must hold the same bytes. Two more
 containers are derived here, with code independent of efitables, to run the
 same checks on layouts QEMU 7.2 does not write: the plain diskdump layout
 (what ``makedumpfile -R`` makes of QEMU's flattened stream; ``unflatten``
-below gave a file byte-identical to makedumpfile 1.7.2's ``-R`` for ovmf64) and LiME (one
+in tests/real_files.py gave a file byte-identical to makedumpfile 1.7.2's ``-R`` for ovmf64) and LiME (one
 range per ELF PT_LOAD).
 
 ``EFITABLES_REAL_CORPUS=/path`` runs the same tests on another corpus made by
@@ -20,20 +20,17 @@ import hashlib
 import json
 import lzma
 import os
-import shutil
 import struct
 from pathlib import Path
 
 import pytest
+from real_files import CORPUS, RealFiles
 
 import efitables
 from efitables.memory import PhysicalMemory, open_memory
 from efitables.memory.base import PhysRange
 from efitables.memory.vmcoreinfo import parse_vmcoreinfo
 
-CORPUS = Path(
-    os.environ.get("EFITABLES_REAL_CORPUS", Path(__file__).resolve().parent.parent / "dumps" / "real" / "corpus")
-)
 #: QEMU dump-guest-memory variants; a kdump capture (``<variant>.vmcore.xz``: the capture
 #: kernel's /proc/vmcore and makedumpfile's outputs) has its own tests in test_real_kdump.py.
 VARIANTS = sorted(
@@ -49,58 +46,9 @@ pytestmark = pytest.mark.skipif(not VARIANTS, reason="no real-dump corpus in dum
 # ---------------------------------------------------------------------------
 # Corpus unpacking (once per session) and derived containers
 # ---------------------------------------------------------------------------
-def _unxz(src: Path, dst: Path) -> Path:
-    if not dst.exists():
-        tmp = dst.with_suffix(dst.suffix + ".part")
-        with lzma.open(src) as fi, open(tmp, "wb") as fo:
-            shutil.copyfileobj(fi, fo, 1 << 20)
-        tmp.rename(dst)
-    return dst
-
-
-def unflatten(src: Path, dst: Path) -> Path:
-    """makedumpfile -R: apply the flattened records (big-endian offset, size) to a plain file."""
-    if dst.exists():
-        return dst
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        head = fi.read(4096)
-        assert head.startswith(b"makedumpfile\0")
-        while True:
-            off, size = struct.unpack(">qq", fi.read(16))
-            if off == -1 and size == -1:
-                break
-            fo.seek(off)
-            fo.write(fi.read(size))
-    return dst
-
-
-def elf_to_lime(src: Path, dst: Path) -> Path:
-    """One LiME range per ELF64 PT_LOAD (p_paddr, p_filesz), read with struct."""
-    if dst.exists():
-        return dst
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        eh = fi.read(64)
-        (phoff,) = struct.unpack_from("<Q", eh, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", eh, 0x36)
-        for i in range(phnum):
-            fi.seek(phoff + i * phentsize)
-            p_type, _flags, p_offset, _vaddr, p_paddr, p_filesz, _memsz = struct.unpack("<IIQQQQQ", fi.read(48))
-            if p_type != 1 or not p_filesz:
-                continue
-            fo.write(struct.pack("<IIQQ8x", 0x4C694D45, 1, p_paddr, p_paddr + p_filesz - 1))
-            fi.seek(p_offset)
-            left = p_filesz
-            while left:
-                buf = fi.read(min(left, 1 << 20))
-                fo.write(buf)
-                left -= len(buf)
-    return dst
-
-
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
-    """{variant: {container name: path}} with everything decompressed into one tmp dir."""
-    out_dir = tmp_path_factory.mktemp("real-dumps")
+def corpus(real_files: RealFiles) -> dict[str, dict[str, Path]]:
+    """{variant: {container name: path}}, unpacked through the session's shared ``real_files``."""
     out: dict[str, dict[str, Path]] = {}
     for v in VARIANTS:
         files: dict[str, Path] = {}
@@ -108,15 +56,12 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path
             name = src.name.removeprefix(f"{v}.")
             if name in ("truth.json", "serial.log.xz"):
                 continue
-            if name.endswith(".xz"):
-                name = name.removesuffix(".xz")
-                files[name] = _unxz(src, out_dir / f"{v}.{name}")
-            else:
-                files[name] = src
+            name = name.removesuffix(".xz")
+            files[name] = real_files.get(f"{v}.{name}")
         if "kdump-zlib" in files:
-            files["kdump-zlib-plain"] = unflatten(files["kdump-zlib"], out_dir / f"{v}.kdump-zlib-plain")
+            files["kdump-zlib-plain"] = real_files.kdump_plain(v)
         if "elf" in files:
-            files["lime"] = elf_to_lime(files["elf"], out_dir / f"{v}.lime")
+            files["lime"] = real_files.lime(v)
         out[v] = files
     return out
 

@@ -42,22 +42,16 @@ pytestmark = pytest.mark.skipif(not VARIANTS, reason="no kdump capture in dumps/
 
 
 @pytest.fixture(scope="session")
-def kcorpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
-    """{variant: {container: path}} (``vmcore``, ``kdump-zlib``, ...), .xz files decompressed once."""
-    out_dir = tmp_path_factory.mktemp("real-kdump")
+def kcorpus(real_files) -> dict[str, dict[str, Path]]:
+    """{variant: {container: path}} (``vmcore``, ``kdump-zlib``, ...), unpacked once per session."""
     out: dict[str, dict[str, Path]] = {}
     for v in VARIANTS:
-        files: dict[str, Path] = {}
-        for src in sorted(CORPUS.glob(f"{v}.*")):
-            name = src.name.removeprefix(f"{v}.")
-            if name in ("truth.json", "serial.log.xz"):
-                continue
-            if name.endswith(".xz"):
-                name = name.removesuffix(".xz")
-                files[name] = R._unxz(src, out_dir / f"{v}.{name}")
-            else:
-                files[name] = src
-        out[v] = files
+        names = [
+            src.name.removesuffix(".xz")
+            for src in sorted(CORPUS.glob(f"{v}.*"))
+            if src.name.removeprefix(f"{v}.") not in ("truth.json", "serial.log.xz")
+        ]
+        out[v] = {n.removeprefix(f"{v}."): real_files.get(n) for n in names}
     return out
 
 

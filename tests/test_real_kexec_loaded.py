@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 import test_real_dumps as R
-from builders_kernel import system_ram_lime
 from click.testing import CliRunner
 
 import efitables
@@ -46,11 +45,9 @@ def truth(variant: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def dumps(tmp_path_factory: pytest.TempPathFactory, variant: str, truth: dict) -> dict[str, Path]:
+def dumps(real_files, variant: str, truth: dict) -> dict[str, Path]:
     """The QEMU ELF, and a LiME of its System RAM only (what LiME or AVML would have captured)."""
-    out = tmp_path_factory.mktemp(variant)
-    elf = R._unxz(R.CORPUS / f"{variant}.elf.xz", out / f"{variant}.elf")
-    return {"elf": elf, "ram-lime": system_ram_lime(elf, truth, out / f"{variant}.ram.lime")}
+    return {"elf": real_files.elf(variant), "ram-lime": real_files.ram_lime(variant, truth)}
 
 
 def first_pages(truth: dict) -> dict[int, bytes]:

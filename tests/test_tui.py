@@ -942,13 +942,9 @@ async def test_the_cursor_stays_where_the_user_moved_it_while_parsing(onto_parsi
 
 
 @pytest.mark.parametrize("packed", REAL, ids=[p.name for p in REAL])
-async def test_real_dumps(packed: Path, tmp_path: Path) -> None:
-    """Every view on a real QEMU dump (dumps/real/corpus, unpacked into tmp; skipped when absent)."""
-    import lzma
-
-    path = tmp_path / packed.name.removesuffix(".xz")
-    with lzma.open(packed) as src, open(path, "wb") as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
+async def test_real_dumps(packed: Path, real_files, tmp_path: Path) -> None:
+    """Every view on a real QEMU dump (dumps/real/corpus, unpacked once per session; skipped when absent)."""
+    path = real_files.get(packed.name.removesuffix(".xz"))
     app = EfitablesApp(Dump.open(str(path)), export_dir=str(tmp_path))
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(app, pilot, timeout=120)

@@ -460,20 +460,11 @@ CORPUS = ROOT / "dumps" / "real" / "corpus"
 
 
 @pytest.fixture(scope="module")
-def real_dumps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    import lzma
-    import shutil
-
+def real_dumps(real_files) -> dict[str, Path]:
     names = [n for n in ("ovmf64", "ovmf32", "kexec") if (CORPUS / f"{n}.elf.xz").exists()]
     if not names:
         pytest.skip("no real-dump corpus in dumps/real/corpus")
-    out = tmp_path_factory.mktemp("real")
-    paths = {}
-    for n in names:
-        with lzma.open(CORPUS / f"{n}.elf.xz") as fi, open(out / f"{n}.elf", "wb") as fo:
-            shutil.copyfileobj(fi, fo, 1 << 20)
-        paths[n] = out / f"{n}.elf"
-    return paths
+    return {n: real_files.elf(n) for n in names}
 
 
 def test_real_dumps_have_no_cross_structure_findings(real_dumps: dict[str, Path]) -> None:

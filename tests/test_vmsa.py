@@ -176,7 +176,7 @@ def test_no_sev_vmsa_symbol() -> None:
 
 
 # -- the real corpus: a Debian 6.1 kdump (zero-based per-CPU section, not an SNP guest) ----------------
-def test_real_kdump_has_sev_vmsa_and_no_vmsa_page(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_real_kdump_has_sev_vmsa_and_no_vmsa_page(real_files) -> None:  # type: ignore[no-untyped-def]
     import pytest
     import test_real_dumps as R
 
@@ -186,7 +186,7 @@ def test_real_kdump_has_sev_vmsa_and_no_vmsa_page(tmp_path) -> None:  # type: ig
     if not src.exists():
         pytest.skip("no real kdump in the corpus")
     truth = (R.CORPUS / "kdump.truth.json").read_text()
-    mem = open_memory(str(R._unxz(src, tmp_path / "kdump.vmcore")))
+    mem = open_memory(str(real_files.get("kdump.vmcore")))
     rep = find_vmsa_pages(mem, mem.vmcoreinfo)
     # sev_vmsa is a kallsyms 'A' symbol, resolved relative to __per_cpu_start
     assert rep.available and rep.symbol_source == "kallsyms (per-CPU offset from __per_cpu_start)"

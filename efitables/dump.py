@@ -8,7 +8,7 @@ a single streaming signature scan runs first).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -156,7 +156,7 @@ class Dump:
     @classmethod
     def open(
         cls,
-        path: str,
+        path: str | Sequence[str],
         format: str | None = None,  # noqa: A002
         *,
         systab: int | None = None,
@@ -166,7 +166,8 @@ class Dump:
         show_secrets: bool = False,
         progress: ProgressFn | None = None,
     ) -> Dump:
-        """Open the dump at ``path`` read-only (the container is detected, or named by ``format``).
+        """Open the dump at ``path`` read-only (the container is detected, or named by ``format``); a list of
+        paths is the parts of one makedumpfile ``--split`` dump.
 
         ``format``: ``"raw"``, ``"elf"``, ``"kdump"``, ``"lime"``... (None: detect it);
         ``systab``: a known physical address of the EFI system table (skips the signature scan);
@@ -697,7 +698,7 @@ class Dump:
 
 
 def open(  # noqa: A001
-    path: str,
+    path: str | Sequence[str],
     format: str | None = None,  # noqa: A002
     *,
     systab: int | None = None,

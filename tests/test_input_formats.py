@@ -623,6 +623,77 @@ def test_split_set_on_the_command_line(tmp_path: Path) -> None:
     assert code == 2 and "--split" in err
 
 
+def _sample_split_set(tmp_path: Path) -> tuple[str, list[str]]:
+    """dumps/samples/ovmf64.raw (an OVMF system table, configuration tables, a zero page) as a plain kdump
+    and as the three parts makedumpfile --split would write of it."""
+    raw = (Path(__file__).resolve().parent.parent / "dumps" / "samples" / "ovmf64.raw").read_bytes()
+    pages = {i // PAGE: raw[i : i + PAGE] for i in range(0, len(raw), PAGE) if raw[i : i + PAGE].strip(b"\0")}
+    full = build_kdump(pages, max_mapnr=len(raw) // PAGE)
+    fp = tmp_path / "sample.kdump"
+    fp.write_bytes(full)
+    paths = []
+    third = len(raw) // PAGE // 3
+    bounds = [(0, third), (third, 2 * third), (2 * third, len(raw) // PAGE)]
+    for i, part in enumerate(split_kdump(full, bounds)):
+        pp = tmp_path / f"sample.split{i + 1}"
+        pp.write_bytes(part)
+        paths.append(str(pp))
+    return str(fp), paths
+
+
+def test_every_command_reads_a_split_set(tmp_path: Path, expected: dict) -> None:
+    """show, coverage, export, scan and dmesg take --split PART (repeated) as one dump, and answer as they do
+    for the same memory in one file; DUMP and --split together, or neither, are usage errors."""
+    full, parts = _sample_split_set(tmp_path)
+    split = [a for p in parts for a in ("--split", p)]
+    name = " + ".join(parts)
+    whole = json.loads(run("show", "--json", full)[1])
+    code, out, _ = run("show", "--json", *split)
+    got = json.loads(out)
+    assert code == EXIT_OK
+    assert got["dump"]["path"] == name and got["dump"]["format"] == "kdump-split"
+    assert {k: v for k, v in got.items() if k != "dump"} == {k: v for k, v in whole.items() if k != "dump"}
+    assert got["efi"]["system_table"]["address"] == expected["ovmf64.raw"]["systab"]
+    # DUMPS and a split set in one run: one report each
+    code, out, _ = run("show", "--json", full, *split)
+    assert [r["dump"]["path"] for r in json.loads(out)["dumps"]] == [full, name]
+    code, out, _ = run("show", *split)
+    assert code == EXIT_OK and f"{expected['ovmf64.raw']['systab']:#x}" in out and "kdump-split" in out
+
+    cov_whole = json.loads(run("coverage", "--json", full)[1])
+    code, out, _ = run("coverage", "--json", *split)
+    cov = json.loads(out)
+    assert cov["rows"] == cov_whole["rows"] and cov["dump"]["path"] == name
+
+    outdir = tmp_path / "export"
+    code, out, _ = run("export", *split, "systab", "-o", str(outdir))  # every argument is a TABLE
+    assert code == EXIT_OK
+    (written,) = outdir.iterdir()
+    with open_memory(full) as mem:
+        st = expected["ovmf64.raw"]["systab"]
+        assert written.read_bytes() == mem.read(st, len(written.read_bytes()))
+
+    code, out, _ = run("scan", "--json", *split)
+    assert code == EXIT_OK
+    doc = json.loads(out)
+    assert doc["dump"]["path"] == name
+    scan_whole = json.loads(run("scan", "--json", full)[1])
+    assert [c["address"] for c in doc["system_tables"]] == [c["address"] for c in scan_whole["system_tables"]]
+    assert doc["system_tables"] and doc["zero_pages"] == scan_whole["zero_pages"]
+
+    code, _, err = run("dmesg", *split)  # the fixture's VMCOREINFO names no printk ring
+    assert code == 2 and f"{name}: no readable kernel log" in err
+
+    for cmd in (["coverage"], ["scan"], ["dmesg"], ["tui"]):  # one dump each (export: every argument is a TABLE)
+        code, _, err = run(*cmd, full, *split)
+        assert code == 2 and "not both" in err, cmd
+    for cmd in (["show"], ["coverage"], ["scan"], ["dmesg"], ["tui"]):
+        code, _, err = run(*cmd)
+        assert code == 2 and "--split" in err, cmd
+    code, _, err = run("tui", "--split", parts[0], "--split", str(tmp_path / "missing.split2"))
+    assert code == 2 and "missing.split2: no such file" in err
+
+
 # -- VMware ---------------------------------------------------------------------------------------
 
 HOLE_LO, HOLE_HI = 0x40000, 0x100000  # the "PCI hole" of the fixture: 256 KiB of RAM, then RAM from 1 MiB

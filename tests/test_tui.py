@@ -849,6 +849,23 @@ async def test_first_screen_appears_before_the_dump_is_opened() -> None:
         GatedSource.gate.set()
 
 
+async def test_a_split_set_opens_as_one_dump(tmp_path: Path) -> None:
+    """The parts of a makedumpfile --split dump (``efitables tui --split PART ...``): one dump, named as
+    validate names it, on the same system table as the sample it was cut from."""
+    from test_input_formats import _sample_split_set
+
+    _sample_or_skip("ovmf64.raw")
+    _full, parts = _sample_split_set(tmp_path)
+    app = EfitablesApp(DumpSource(parts))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(app, pilot)
+        assert app.dump_path == " + ".join(parts)
+        assert app.dump.memory.info.format == "kdump-split"
+        assert app.dump_screen.current.kind == "EFI_SYSTEM_TABLE"
+        assert app.screen.query_one(HexView).cursor == 0x7E0018
+        assert "sample.split1" in screen_text(app)
+
+
 async def test_an_unopenable_dump_exits_with_the_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A path the app cannot open: it exits with status 2 (the CLI's) and the error as its message."""
     p = tmp_path / "tiny.raw"

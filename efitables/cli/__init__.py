@@ -311,7 +311,8 @@ def scan_progress(enabled: bool) -> Iterator[Any]:
         yield update
 
 
-def open_dump(path: str, opts: dict[str, Any], progress: Any = None) -> Dump:
+def open_dump(path: str | list[str], opts: dict[str, Any], progress: Any = None) -> Dump:
+    """Open one dump (a list of paths: the parts of one makedumpfile --split dump) with the command's options."""
     from efitables.dump import Dump
 
     return Dump.open(

@@ -15,7 +15,7 @@ from rich.table import Table
 from efitables import jsonout
 from efitables.analysis.coverage import compare
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
-from efitables.cli.options import ADDRESS, dump_options
+from efitables.cli.options import ADDRESS, dump_options, one_dump, split_option
 from efitables.cli.render import findings_table, hexa, kv_table, make_console, safe
 from efitables.coverage import PRESETS, CoverageReport, ModelError, parse_model
 from efitables.coverage.image import PARTLY
@@ -172,6 +172,7 @@ def compare_table(reports: dict[str, CoverageReport]) -> Table:
 @cli.command("coverage")
 @click.argument("dump", required=False, type=click.Path(dir_okay=True))
 @dump_options
+@split_option
 @click.option(
     "--model",
     "model_spec",
@@ -198,6 +199,7 @@ def compare_table(reports: dict[str, CoverageReport]) -> Table:
 @click.option("--list-models", is_flag=True, help="List the model presets and modifiers, then exit.")
 def coverage_cmd(
     dump: str | None,
+    split_parts: tuple[str, ...],
     model_spec: str,
     pgd: int | str | None,
     cbit: int | None,
@@ -211,8 +213,7 @@ def coverage_cmd(
     if list_models:
         click.echo(_models_text())
         sys.exit(EXIT_OK)
-    if dump is None:
-        raise click.UsageError("missing DUMP")
+    target = one_dump(dump, split_parts)
     head, sep, rest = model_spec.partition(",")
     auto = head.strip().lower() == AUTO_MODEL
     try:  # "auto" is resolved against the dump; its modifiers are checked here
@@ -223,7 +224,7 @@ def coverage_cmd(
         model = model_spec
     try:
         with scan_progress(not as_json) as progress:
-            d = open_dump(dump, opts, progress)
+            d = open_dump(target, opts, progress)
             with d:
                 header = jsonout.header_of(d)
                 rep = d.coverage(model, pgd=pgd, cbit=cbit, levels=int(levels) if levels else None)

@@ -27,6 +27,7 @@ import sys
 import click
 
 from efitables.cli import EXIT_OK, EXIT_OPEN, cli
+from efitables.cli.options import one_dump, split_option
 from efitables.errors import EfitablesError
 from efitables.kernel.printk import KernelLog, PrintkRecord, level_number
 from efitables.memory import FORMATS
@@ -73,7 +74,8 @@ def _selected(log: KernelLog, levels: set[int] | None, pattern: re.Pattern[str] 
 
 
 @cli.command("dmesg")
-@click.argument("dump", type=click.Path(dir_okay=False))
+@click.argument("dump", required=False, type=click.Path(dir_okay=False))
+@split_option
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the container format.")
 @click.option("--json", "as_json", is_flag=True, help="JSON: the ring's facts and one object per record.")
 @click.option(
@@ -86,7 +88,13 @@ def _selected(log: KernelLog, levels: set[int] | None, pattern: re.Pattern[str] 
 @click.option("--grep", "pattern", metavar="REGEX", help="Only records whose text matches (Python regular expression).")
 @click.option("--caller", is_flag=True, help="Show the caller ([T<pid>] or [C<cpu>]) after the time stamp.")
 def dmesg_cmd(
-    dump: str, fmt: str | None, as_json: bool, level_spec: str | None, pattern: str | None, caller: bool
+    dump: str | None,
+    split_parts: tuple[str, ...],
+    fmt: str | None,
+    as_json: bool,
+    level_spec: str | None,
+    pattern: str | None,
+    caller: bool,
 ) -> None:
     """Print the kernel's log (the printk ring buffer) held in DUMP, as dmesg prints it.
 
@@ -105,21 +113,22 @@ def dmesg_cmd(
     from efitables.dump import Dump
 
     try:
-        d = Dump.open(dump, fmt)
+        d = Dump.open(one_dump(dump, split_parts), fmt)
     except EfitablesError as e:
         click.echo(f"efitables: {printable(str(e))}", err=True)
         sys.exit(EXIT_OPEN)
     with d:
         log = d.kernel_log
         if not log.available:
-            click.echo(f"efitables: {printable(dump)}: no readable kernel log: {printable(log.error or '')}", err=True)
+            why = printable(log.error or "")
+            click.echo(f"efitables: {printable(d.path)}: no readable kernel log: {why}", err=True)
             for f in log.findings:
                 click.echo(f"efitables: {printable(str(f))}", err=True)
             sys.exit(EXIT_OPEN)
         records = _selected(log, levels, regex)
         if as_json:
             doc = {
-                "dump": dump,
+                "dump": d.path,
                 "format": log.format,
                 "address": log.address,
                 "virtual_address": log.virtual_address,

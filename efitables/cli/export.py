@@ -29,7 +29,7 @@ from typing import Any
 import click
 
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump
-from efitables.cli.options import ADDRESS, dump_options
+from efitables.cli.options import ADDRESS, dump_options, one_dump, split_option
 from efitables.errors import EfitablesError, MemoryReadError
 from efitables.text import printable
 
@@ -187,23 +187,31 @@ def write_piece(mem: Any, piece: Piece, path: Path) -> None:
 
 
 @cli.command("export")
-@click.argument("dump", type=click.Path(dir_okay=False))
+@click.argument("dump", required=False, type=click.Path(dir_okay=False))
 @click.argument("tables", nargs=-1)
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Directory to write.")
 @click.option("--force", is_flag=True, help="Overwrite files that exist.")
 @dump_options
-def export_cmd(dump: str, tables: tuple[str, ...], outdir: str, force: bool, **opts: Any) -> None:
+@split_option
+def export_cmd(
+    dump: str | None, tables: tuple[str, ...], split_parts: tuple[str, ...], outdir: str, force: bool, **opts: Any
+) -> None:
     """Write the raw bytes of DUMP's ACPI tables (acpidump -b names, for iasl) or of any structure to a directory.
 
     ACPI tables are named as acpidump -b names them (dsdt.dat, facp.dat, ssdt1.dat..., for iasl -d);
     TABLE may also name a structure (systab, config-array, efi-memmap, boot-params, setup-data, cc-blob,
     snp-secrets, snp-cpuid, e820) or an ADDR:SIZE range. Files go to DIR (-o), created if missing.
 
-    TABLE defaults to every ACPI table. Secrets read as zeros unless --show-secrets. Exit 0 all
-    written, 1 something asked for is missing or unreadable, 2 the dump cannot be opened or a file exists.
+    With --split PART (repeated) the parts of one makedumpfile --split dump are read in place of DUMP, and
+    every argument is a TABLE. TABLE defaults to every ACPI table. Secrets read as zeros unless --show-secrets.
+    Exit 0 all written, 1 something asked for is missing or unreadable, 2 the dump cannot be opened or a file exists.
     """
+    if split_parts and dump is not None:  # with --split every argument names a table
+        tables = (dump, *tables)
+        dump = None
+    target = one_dump(dump, split_parts)
     try:
-        d = open_dump(dump, opts)
+        d = open_dump(target, opts)
     except EfitablesError as e:
         click.echo(f"efitables: {printable(str(e))}", err=True)
         sys.exit(EXIT_OPEN)

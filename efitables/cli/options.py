@@ -73,6 +73,29 @@ def _stats(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     return value
 
 
+def split_option(f: Any) -> Any:
+    """``--split PART`` (repeated): the parts of one makedumpfile ``--split`` dump, read as one dump."""
+    return click.option(
+        "--split",
+        "split_parts",
+        multiple=True,
+        metavar="PART",
+        type=click.Path(dir_okay=False),
+        help="A part of one makedumpfile --split dump (repeat for every part): the parts are read as one dump.",
+    )(f)
+
+
+def one_dump(dump: str | None, split_parts: tuple[str, ...]) -> str | list[str]:
+    """The one dump a command reads: DUMP, or the parts given with ``--split`` (not both, not neither)."""
+    if dump is not None and split_parts:
+        raise click.UsageError("give DUMP or the parts of one split dump (--split PART ...), not both")
+    if split_parts:
+        return list(split_parts)
+    if dump is None:
+        raise click.UsageError("missing DUMP (or the parts of a split dump: --split PART, repeated)")
+    return dump
+
+
 def dump_options(f: Any) -> Any:
     """Options every command that opens a dump takes."""
     from efitables.memory import FORMATS

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from efitables import jsonout
 from efitables.cli import EXIT_OK, EXIT_OPEN, cli, scan_progress
+from efitables.cli.options import one_dump, split_option
 from efitables.cli.render import hexa, make_console, safe
 from efitables.dump import Dump
 from efitables.efi.discovery import check_candidate
@@ -24,15 +25,19 @@ from efitables.memory import FORMATS, open_memory
 
 
 @cli.command("scan")
-@click.argument("dump", type=click.Path(dir_okay=True))
+@click.argument("dump", required=False, type=click.Path(dir_okay=True))
+@split_option
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), help="Force the container format.")
 @click.option("--exhaustive", is_flag=True, help="Every byte offset, not only 8-byte-aligned ones.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 @click.option("--show-secrets", is_flag=True, help="Judge candidates on secret bytes too (SNP VMPCKs, RNG seeds).")
-def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool, show_secrets: bool) -> None:
+def scan_cmd(
+    dump: str | None, split_parts: tuple[str, ...], fmt: str | None, exhaustive: bool, as_json: bool, show_secrets: bool
+) -> None:
     """Sweep DUMP for 'IBI SYST' and zero pages; list every candidate and why it was accepted or rejected."""
+    target = one_dump(dump, split_parts)
     try:
-        mem = open_memory(dump, fmt)
+        mem = open_memory(target, fmt)
     except EfitablesError as e:
         click.echo(f"efitables: {e}", err=True)
         sys.exit(EXIT_OPEN)
@@ -52,7 +57,7 @@ def scan_cmd(dump: str, fmt: str | None, exhaustive: bool, as_json: bool, show_s
     if as_json:
         jsonout.write(
             {
-                "dump": jsonout.dump_header(dump, mem.info.format, mem.info.file_size),
+                "dump": jsonout.dump_header(mem.path, mem.info.format, mem.info.file_size),
                 "bytes_scanned": hits.bytes_scanned,
                 "seconds": round(secs, 3),
                 "truncated": hits.truncated,

@@ -42,7 +42,7 @@ from rich.table import Table
 from efitables import jsonout
 from efitables.analysis import AREAS, Area
 from efitables.cli import EXIT_FINDINGS, EXIT_OK, EXIT_OPEN, cli, open_dump, scan_progress
-from efitables.cli.options import dump_options
+from efitables.cli.options import dump_options, split_option
 from efitables.cli.payloads import payload_section, rich_table
 from efitables.cli.payloads import summary as payload_summary
 from efitables.cli.render import finding_line, findings_table, hexa, kv_table, make_console, safe
@@ -69,7 +69,7 @@ from efitables.schemas.kernel import EFI_INVALID_TABLE_ADDR
 from efitables.schemas.snp import EFI_CC_BLOB_GUID
 from efitables.snp.ccblob import ROUTE_LABELS
 from efitables.text import printable
-from efitables.validate import Verdict, validate_dump
+from efitables.validate import Verdict, path_text, validate_dump
 
 Section = Callable[[Console, Dump], None]
 Rows = list[tuple[str, str]]
@@ -612,8 +612,9 @@ def show_text(con: Console, d: Dump, *, full: bool = False, sections: tuple[str,
 
 
 @cli.command()
-@click.argument("dumps", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@click.argument("dumps", nargs=-1, type=click.Path(dir_okay=True))
 @dump_options
+@split_option
 @click.option("--json", "as_json", is_flag=True, help="JSON output (several dumps: one report each in 'dumps').")
 @click.option("--raw", is_flag=True, help="With --json: include each object's raw bytes as hex.")
 @click.option("--full", is_flag=True, help="Text: every table (routes, configuration tables and payloads, maps, ...).")
@@ -626,13 +627,22 @@ def show_text(con: Console, d: Dump, *, full: bool = False, sections: tuple[str,
     help=f"Text: the tables of one area (repeatable): {', '.join(SECTION_NAMES)}.",
 )
 def show(
-    dumps: tuple[str, ...], as_json: bool, raw: bool, full: bool, sections: tuple[str, ...], **opts: object
+    dumps: tuple[str, ...],
+    split_parts: tuple[str, ...],
+    as_json: bool,
+    raw: bool,
+    full: bool,
+    sections: tuple[str, ...],
+    **opts: object,
 ) -> None:
-    """Show the EFI and boot structures found in DUMPS."""
+    """Show the EFI and boot structures found in DUMPS (and in the split dump whose parts --split gives)."""
+    targets: list[str | list[str]] = [*dumps, *([list(split_parts)] if split_parts else [])]
+    if not targets:
+        raise click.UsageError("missing DUMPS (or the parts of a split dump: --split PART, repeated)")
     code = EXIT_OK
     out = []
     con = make_console()
-    for i, path in enumerate(dumps):
+    for i, path in enumerate(targets):
         try:
             with scan_progress(not as_json) as progress:
                 d = open_dump(path, opts, progress)
@@ -650,7 +660,7 @@ def show(
             click.echo(f"efitables: {e}", err=True)
             code = EXIT_OPEN
             if as_json:
-                out.append({"dump": jsonout.dump_header(path), "error": str(e)})
+                out.append({"dump": jsonout.dump_header(path_text(path)), "error": str(e)})
     if as_json:
         # one dump: its report is the document; several: one document with a report per dump
         jsonout.write(out[0] if len(out) == 1 else {"dumps": out}, "show", sys.stdout)

@@ -46,7 +46,7 @@ from typing import Any
 import click
 
 from efitables.cli import cli
-from efitables.cli.options import LOADED_GUID_DBS, dump_options
+from efitables.cli.options import LOADED_GUID_DBS, dump_options, split_option
 from efitables.cli.render import hexa, safe
 from efitables.findings import Severity
 from efitables.fleet import (
@@ -320,13 +320,7 @@ def expand_args(args: tuple[str, ...]) -> Expansion:
 @cli.command("validate")
 @click.argument("dumps", nargs=-1)
 @dump_options
-@click.option(
-    "--split",
-    "split_parts",
-    multiple=True,
-    metavar="PART",
-    help="A part of one makedumpfile --split dump (repeat for every part): the parts are validated as one dump.",
-)
+@split_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: every verdict and a summary.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="One JSON verdict per line.")
 @click.option("--sarif", "as_sarif", is_flag=True, help="SARIF 2.1.0 (for code-scanning dashboards).")

@@ -80,7 +80,7 @@ class KdumpSplitMemory(PhysicalMemory):
     def __init__(self, paths: list[str]) -> None:
         if not paths:
             raise DumpOpenError("<no path>", "an empty list of dump parts")
-        super().__init__(paths[0])
+        super().__init__(" + ".join(paths))  # the set's name, as validate prints it
         if len(paths) > MAX_PARTS:
             raise DumpOpenError(paths[0], f"{len(paths)} parts; a split set has at most {MAX_PARTS}")
         self.parts: list[KdumpMemory] = []

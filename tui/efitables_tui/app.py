@@ -40,7 +40,8 @@ class DumpSource:
     ``scan``, ``exhaustive``, ``show_secrets``).
     """
 
-    path: str
+    #: A file or URL, or the parts of one makedumpfile ``--split`` dump.
+    path: str | list[str]
     fmt: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -99,7 +100,10 @@ class EfitablesApp(App[None]):
     @property
     def dump_path(self) -> str:
         """The dump's path, known before it is opened."""
-        return self.source.path if self.source is not None else str(self.dump.path)
+        if self.source is None:
+            return str(self.dump.path)
+        path = self.source.path
+        return path if isinstance(path, str) else " + ".join(path)  # a split set, named as validate names it
 
     def open_dump(self) -> Dump:
         """The Dump, opened from :attr:`source` on the first call (the load worker calls this)."""

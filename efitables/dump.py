@@ -388,8 +388,16 @@ class Dump:
     # -- the kernel's log -----------------------------------------------------
     @cached_property
     def kernel_log(self) -> KernelLog:
-        """The kernel's log (printk ring buffer, through VMCOREINFO); ``error`` says why there is none."""
-        return read_kernel_log(self.memory)
+        """The kernel's log (printk ring buffer), located through the container's VMCOREINFO note or, for a
+        capture without one (LiME, AVML), the kernel's own VMCOREINFO page that :attr:`kernel` found in
+        RAM; ``error`` says why there is none."""
+        info = self._vmcoreinfo_for_symbols()
+        if info:
+            return read_kernel_log(self.memory, info)
+        log = read_kernel_log(self.memory)
+        if self.memory.info.format in RAM_CAPTURE_FORMATS or self.scan_mode == "always":
+            log.error = f"{log.error}; {self.kernel.error}"  # the RAM search ran and found none
+        return log
 
     # -- the running kernel's own copies (efitables.kernel.copies) -------------
     @cached_property

@@ -824,6 +824,25 @@ def test_real_dmesg_cli(real: Any) -> None:
 
 
 @real_only
+@pytest.mark.parametrize("variant", [v for v in REAL if R.truth(v)["efi"] is not None])
+def test_real_dmesg_of_a_system_ram_lime(real_files: Any, variant: str) -> None:
+    """A LiME of the guest's System RAM carries no VMCOREINFO note: the log is found through the kernel's
+    own VMCOREINFO page in RAM, and ``dmesg`` prints what the guest printed, as it does from the ELF."""
+    lime = str(real_files.ram_lime(variant, R.truth(variant)))
+    res = run("dmesg", lime)
+    assert res.exit_code == 0, res.output
+    guest = serial_dmesg(variant)
+    lines = res.stdout.splitlines()
+    assert len(guest) > 300 and lines[: len(guest)] == guest
+    assert lines == run("dmesg", str(real_files.elf(variant))).stdout.splitlines()
+    with Dump.open(lime) as d:
+        assert d.memory.vmcoreinfo is None and d.kernel_log.available
+        assert d.kernel.vmcoreinfo_source != "the container's VMCOREINFO note"
+    res = run("dmesg", "--format", "raw", lime)  # a raw image is not searched for the kernel's VMCOREINFO page
+    assert res.exit_code == 2 and "carries no VMCOREINFO note" in res.stderr
+
+
+@real_only
 @pytest.mark.skipif("ovmf64" not in REAL, reason="no ovmf64 in the corpus")
 def test_real_ring_mutated_never_raises(real: Any) -> None:
     """Bytes of the real ring header, descriptors, infos and text flipped: a log or an error, findings, never

@@ -296,13 +296,7 @@ def _addr(pa: int | None, source: str, where: int | None = None, compared: bool 
 
 
 def _log_lines(d: Dump) -> tuple[list[str], bool]:
-    log = d.kernel_log
-    kv = d.kernel
-    if not log.available and kv.available and kv.vmcoreinfo and not d.memory.vmcoreinfo:
-        # a capture without a VMCOREINFO note: the log through the kernel's own VMCOREINFO page
-        from efitables.kernel.printk import read_kernel_log
-
-        log = read_kernel_log(d.memory, kv.vmcoreinfo)
+    log = d.kernel_log  # a capture without a VMCOREINFO note: through the kernel's own VMCOREINFO page
     if not log.available:
         return [], False
     return [r.text for r in log.records], True

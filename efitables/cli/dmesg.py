@@ -1,8 +1,9 @@
 """``efitables dmesg``: the kernel's log out of a dump, printed as ``dmesg`` prints it.
 
 The log is :attr:`efitables.dump.Dump.kernel_log` (:mod:`efitables.kernel.printk`):
-found through VMCOREINFO, so ELF and kdump dumps have it, raw and LiME images
-do not. Every line is ``[%5lu.%06lu] text`` (a record of several lines gets the
+found through VMCOREINFO: the container's note (ELF and kdump dumps), or, in a
+LiME or AVML capture, the kernel's own VMCOREINFO page found in RAM; a raw image
+has neither. Every line is ``[%5lu.%06lu] text`` (a record of several lines gets the
 prefix on each); ``--caller`` adds ``[T<pid>]``/``[C<cpu>]`` as kernels built
 with CONFIG_PRINTK_CALLER print it. ``--level`` takes util-linux dmesg's level
 list (``err,warn``; ``err+`` for err and everything more severe, ``+err`` for

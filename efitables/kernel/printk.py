@@ -301,7 +301,8 @@ def read_kernel_log(
             address=None,
             size=0,
             format="none",
-            error="the dump carries no VMCOREINFO (raw and LiME images have none), so nothing locates the log",
+            error="the dump carries no VMCOREINFO note (raw, LiME and AVML images have none), "
+            "so nothing locates the log",
         )
     reader: type[_Reader]
     if "SYMBOL(prb)" in info:

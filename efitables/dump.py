@@ -682,17 +682,21 @@ class Dump:
         return [(a.attr, a.value(self)) for a in AREAS]
 
     def to_dict(self, raw: bool = False) -> dict[str, Any]:
-        """The whole report as JSON (what ``show --json`` prints for one dump); ``raw`` adds bytes as hex."""
+        """The whole report as JSON (what ``show --json`` prints for one dump, inside the envelope); ``raw``
+        adds bytes as hex. ``dump`` is the dump header every command's JSON carries (``path``, ``format``,
+        ``size``: :func:`efitables.jsonout.dump_header`), then the container's ranges, details and VMCOREINFO."""
+        from efitables.jsonout import dump_header
+
         mem = self.memory
         return {
-            "dump": {
-                "path": self.path,
-                "format": mem.info.format,
-                "file_size": mem.info.file_size,
-                "ranges": [r.to_dict() for r in mem.ranges()],
-                "details": {k: v for k, v in mem.info.details.items() if isinstance(v, str | int | list)},
-                "vmcoreinfo": mem.vmcoreinfo,
-            },
+            "dump": dump_header(
+                self.path,
+                mem.info.format,
+                mem.info.file_size,
+                ranges=[r.to_dict() for r in mem.ranges()],
+                details={k: v for k, v in mem.info.details.items() if isinstance(v, str | int | list)},
+                vmcoreinfo=mem.vmcoreinfo,
+            ),
             "efi": {
                 "discovery": self.systab_discovery.to_dict(),
                 "system_table": self.systab.to_dict(raw) if self.systab else None,

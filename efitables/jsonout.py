@@ -292,16 +292,9 @@ def header_of(d: Dump) -> dict[str, Any]:
 
 
 def show_report(d: Dump, raw: bool = False) -> dict[str, Any]:
-    """``show --json`` of one dump: :meth:`Dump.to_dict` with its ``dump`` part as a dump header.
-
-    The header's ``size`` is the container's ``file_size``; ``ranges``, ``details``,
-    ``vmcoreinfo`` (and anything Dump.to_dict adds there later) follow it.
-    """
-    doc = d.to_dict(raw=raw)
-    old = dict(doc.pop("dump", {}))
-    size = old.pop("file_size", None)
-    header = dump_header(str(old.pop("path", d.path)), old.pop("format", None), size, **old)
-    return {"dump": header, **doc}
+    """``show --json`` of one dump: :meth:`Dump.to_dict`, whose ``dump`` part is already the dump header
+    (the API's dict and the CLI's document are one shape)."""
+    return d.to_dict(raw=raw)
 
 
 def validate_document(doc: Mapping[str, Any], stats: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -8,7 +8,9 @@ import sys
 
 from click.testing import CliRunner
 
+import efitables
 from dumps.builder import Image, config_tables, system_table, ucs2
+from efitables import jsonout
 from efitables.cli import cli
 
 
@@ -43,6 +45,9 @@ def test_show_json_keys(samples, expected):
     assert list(d)[:3] == ["schema_version", "tool", "command"] and {"dump", "efi", "boot", "findings"} <= set(d)
     assert d["schema_version"] == 1 and d["command"] == "show"
     assert d["dump"]["format"] == "raw" and d["dump"]["size"] == (samples / "ovmf64.raw").stat().st_size
+    with efitables.open(str(samples / "ovmf64.raw")) as api:  # the API's dict is the CLI's document, unwrapped
+        doc = json.loads(json.dumps(jsonout.annotate(api.to_dict())))
+        assert doc == {k: v for k, v in d.items() if k not in ("schema_version", "tool", "command")}
     st = d["efi"]["system_table"]
     assert st["address"] == expected["ovmf64.raw"]["systab"]
     assert st["firmware_vendor"] == "EDK II" and st["revision_text"] == "2.70"

@@ -28,6 +28,7 @@ from builders_kernel import (
     memory,
     virt_direct,
 )
+from test_real_kexec_loaded import PGD_SOURCE
 
 from dumps.builder import Image
 from efitables.findings import Finding
@@ -422,7 +423,8 @@ def test_real_dump_copies_are_the_guests(real_dumps: Mapping[str, Path], variant
         assert img.start == kl["entry"] and img.nr_segments == kl["nr_segments"]
         assert got == [(g["bufsz"], g["mem"], g["memsz"]) for g in kl["segments"]]
     assert img.control_code_page == ki["fields"]["control_code_page"]
-    assert img.pgd == ki["pgd_phys"] and img.pgd_source == "first page of kexec_image->control_code_page"
+    # the identity map's root: the first control page (6.1), kimage->arch.pgd (6.12.14+), as the guest found it
+    assert img.pgd == ki["pgd_phys"] and img.pgd_source == PGD_SOURCE[ki["pgd_source"]]
     assert mem.read(img.pgd, 4096) == bytes.fromhex(ki["pgd"])
 
 

@@ -740,7 +740,7 @@ def test_dmesg_bad_options(ring_elf: Path, args: tuple[str, str]):
 
 
 # -- the real corpus: what each guest printed on its serial console --------------------------------
-REAL = [v for v in ("ovmf64", "ovmf32", "kexec", "seabios") if v in R.VARIANTS]
+REAL = [v for v in ("ovmf64", "ovmf32", "kexec", "seabios", "kexecload612") if v in R.VARIANTS]
 real_only = pytest.mark.skipif(not REAL, reason="no real-dump corpus in dumps/real/corpus")
 
 

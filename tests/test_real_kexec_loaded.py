@@ -1,11 +1,12 @@
-"""Real kernels dumped with a kexec image loaded (dumps/real, variants ``kexecload`` and ``kexecfile``).
+"""Real kernels dumped with a kexec image loaded (dumps/real: ``kexecload``, ``kexecfile``, ``kexecload612``).
 
 Each guest (dumps/real/guest/init) loaded a second kernel and was dumped with it loaded, not started:
 ``kexecload`` with kexec-tools ``-d -c -l`` (the ``kexec_load`` syscall: kexec-tools printed every
 segment it passed and where it put the next kernel's zero page and command line), ``kexecfile`` with
 ``-d -s -l`` (``kexec_file_load``: the kernel built and placed the image). Then each guest read its own
 ``struct kimage`` back through /proc/kcore (layouts from bpftool's dump of its BTF), computed the
-identity map's root the way 6.1's ``machine_kexec_prepare`` does, walked that map itself for each
+identity map's root the way its kernel does (6.1's ``machine_kexec_prepare``: the first control page;
+``kexecload612``, Debian's 6.12 backport: ``kimage->arch.pgd``), walked that map itself for each
 segment, the EFI system table and the configuration table array, and walked the image's page list
 (awk) to print each segment's first page as the next kernel will find it.
 
@@ -28,8 +29,12 @@ import efitables
 from efitables.analysis.coverage import collect
 from efitables.cli import cli
 
-VARIANTS = [v for v in ("kexecload", "kexecfile") if (R.CORPUS / f"{v}.elf.xz").exists()]
+VARIANTS = [v for v in ("kexecload", "kexecfile", "kexecload612") if (R.CORPUS / f"{v}.elf.xz").exists()]
 pytestmark = pytest.mark.skipif(not VARIANTS, reason="no kexec-loaded dump in dumps/real/corpus")
+#: Where the identity map's root is, by what the guest's kernel has (dumps/real/guest/init: ``pgd_source``).
+PGD_SOURCE = {"control_code_page": "first page of kexec_image->control_code_page", "arch.pgd": "kexec_image->arch.pgd"}
+#: The coverage model ``--model auto`` picks for each guest kernel's release (its uname -r, up to "-"/"+").
+MODEL = {"6.1.0": "v6.1.188", "6.12.95": "v6.12"}
 #: Documentation/arch/x86/boot.rst: the setup header's "HdrS" at 0x202 of the zero page.
 HDRS = (0x202, b"HdrS")
 
@@ -106,12 +111,12 @@ def test_coverage_lists_the_real_segments_and_walks_the_kexec_map(
     assert im["address"] == ki["kexec_image"] - truth["page_offset_base"]  # a kmalloc'd kimage: the direct map
     assert im["address_hex"] == hex(im["address"]) and im["pgd_hex"] == hex(ki["pgd_phys"])
     assert im["start"] == ki["fields"]["start"] and (kl["entry"] is None or im["start"] == kl["entry"])
-    assert im["pgd"] == ki["pgd_phys"] and im["pgd_source"] == "first page of kexec_image->control_code_page"
+    assert im["pgd"] == ki["pgd_phys"] and im["pgd_source"] == PGD_SOURCE[ki["pgd_source"]]
     assert all(s["mem_hex"] == hex(s["mem"]) and s["end_hex"] == hex(s["end"]) for s in im["segments"])
     assert [(s["mem"], s["memsz"], s["bufsz"]) for s in im["segments"]] == segments_truth(truth)
     # the walk is of the image's own map (no --pgd scan), and agrees with the guest's walk of it
     pt = rep["page_table"]
-    assert pt["root"] == ki["pgd_phys"] and "kexec_image->control_code_page" in pt["root_source"]
+    assert pt["root"] == ki["pgd_phys"] and im["pgd_source"] in pt["root_source"]
     assert pt["complete"] and pt["non_identity_leaves"] == 0
     for s in im["segments"]:
         first, last = _probe(truth, f"segment{s['index']}.first"), _probe(truth, f"segment{s['index']}.last")
@@ -130,9 +135,10 @@ def test_coverage_lists_the_real_segments_and_walks_the_kexec_map(
         (why,) = [f for f in rep["findings"] if f["code"] == "COVERAGE-INPUT"]
         assert why["structure"] == "EFI configuration table array (kernel efi_config_table)"
         assert why["address"] == truth["efi"]["config_table"]
-    # a 6.1 guest without pdpe1gb: 2 MiB leaves, as the guest's walk saw
+    # a guest without pdpe1gb: 2 MiB leaves, as the guest's walk saw
     assert ki["cpu_gbpages"] == 0 and {p["size"] for p in ki["probes"] if p["mapped"]} == {"2M"}
-    assert rep["model"]["name"] == "v6.1.188" and rep["segments_source"] == "kexec_image"
+    assert rep["model"]["name"] == MODEL[truth["uname"]["release"].split("-")[0].split("+")[0]]
+    assert rep["segments_source"] == "kexec_image"
     assert "COVERAGE-PGD-NOT-IDENTITY" not in {f["code"] for f in rep["findings"]}
     assert "COVERAGE-PGD-SCANNED" not in {f["code"] for f in rep["findings"]}
 

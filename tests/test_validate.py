@@ -461,7 +461,7 @@ CORPUS = ROOT / "dumps" / "real" / "corpus"
 
 @pytest.fixture(scope="module")
 def real_dumps(real_files) -> dict[str, Path]:
-    names = [n for n in ("ovmf64", "ovmf32", "kexec") if (CORPUS / f"{n}.elf.xz").exists()]
+    names = [n for n in ("ovmf64", "ovmf32", "kexec", "kexecload612") if (CORPUS / f"{n}.elf.xz").exists()]
     if not names:
         pytest.skip("no real-dump corpus in dumps/real/corpus")
     return {n: real_files.elf(n) for n in names}

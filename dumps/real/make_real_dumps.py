@@ -4,7 +4,8 @@
 Run as root on Debian 12 / Ubuntu (stdlib only; no efitables code is used)::
 
     python3 dumps/real/make_real_dumps.py --install            # apt-get the tools
-    python3 dumps/real/make_real_dumps.py [--variants ovmf64,seabios,ovmf32,kexec,kexecload,kexecfile,kdump,pvh]
+    python3 dumps/real/make_real_dumps.py [--variants ovmf64,seabios,ovmf32,kexec,kexecload,kexecfile,kdump,pvh,
+                                                      kexecload612]
 
 For each variant it builds a busybox initramfs whose /init (dumps/real/guest/init)
 prints the guest's own view of its boot structures on the serial console,
@@ -34,6 +35,11 @@ uncompressed vmlinux is taken out of Debian's bzImage (:func:`extract_vmlinux`,
 the job of the kernel's scripts/extract-vmlinux) and given to ``-kernel``; QEMU
 sees its ``XEN_ELFNOTE_PHYS32_ENTRY`` note and boots it with its pvh.bin option
 ROM (SeaBIOS underneath), which hands the kernel an ``hvm_start_info``.
+
+Every variant boots Debian 12's own kernel (6.1) but ``kexecload612``, which boots the
+6.12 kernel of bookworm-backports (``--install`` adds that suite): a kernel whose kexec
+identity map hangs off ``kimage->arch.pgd`` (stable 6.12.14 and v6.14), not off the
+first control page as on 6.1 (``VARIANT_KERNEL``).
 
 Work files go to dumps/work/ (ignored by git).
 """
@@ -127,7 +133,19 @@ VARIANTS = {
                   "(kexec-tools -s -l: the kernel builds and places the image) and is dumped with it loaded"),
     "pvh": ("seabios", "pvh", "SeaBIOS + QEMU's pvh.bin option ROM: the uncompressed vmlinux started at its Xen "
             "PVH entry (XEN_ELFNOTE_PHYS32_ENTRY) with an hvm_start_info"),
+    "kexecload612": ("ovmf64", "kexecload", "as kexecload, with Debian bookworm-backports' 6.12 kernel: the kexec "
+                     "identity map's root is kimage->arch.pgd (stable 6.12.14, v6.14), not the first control page"),
 }
+#: The kernel each variant boots, as the prefix of its /boot/vmlinuz-<release> (the newest match);
+#: variants not listed boot Debian 12's own 6.1 kernel.
+DEFAULT_KERNEL = "6.1.0-"
+VARIANT_KERNEL = {"kexecload612": "6.12."}
+#: The suite the 6.12 kernel comes from, added by --install (Debian's own archive).
+BACKPORTS = ("Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\n"
+             "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+BACKPORTS_LIST = Path("/etc/apt/sources.list.d/efitables-bookworm-backports.sources")
+#: The kernel the variant being made boots (set by main for each variant).
+KERNEL_PREFIX = [DEFAULT_KERNEL]
 #: ELF note type of the 32-bit PVH entry point (torvalds/linux include/xen/interface/elfnote.h@v6.1:
 #: XEN_ELFNOTE_PHYS32_ENTRY), owner "Xen".
 XEN_ELFNOTE_PHYS32_ENTRY = 18
@@ -143,16 +161,23 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=True, **kw)
 
 
-def install() -> None:
+def install(backports: bool) -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if backports and not BACKPORTS_LIST.exists():
+        BACKPORTS_LIST.write_text(BACKPORTS)
     run(["apt-get", "update"], env=env)
     run(["apt-get", "install", "-y", "--no-install-recommends", *APT_PACKAGES], env=env)
+    if backports:  # the 6.12 kernel beside 6.1 (the meta package follows the newer suite; both stay installed)
+        run(["apt-get", "install", "-y", "--no-install-recommends", "-t", "bookworm-backports", "linux-image-amd64"],
+            env=env)
 
 
 def kernel() -> tuple[Path, str]:
-    images = sorted(Path("/boot").glob("vmlinuz-*"))
+    """The /boot/vmlinuz-<release> of the variant being made (:data:`KERNEL_PREFIX`): the newest match."""
+    prefix = KERNEL_PREFIX[0]
+    images = sorted(Path("/boot").glob(f"vmlinuz-{prefix}*"))
     if not images:
-        sys.exit("no /boot/vmlinuz-*: apt-get install linux-image-amd64 (or run with --install)")
+        sys.exit(f"no /boot/vmlinuz-{prefix}*: apt-get install linux-image-amd64 (or run with --install)")
     img = images[-1]
     return img, img.name.removeprefix("vmlinuz-")
 
@@ -686,9 +711,9 @@ def main() -> None:
     EFI_DEBUG = args.efi_debug
     KDUMP_VARIANTS.clear()
     KDUMP_VARIANTS.update(VARIANTS if args.kdump_variants == "all" else args.kdump_variants.split(","))
+    chosen = args.variants.split(",")
     if args.install:
-        install()
-    kimg, kver = kernel()
+        install(backports=any(v in VARIANT_KERNEL for v in chosen))
     mpath = args.out / "manifest.json"
     manifest = json.loads(mpath.read_text()) if mpath.exists() else {"variants": {}}
     qv = subprocess.run([QEMU, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
@@ -698,23 +723,27 @@ def main() -> None:
         "ovmf": pkg_version("ovmf"),
         "ovmf-ia32": pkg_version("ovmf-ia32"),
         "seabios": pkg_version("seabios"),
-        "kernel": kver,
-        "linux-image": pkg_version(f"linux-image-{kver}"),
         "busybox-static": pkg_version("busybox-static"),
         "kexec-tools": pkg_version("kexec-tools"),
         "makedumpfile": pkg_version("makedumpfile"),
         "e2fsprogs": pkg_version("e2fsprogs"),
         "bpftool": pkg_version("bpftool"),
     }
-    chosen = args.variants.split(",")
+    default = sorted(Path("/boot").glob(f"vmlinuz-{DEFAULT_KERNEL}*"))  # Debian 12's own kernel, when installed
+    if default:
+        kver = default[-1].name.removeprefix("vmlinuz-")
+        versions.update(kernel=kver, **{"linux-image": pkg_version(f"linux-image-{kver}")})
     # top-level "versions": the tools of a whole-corpus run; every variant made
     # records its own as well (a partial run may use newer packages)
     if set(chosen) >= set(VARIANTS) or "versions" not in manifest:
         manifest["versions"] = versions
     for v in chosen:
+        KERNEL_PREFIX[0] = VARIANT_KERNEL.get(v, DEFAULT_KERNEL)
         try:
+            kver = kernel()[1]
+            mine = {**versions, "kernel": kver, "linux-image": pkg_version(f"linux-image-{kver}")}
             make_variant(v, args.out, manifest)
-            manifest["variants"][v]["versions"] = versions
+            manifest["variants"][v]["versions"] = mine
         except Exception as e:  # record and go on with the next variant
             log(f"{v}: FAILED: {e}")
             manifest["variants"].setdefault(v, {})["failed"] = str(e)

@@ -87,7 +87,8 @@ Schema (``efitables-real-truth/1``); all addresses are physical unless named
   kexec_segment, kimage_arch, page), ``kexec_image`` (the pointer), ``raw`` (struct kimage's
   bytes), ``fields`` {head, start, control_code_page, nr_segments} and ``segments`` [{bufsz,
   mem, memsz}] decoded here with those offsets, ``pgd_phys`` (the guest's page_to_pfn of
-  control_code_page << 12: the kexec identity map's root on 6.1), ``pgd`` (that page, hex),
+  control_code_page << 12: the kexec identity map's root on 6.1; kimage->arch.pgd less page_offset_base where
+  struct kimage_arch has ``pgd``, 6.12.14+), ``pgd_source`` (which of the two), ``pgd`` (that page, hex),
   ``head_entry`` (kimage->head), ``entry_pages`` (the page list's entry pages in list order),
   ``segment_first_pages`` [{index, mem, src (-1: not found), bytes}]: the page that holds each
   segment's first page until kexec -e, found by the guest's own walk of the list (awk) and read
@@ -626,6 +627,7 @@ def kexec_load_truth(sec: dict[str, list[str]]) -> dict:
                  for f in ("bufsz", "mem", "memsz")} for i in range(n)]
     if "pgd_phys" in kk:
         kimage["pgd_phys"] = int(kk["pgd_phys"])
+        kimage["pgd_source"] = kk.get("pgd_source", "control_code_page")
     if kk.get("pgd"):
         kimage["pgd"] = kk["pgd"]
     if "head" in kk:

@@ -35,7 +35,7 @@ from efitables.findings import Finding
 from efitables.kernel import btf as btf_mod
 from efitables.kernel import kallsyms
 from efitables.kernel.copies import KernelView, read_kernel_view
-from efitables.kernel.layouts import TABLES, Layouts
+from efitables.kernel.layouts import TABLES, Field, Layouts
 from efitables.kernel.locate import NOTE_TEXT_OFFSET, find_vmcoreinfo
 from efitables.kernel.version import kernel_version
 from efitables.memory import open_memory
@@ -455,17 +455,20 @@ def test_real_kdump_capture(real_dumps: Mapping[str, Path], variant: str) -> Non
 
 
 @real
-def test_fallback_offsets_are_the_real_kernels_btf(real_dumps: Mapping[str, Path]) -> None:
-    """Every member of the v6.1 tables (efitables.schemas.kernel) where the real 6.1 kernel's BTF puts it."""
-    mem = open_memory(str(real_dumps[f"{ELF_VARIANTS[0]}.elf"]))
+@pytest.mark.parametrize("variant", [v for v in ("kexecload", "kexecload612") if v in ELF_VARIANTS])  # images loaded
+def test_fallback_offsets_are_the_real_kernels_btf(real_dumps: Mapping[str, Path], variant: str) -> None:
+    """Every member of the fallback tables (efitables.schemas.kernel) where the real kernel's BTF puts it:
+    Debian's 6.1 (the v6.1 table) and 6.12.95 (the v6.12 table, ``kimage_arch.pgd`` first); and the kernel
+    view read with the table alone equals the one read with BTF."""
+    mem = open_memory(str(real_dumps[f"{variant}.elf"]))
     ks = kallsyms.load(mem, mem.vmcoreinfo, names=btf_mod.BTF_SYMBOLS)
     b = btf_mod.load(mem, ks)
     assert not isinstance(b, Finding)
     v = kernel_version(mem.vmcoreinfo.get("OSRELEASE") if mem.vmcoreinfo else None, None)
-    assert v is not None and v.key == (6, 1)
+    assert v is not None and v.key in ((6, 1), (6, 12))
     with_btf, without = Layouts(btf=b, version=v), Layouts(version=v)
     checked = 0
-    for struct_name, schema in TABLES[(6, 1)].structs.items():
+    for struct_name, schema in TABLES[v.key].structs.items():
         assert with_btf.sizeof(struct_name) is not None
         for span in struct_layout(schema):
             path = span.name
@@ -476,8 +479,42 @@ def test_fallback_offsets_are_the_real_kernels_btf(real_dumps: Mapping[str, Path
     for bit in ("preserve_context", "file_mode"):
         a, b2 = with_btf.field("kimage", bit), without.field("kimage", bit)
         assert a is not None and b2 is not None and (a.offset, a.bit, a.bits) == (b2.offset, b2.bit, b2.bits)
-    assert with_btf.field("kimage", "arch.pgd") is None  # v6.1: the PGD is the first control page
+    pgd = with_btf.field("kimage", "arch.pgd")
+    if v.key == (6, 1):
+        assert pgd is None  # v6.1: the PGD is the first control page
+    else:  # 6.12.95: kimage_arch.pgd (backported to 6.12.14), where the table puts it
+        assert pgd is not None and without.field("kimage", "arch.pgd") == pgd and pgd.offset == 640
     assert checked > 60
+    by_btf, by_table = read_kernel_view(mem), read_kernel_view(mem, use_btf=False)
+    assert by_table.findings == [] and by_table.layout_source == "offsets for " + TABLES[v.key].name
+    # every value the same; only where layouts came from differs, and struct kimage's size (BTF: the whole
+    # struct; the table: up to arch, all that is read)
+    assert by_table.kexec_image is not None and by_btf.kexec_image is not None
+    assert by_table.kexec_image.size == TABLES[v.key].structs["kimage"].sizeof() < by_btf.kexec_image.size
+    assert _values(by_btf.to_dict()) == _values(by_table.to_dict())
+
+
+def _values(doc: object) -> object:
+    """A kernel view's dict without what says where its layouts came from (and struct kimage's size)."""
+    if isinstance(doc, dict):
+        drop = {"layout_source", "layout", "btf_address", "btf_types"}
+        if doc.get("kind") == "kernel_kimage":
+            drop.add("size")
+        return {k: _values(v) for k, v in doc.items() if k not in drop}
+    if isinstance(doc, list):
+        return [_values(x) for x in doc]
+    return doc
+
+
+def test_the_612_table_holds_struct_kimage_from_its_stable_14() -> None:
+    """Before 6.12.14 (and for a 6.12 whose sublevel is unknown) kimage_arch had no pgd: no kimage layout."""
+    for text, has in (("6.12.95+deb12-amd64", True), ("6.12.14", True), ("6.12.13", False), ("6.12", False)):
+        v = kernel_version(text, None)
+        assert v is not None and v.key == (6, 12)
+        lay = Layouts(version=v)
+        assert lay.field("efi", "unaccepted") == Field(88, 8), text
+        assert (lay.sizeof("kimage") is not None) is has, text
+        assert (lay.field("kimage", "arch.pgd") is not None) is has, text
 
 
 # -- VMCOREINFO found in RAM -----------------------------------------------------------------------

@@ -8,7 +8,7 @@ kernel in the dump, whatever its configuration); a structure BTF does not descri
 (or a query that BTF refuses, for a damaged blob) falls back to the table of the
 kernel's release in :mod:`efitables.schemas.kernel`, and every answer says which
 source gave it (:meth:`Layouts.source_of`): ``"BTF"`` or ``"offsets for v6.1"``.
-A member neither source has (``kimage_arch.pgd`` before v6.14) is None, not an error.
+A member neither source has (``kimage_arch.pgd`` before v6.14 and 6.12.14) is None, not an error.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from efitables.schemas.kernel import (
     KEXEC_SEGMENT_MAX,
     KIMAGE_BITS,
     KIMAGE_V6_1,
+    KIMAGE_V6_12_14,
     STRUCT_EFI_V6_1,
+    STRUCT_EFI_V6_12,
     STRUCT_EFI_V6_18,
 )
 
@@ -76,9 +78,35 @@ _V6_1 = _Table(
     },
     {"kimage": KIMAGE_BITS},
 )
+#: 6.12 from stable 6.12.14 (``kimage_arch.pgd``); before it ``struct kimage`` is not tabled.
+_V6_12 = _Table(
+    "v6.12",
+    {
+        "efi": STRUCT_EFI_V6_12,
+        "efi_memory_map": EFI_MEMORY_MAP,
+        "kimage": KIMAGE_V6_12_14,
+        "kexec_segment": KEXEC_SEGMENT,
+        "e820_table": E820_TABLE_HEADER,
+        "e820_entry": E820_ENTRY,
+    },
+    {"kimage": KIMAGE_BITS},
+)
+_V6_12_BEFORE_14 = _Table("v6.12", {k: v for k, v in _V6_12.structs.items() if k != "kimage"}, {})
 _V6_18 = _Table("v6.18", {"efi": STRUCT_EFI_V6_18, "efi_memory_map": EFI_MEMORY_MAP}, {})
 #: Releases with verified tables: ``(major, minor)`` -> table (see :mod:`efitables.schemas.kernel`).
-TABLES: dict[tuple[int, int], _Table] = {(6, 1): _V6_1, (6, 18): _V6_18}
+TABLES: dict[tuple[int, int], _Table] = {(6, 1): _V6_1, (6, 12): _V6_12, (6, 18): _V6_18}
+#: The stable release of a series from which its table's ``struct kimage`` holds: 6.12.14 backported
+#: ``kimage_arch.pgd``; an earlier or unknown 6.12 sublevel gets the table without ``struct kimage``.
+_KIMAGE_FROM = {(6, 12): (14, _V6_12_BEFORE_14)}
+
+
+def table_for(version: KernelVersion) -> _Table | None:
+    """The fallback table of ``version``'s release (None: no verified table)."""
+    t = TABLES.get(version.key)
+    split = _KIMAGE_FROM.get(version.key)
+    if t is not None and split is not None and (version.sublevel or 0) < split[0]:
+        return split[1]
+    return t
 #: Array members of the fallback layouts whose length is not in their construct: name -> count.
 _ARRAYS = {("kimage", "segment"): KEXEC_SEGMENT_MAX}
 
@@ -95,7 +123,7 @@ class Layouts:
 
     @property
     def table(self) -> _Table | None:
-        return TABLES.get(self.version.key) if self.version is not None else None
+        return table_for(self.version) if self.version is not None else None
 
     @property
     def fallback_name(self) -> str:

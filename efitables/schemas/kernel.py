@@ -14,6 +14,14 @@ member by member against that release's BTF, not derived by hand:
   (``struct kimage_arch``: ``p4d``, ``pud``, ``pmd``, ``pte``, no ``pgd``),
   arch/x86/include/asm/e820/types.h (``struct e820_table``, ``struct e820_entry``,
   ``E820_MAX_ENTRIES``).
+* **v6.12**: Debian's 6.12.95+deb12-amd64 (bookworm-backports, upstream stable
+  6.12.95), whose BTF is in the real ``kexecload612`` dump: ``struct efi`` of
+  include/linux/efi.h@v6.12.95 (``unaccepted`` after ``coco_secret``, since v6.5),
+  and, from stable 6.12.14, ``struct kimage_arch`` with ``pgd`` first
+  (arch/x86/include/asm/kexec.h@v6.12.95; David Woodhouse, "x86/kexec: Allocate PGD for
+  x86_64 transition page tables separately", v6.14, backported to 6.12.14), which moves
+  ``p4d`` ... ``pte`` by 8; ``struct kimage`` up to ``arch`` is v6.1's
+  (include/linux/kexec.h@v6.12.95: ``hotplug_support`` joins the bit-field unit).
 * **v6.18**: ``struct efi`` of include/linux/efi.h at v6.18, which adds
   ``ovmf_debug_log`` after ``tpm_final_log`` and ``unaccepted`` after
   ``coco_secret`` (checked against the BTF of a 6.18.44 x86-64 kernel).
@@ -93,6 +101,7 @@ EFI_TABLES_V6_1 = (
     "mokvar_table",
     "coco_secret",
 )
+EFI_TABLES_V6_12 = (*EFI_TABLES_V6_1, "unaccepted")
 EFI_TABLES_V6_18 = (
     "acpi",
     "acpi20",
@@ -106,10 +115,11 @@ EFI_TABLES_V6_18 = (
     "coco_secret",
     "unaccepted",
 )
-#: ``struct efi`` at v6.1 (264 bytes) and at v6.18 (280 bytes).
+#: ``struct efi`` at v6.1 (264 bytes), v6.12 (272) and v6.18 (280).
 STRUCT_EFI_V6_1 = _efi(EFI_TABLES_V6_1)
+STRUCT_EFI_V6_12 = _efi(EFI_TABLES_V6_12)
 STRUCT_EFI_V6_18 = _efi(EFI_TABLES_V6_18)
-assert STRUCT_EFI_V6_1.sizeof() == 264 and STRUCT_EFI_V6_18.sizeof() == 280
+assert STRUCT_EFI_V6_1.sizeof() == 264 and STRUCT_EFI_V6_12.sizeof() == 272 and STRUCT_EFI_V6_18.sizeof() == 280
 
 # -- kexec ---------------------------------------------------------------------------------
 #: ``KEXEC_SEGMENT_MAX`` (include/linux/kexec.h): the length of ``kimage.segment``.
@@ -148,25 +158,35 @@ assert KIMAGE_ENTRY_PAGE_FAST.size == 4096
 #: x86-64 ``struct kimage_arch`` before v6.14 (the PGD is the first page of ``control_code_page``).
 KIMAGE_ARCH_V6_1 = cs.Struct("p4d" / cs.Int64ul, "pud" / cs.Int64ul, "pmd" / cs.Int64ul, "pte" / cs.Int64ul)
 
-#: ``struct kimage`` at v6.1, up to ``arch`` (the rest is not read).
-KIMAGE_V6_1 = cs.Struct(
-    "head" / cs.Int64ul,
-    "entry" / cs.Int64ul,
-    "last_entry" / cs.Int64ul,
-    "start" / cs.Int64ul,
-    "control_code_page" / cs.Int64ul,  # struct page *
-    "swap_page" / cs.Int64ul,  # struct page *
-    "vmcoreinfo_data_copy" / cs.Int64ul,
-    "nr_segments" / cs.Int64ul,
-    "segment" / cs.Array(KEXEC_SEGMENT_MAX, KEXEC_SEGMENT),
-    "control_pages" / LIST_HEAD,
-    "dest_pages" / LIST_HEAD,
-    "unusable_pages" / LIST_HEAD,
-    "control_page" / cs.Int64ul,
-    "type" / cs.Int32ul,  # the unit of the bit-fields type:1, preserve_context:1, file_mode:1
-    cs.Padding(4),
-    "arch" / KIMAGE_ARCH_V6_1,
-)
+#: x86-64 ``struct kimage_arch`` from v6.14 and stable 6.12.14: the identity map's root first.
+KIMAGE_ARCH_V6_12_14 = cs.Struct("pgd" / cs.Int64ul, *KIMAGE_ARCH_V6_1.subcons)
+
+
+def _kimage(arch: cs.Construct) -> cs.Struct:
+    """``struct kimage`` up to ``arch`` (the rest is not read), with ``arch`` as given."""
+    return cs.Struct(
+        "head" / cs.Int64ul,
+        "entry" / cs.Int64ul,
+        "last_entry" / cs.Int64ul,
+        "start" / cs.Int64ul,
+        "control_code_page" / cs.Int64ul,  # struct page *
+        "swap_page" / cs.Int64ul,  # struct page *
+        "vmcoreinfo_data_copy" / cs.Int64ul,
+        "nr_segments" / cs.Int64ul,
+        "segment" / cs.Array(KEXEC_SEGMENT_MAX, KEXEC_SEGMENT),
+        "control_pages" / LIST_HEAD,
+        "dest_pages" / LIST_HEAD,
+        "unusable_pages" / LIST_HEAD,
+        "control_page" / cs.Int64ul,
+        "type" / cs.Int32ul,  # the unit of the bit-fields type:1, preserve_context:1, file_mode:1
+        cs.Padding(4),
+        "arch" / arch,
+    )
+
+
+#: ``struct kimage`` at v6.1, and from stable 6.12.14 (``kimage_arch.pgd``), up to ``arch``.
+KIMAGE_V6_1 = _kimage(KIMAGE_ARCH_V6_1)
+KIMAGE_V6_12_14 = _kimage(KIMAGE_ARCH_V6_12_14)
 #: Bit of each ``struct kimage`` bit-field in the unit declared as ``type``.
 KIMAGE_BITS = {"type": 0, "preserve_context": 1, "file_mode": 2}
 

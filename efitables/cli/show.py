@@ -635,7 +635,10 @@ def show(
     sections: tuple[str, ...],
     **opts: object,
 ) -> None:
-    """Show the EFI and boot structures found in DUMPS (and in the split dump whose parts --split gives)."""
+    """Show the EFI and boot structures found in DUMPS.
+
+    With --split PART (repeated), also the makedumpfile --split dump whose parts they are, as one dump.
+    """
     targets: list[str | list[str]] = [*dumps, *([list(split_parts)] if split_parts else [])]
     if not targets:
         raise click.UsageError("missing DUMPS (or the parts of a split dump: --split PART, repeated)")

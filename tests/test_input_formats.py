@@ -684,7 +684,9 @@ def test_every_command_reads_a_split_set(tmp_path: Path, expected: dict) -> None
     code, _, err = run("dmesg", *split)  # the fixture's VMCOREINFO names no printk ring
     assert code == 2 and f"{name}: no readable kernel log" in err
 
-    for cmd in (["coverage"], ["scan"], ["dmesg"], ["tui"]):  # one dump each (export: every argument is a TABLE)
+    code, _, err = run("export", full, *split, "-o", str(outdir))  # with --split every argument is a TABLE
+    assert code == 1 and f"{full}: not in the dump (a file: with --split every argument is a TABLE" in err
+    for cmd in (["coverage"], ["scan"], ["dmesg"], ["tui"]):  # one dump each
         code, _, err = run(*cmd, full, *split)
         assert code == 2 and "not both" in err, cmd
     for cmd in (["show"], ["coverage"], ["scan"], ["dmesg"], ["tui"]):

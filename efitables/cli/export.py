@@ -226,7 +226,10 @@ def export_cmd(
             sys.exit(EXIT_OPEN)
         status = EXIT_OK
         for name in missing:
-            click.echo(f"efitables: {printable(name)}: not in the dump", err=True)
+            hint = ""
+            if split_parts and os.path.isfile(name):  # most likely a dump given beside its parts
+                hint = " (a file: with --split every argument is a TABLE; give each part with --split)"
+            click.echo(f"efitables: {printable(name)}: not in the dump{hint}", err=True)
             status = EXIT_FINDINGS
         for p in pieces:
             path = out / p.name

@@ -150,7 +150,7 @@ def throughput(paths: list[str], repeat: int) -> dict[str, Any]:
 
 # -- bytes -----------------------------------------------------------------------------------------------
 def unflatten(src: Path, dst: Path) -> Path:
-    """makedumpfile -R: the flattened records applied to a plain file (as tests/test_real_dumps.py does)."""
+    """makedumpfile -R: the flattened records applied to a plain file (as tests/real_files.py does)."""
     with open(src, "rb") as fi, open(dst, "wb") as fo:
         fi.seek(4096)
         while True:

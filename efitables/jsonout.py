@@ -291,12 +291,6 @@ def header_of(d: Dump) -> dict[str, Any]:
     return dump_header(d.path, info.format, info.file_size)
 
 
-def show_report(d: Dump, raw: bool = False) -> dict[str, Any]:
-    """``show --json`` of one dump: :meth:`Dump.to_dict`, whose ``dump`` part is already the dump header
-    (the API's dict and the CLI's document are one shape)."""
-    return d.to_dict(raw=raw)
-
-
 def validate_document(doc: Mapping[str, Any], stats: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``validate --json``: the envelope, and a dump header in every verdict of ``dumps``."""
     out = dict(doc)

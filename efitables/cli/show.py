@@ -651,7 +651,7 @@ def show(
                 d = open_dump(path, opts, progress)
                 with d:
                     if as_json:  # the document is the report: its exit code follows its findings
-                        out.append(jsonout.show_report(d, raw=raw))
+                        out.append(d.to_dict(raw=raw))  # its "dump" part is the dump header
                         if any(f.severity >= Severity.ERROR for f in d.findings):
                             code = max(code, EXIT_FINDINGS)
                     else:  # the text ends with validate's verdict: so does the exit code

@@ -95,18 +95,16 @@ _V6_12_BEFORE_14 = _Table("v6.12", {k: v for k, v in _V6_12.structs.items() if k
 _V6_18 = _Table("v6.18", {"efi": STRUCT_EFI_V6_18, "efi_memory_map": EFI_MEMORY_MAP}, {})
 #: Releases with verified tables: ``(major, minor)`` -> table (see :mod:`efitables.schemas.kernel`).
 TABLES: dict[tuple[int, int], _Table] = {(6, 1): _V6_1, (6, 12): _V6_12, (6, 18): _V6_18}
-#: The stable release of a series from which its table's ``struct kimage`` holds: 6.12.14 backported
-#: ``kimage_arch.pgd``; an earlier or unknown 6.12 sublevel gets the table without ``struct kimage``.
-_KIMAGE_FROM = {(6, 12): (14, _V6_12_BEFORE_14)}
 
 
 def table_for(version: KernelVersion) -> _Table | None:
-    """The fallback table of ``version``'s release (None: no verified table)."""
-    t = TABLES.get(version.key)
-    split = _KIMAGE_FROM.get(version.key)
-    if t is not None and split is not None and (version.sublevel or 0) < split[0]:
-        return split[1]
-    return t
+    """The fallback table of ``version``'s release (None: no verified table). 6.12.14 backported
+    ``kimage_arch.pgd``: an earlier or unknown 6.12 sublevel gets the table without ``struct kimage``."""
+    if version.key == (6, 12) and (version.sublevel or 0) < 14:
+        return _V6_12_BEFORE_14
+    return TABLES.get(version.key)
+
+
 #: Array members of the fallback layouts whose length is not in their construct: name -> count.
 _ARRAYS = {("kimage", "segment"): KEXEC_SEGMENT_MAX}
 
